@@ -1,0 +1,121 @@
+using AgentFlow.Diagnostics;
+
+namespace AgentFlow.Definitions;
+
+/// <summary>A step of a workflow: an agent call or a composite (switch, parallel, loop).</summary>
+/// <param name="Id">Unique id across the whole workflow; templates refer to it as <c>steps.ID.output</c>.</param>
+/// <param name="Location">Where the step starts in the file.</param>
+public abstract record StepDefinition(string Id, SourceLocation Location)
+{
+    /// <summary>The steps directly inside this one (none for an agent step).</summary>
+    public abstract IEnumerable<StepDefinition> Children { get; }
+
+    /// <summary>Depth-first, file-order walk of <paramref name="steps"/> and everything inside them.</summary>
+    public static IEnumerable<StepDefinition> Flatten(IEnumerable<StepDefinition> steps)
+    {
+        foreach (var step in steps)
+        {
+            yield return step;
+            foreach (var child in Flatten(step.Children))
+            {
+                yield return child;
+            }
+        }
+    }
+}
+
+/// <summary>Calls a model: renders the prompt, sends it to the model bound to <see cref="ModelAlias"/>, keeps the answer.</summary>
+public sealed record AgentStepDefinition(string Id, SourceLocation Location) : StepDefinition(Id, Location)
+{
+    /// <summary>The model alias (declared under <c>models:</c>).</summary>
+    public required string ModelAlias { get; init; }
+
+    /// <summary>Where the alias is named, for errors about it.</summary>
+    public required SourceLocation ModelAliasLocation { get; init; }
+
+    /// <summary>Optional system message (Liquid).</summary>
+    public TemplateText? System { get; init; }
+
+    /// <summary>The user prompt (Liquid).</summary>
+    public required TemplateText Prompt { get; init; }
+
+    /// <summary>Most tokens the model may generate; null means the default (256).</summary>
+    public int? MaxTokens { get; init; }
+
+    /// <summary>Sampling temperature; 0 is greedy and deterministic. Null means the model's default.</summary>
+    public float? Temperature { get; init; }
+
+    /// <summary>Nucleus sampling; null means the model's default.</summary>
+    public float? TopP { get; init; }
+
+    /// <summary>Sampling seed; null means the model's default.</summary>
+    public long? Seed { get; init; }
+
+    /// <summary>Texts that end generation when produced.</summary>
+    public IReadOnlyList<string> Stop { get; init; } = [];
+
+    /// <inheritdoc />
+    public override IEnumerable<StepDefinition> Children => [];
+}
+
+/// <summary>Takes exactly one path: the first case whose condition holds, else the default (if any).</summary>
+public sealed record SwitchStepDefinition(string Id, SourceLocation Location) : StepDefinition(Id, Location)
+{
+    /// <summary>Cases in order; the first whose condition holds is taken.</summary>
+    public required IReadOnlyList<SwitchCaseDefinition> Cases { get; init; }
+
+    /// <summary>Steps run when no case holds; null when the switch has no default (then it does nothing).</summary>
+    public IReadOnlyList<StepDefinition>? Default { get; init; }
+
+    /// <inheritdoc />
+    public override IEnumerable<StepDefinition> Children =>
+        Cases.SelectMany(c => c.Steps).Concat(Default ?? []);
+}
+
+/// <summary>One case of a switch.</summary>
+/// <param name="When">Liquid condition.</param>
+/// <param name="Steps">Steps run when the case is taken.</param>
+/// <param name="Location">Where the case starts.</param>
+public sealed record SwitchCaseDefinition(TemplateText When, IReadOnlyList<StepDefinition> Steps, SourceLocation Location);
+
+/// <summary>Runs its branches at the same time; its output maps each branch id to that branch's output.</summary>
+public sealed record ParallelStepDefinition(string Id, SourceLocation Location) : StepDefinition(Id, Location)
+{
+    /// <summary>The branches, each a single step (which may itself be a composite).</summary>
+    public required IReadOnlyList<StepDefinition> Branches { get; init; }
+
+    /// <inheritdoc />
+    public override IEnumerable<StepDefinition> Children => Branches;
+}
+
+/// <summary>Runs its steps repeatedly until <see cref="Until"/> holds; fails at <see cref="MaxIterations"/>.</summary>
+public sealed record LoopStepDefinition(string Id, SourceLocation Location) : StepDefinition(Id, Location)
+{
+    /// <summary>Upper bound on iterations (required: loops are never unbounded).</summary>
+    public required int MaxIterations { get; init; }
+
+    /// <summary>Liquid condition checked after each iteration; the loop ends when it holds.</summary>
+    public required TemplateText Until { get; init; }
+
+    /// <summary>Steps of one iteration.</summary>
+    public required IReadOnlyList<StepDefinition> Steps { get; init; }
+
+    /// <summary>
+    /// What happens when <see cref="MaxIterations"/> is reached without <see cref="Until"/> holding:
+    /// fail the run (default) or continue with the last iteration's output.
+    /// </summary>
+    public LoopExhaustedBehavior OnExhausted { get; init; } = LoopExhaustedBehavior.Fail;
+
+    /// <inheritdoc />
+    public override IEnumerable<StepDefinition> Children => Steps;
+}
+
+/// <summary>What a loop does when it runs out of iterations.</summary>
+public enum LoopExhaustedBehavior
+{
+    /// <summary>The run fails, naming the loop.</summary>
+    Fail,
+
+    /// <summary>The loop ends with its last iteration's output.</summary>
+    Continue,
+}

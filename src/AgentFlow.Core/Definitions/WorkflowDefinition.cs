@@ -1,0 +1,88 @@
+using System.Diagnostics.CodeAnalysis;
+using AgentFlow.Diagnostics;
+
+namespace AgentFlow.Definitions;
+
+/// <summary>A parsed, validated workflow file: what <c>workflows/*.yaml</c> says, with source locations.</summary>
+public sealed class WorkflowDefinition
+{
+    /// <summary>Workflow name: lowercase letters, digits and '-'.</summary>
+    public required string Name { get; init; }
+
+    /// <summary>Version of the definition, chosen by its author.</summary>
+    public required int Version { get; init; }
+
+    /// <summary>What the workflow does.</summary>
+    public string? Description { get; init; }
+
+    /// <summary>Declared inputs, in file order.</summary>
+    public required IReadOnlyList<InputDefinition> Inputs { get; init; }
+
+    /// <summary>Model aliases used by steps, each bound by default to a model name of the registry, in file order.</summary>
+    public required IReadOnlyList<ModelAliasDefinition> Models { get; init; }
+
+    /// <summary>Top-level steps, in order.</summary>
+    public required IReadOnlyList<StepDefinition> Steps { get; init; }
+
+    /// <summary>Named outputs: Liquid templates rendered when the run ends, in file order.</summary>
+    public required IReadOnlyList<OutputDefinition> Outputs { get; init; }
+
+    /// <summary>Path of the file as given by the user.</summary>
+    public required string FilePath { get; init; }
+
+    /// <summary>The file's text exactly as read; the run record keeps it.</summary>
+    public required string SourceText { get; init; }
+
+    /// <summary>Lowercase hex SHA-256 of <see cref="SourceText"/> (UTF-8); pins a run to its definition.</summary>
+    public required string Sha256 { get; init; }
+
+    /// <summary>Every step in the workflow, depth first in file order (composites before their children).</summary>
+    public IEnumerable<StepDefinition> AllSteps() => StepDefinition.Flatten(Steps);
+}
+
+/// <summary>A value type an input may declare.</summary>
+[SuppressMessage("Naming", "CA1720:Identifier contains type name", Justification = "Members mirror the YAML type keywords.")]
+public enum InputType
+{
+    /// <summary>Any text.</summary>
+    String,
+
+    /// <summary>A number (integer or decimal).</summary>
+    Number,
+
+    /// <summary>An integer.</summary>
+    Integer,
+
+    /// <summary><c>true</c> or <c>false</c>.</summary>
+    Boolean,
+}
+
+/// <summary>A declared workflow input.</summary>
+/// <param name="Name">Input name, used in templates as <c>inputs.NAME</c>.</param>
+/// <param name="Type">Value type.</param>
+/// <param name="Required">Whether a run must give it.</param>
+/// <param name="Default">Value used when a run does not give it (as written in the file).</param>
+/// <param name="Description">What it is for.</param>
+/// <param name="Location">Where it is declared.</param>
+public sealed record InputDefinition(
+    string Name, InputType Type, bool Required, string? Default, string? Description, SourceLocation Location);
+
+/// <summary>A model alias and the registry model it is bound to by default.</summary>
+/// <param name="Alias">The name steps use.</param>
+/// <param name="Model">The registry model name it is bound to unless re-bound with <c>--bind</c>.</param>
+/// <param name="Location">Where it is declared.</param>
+public sealed record ModelAliasDefinition(string Alias, string Model, SourceLocation Location);
+
+/// <summary>A named workflow output.</summary>
+/// <param name="Name">Output name.</param>
+/// <param name="Template">Liquid template producing it.</param>
+public sealed record OutputDefinition(string Name, TemplateText Template);
+
+/// <summary>Liquid text (a prompt or a condition) with where it starts in the file.</summary>
+/// <param name="Text">The template or condition text.</param>
+/// <param name="Location">Where the value starts.</param>
+public sealed record TemplateText(string Text, SourceLocation Location)
+{
+    /// <inheritdoc />
+    public override string ToString() => Text;
+}
