@@ -1,0 +1,154 @@
+using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
+
+namespace AgentFlow.Execution;
+
+/// <summary>How a run ended (or where it is).</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<RunStatus>))]
+public enum RunStatus
+{
+    /// <summary>Steps are running.</summary>
+    Running,
+
+    /// <summary>Every step finished and the outputs were rendered.</summary>
+    Succeeded,
+
+    /// <summary>A step failed; <see cref="RunRecord.Error"/> says which and why.</summary>
+    Failed,
+
+    /// <summary>The run was cancelled.</summary>
+    Cancelled,
+}
+
+/// <summary>How one execution of a step ended.</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<StepStatus>))]
+public enum StepStatus
+{
+    /// <summary>The step is running.</summary>
+    Running,
+
+    /// <summary>The step produced its output.</summary>
+    Succeeded,
+
+    /// <summary>The step failed.</summary>
+    Failed,
+}
+
+/// <summary>
+/// Everything a run did: what ran, on which models, with which prompts, what came back and how long it took.
+/// The CLI prints it, <c>--json</c> serializes it, and the run history persists exactly this object.
+/// </summary>
+public sealed class RunRecord
+{
+    /// <summary>Unique id of the run (32 lowercase hex characters).</summary>
+    public required string RunId { get; init; }
+
+    /// <summary>Workflow name.</summary>
+    public required string Workflow { get; init; }
+
+    /// <summary>Workflow version.</summary>
+    public required int WorkflowVersion { get; init; }
+
+    /// <summary>SHA-256 of the workflow file as run.</summary>
+    public required string DefinitionSha256 { get; init; }
+
+    /// <summary>Where the run is or how it ended.</summary>
+    public RunStatus Status { get; set; } = RunStatus.Running;
+
+    /// <summary>When the run started.</summary>
+    public required DateTimeOffset Started { get; init; }
+
+    /// <summary>When the run ended; null while it runs.</summary>
+    public DateTimeOffset? Ended { get; set; }
+
+    /// <summary>Inputs after defaults were applied, typed as declared.</summary>
+    public required IReadOnlyDictionary<string, JsonNode?> Inputs { get; init; }
+
+    /// <summary>Alias → model name actually used (after <c>--bind</c>).</summary>
+    public required IReadOnlyDictionary<string, string> Bindings { get; init; }
+
+    /// <summary>What each bound model is (provider, description, weights hash).</summary>
+    public required IReadOnlyDictionary<string, ModelInfo> Models { get; init; }
+
+    /// <summary>Every step execution in the order steps started (a step in a loop appears once per iteration).</summary>
+    public List<StepRecord> Steps { get; } = [];
+
+    /// <summary>Rendered workflow outputs, when the run succeeded.</summary>
+    public Dictionary<string, string> Outputs { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Why the run failed, when it did.</summary>
+    public RunError? Error { get; set; }
+
+    /// <summary>Total input tokens over all agent steps.</summary>
+    public long InputTokens => Steps.Sum(s => (long)(s.InputTokens ?? 0));
+
+    /// <summary>Total output tokens over all agent steps.</summary>
+    public long OutputTokens => Steps.Sum(s => (long)(s.OutputTokens ?? 0));
+
+    /// <summary>Wall time of the run in milliseconds, when ended.</summary>
+    public double? DurationMs => Ended is { } end ? (end - Started).TotalMilliseconds : null;
+}
+
+/// <summary>A model as a run used it.</summary>
+/// <param name="Name">Registry name.</param>
+/// <param name="Provider">Provider name.</param>
+/// <param name="Description">What it is (file or endpoint); never a secret.</param>
+/// <param name="FileSha256">Weights file hash for local models.</param>
+public sealed record ModelInfo(string Name, string Provider, string Description, string? FileSha256);
+
+/// <summary>Why a run failed.</summary>
+/// <param name="StepId">The failing step, or null when the failure was not in a step.</param>
+/// <param name="Message">What went wrong, for a person.</param>
+public sealed record RunError(string? StepId, string Message);
+
+/// <summary>One execution of one step.</summary>
+public sealed class StepRecord
+{
+    /// <summary>Step id.</summary>
+    public required string Id { get; init; }
+
+    /// <summary><c>agent</c>, <c>switch</c>, <c>parallel</c> or <c>loop</c>.</summary>
+    public required string Kind { get; init; }
+
+    /// <summary>Model alias (agent steps).</summary>
+    public string? ModelAlias { get; init; }
+
+    /// <summary>Registry model name bound to the alias (agent steps).</summary>
+    public string? Model { get; init; }
+
+    /// <summary>Iteration of the innermost enclosing loop (1-based), null outside loops.</summary>
+    public int? Iteration { get; init; }
+
+    /// <summary>How it ended.</summary>
+    public StepStatus Status { get; set; } = StepStatus.Running;
+
+    /// <summary>When it started.</summary>
+    public required DateTimeOffset Started { get; init; }
+
+    /// <summary>How long it took in milliseconds.</summary>
+    public double LatencyMs { get; set; }
+
+    /// <summary>Rendered system message (agent steps).</summary>
+    public string? System { get; init; }
+
+    /// <summary>Rendered prompt (agent steps).</summary>
+    public string? Prompt { get; init; }
+
+    /// <summary>Prompt tokens as the model counted them.</summary>
+    public int? InputTokens { get; set; }
+
+    /// <summary>Generated tokens as the model counted them.</summary>
+    public int? OutputTokens { get; set; }
+
+    /// <summary>Why generation stopped (<c>stop</c>, <c>length</c>).</summary>
+    public string? FinishReason { get; set; }
+
+    /// <summary>The output (text, or JSON for a parallel step).</summary>
+    public string? Output { get; set; }
+
+    /// <summary>For a switch: the case taken (<c>case 1</c>, <c>default</c>, <c>none</c>); for a loop: iterations run.</summary>
+    public string? Detail { get; set; }
+
+    /// <summary>Error message when the step failed.</summary>
+    public string? Error { get; set; }
+}

@@ -1,0 +1,120 @@
+using System.Collections.Concurrent;
+using AgentFlow.Definitions;
+using AgentFlow.Execution;
+
+namespace AgentFlow.Models;
+
+/// <summary>
+/// Resolves model aliases to registry models, checks them before any step runs, and keeps each loaded model
+/// for the life of the process (loading weights once, not per run).
+/// </summary>
+public sealed class ModelHost : IAsyncDisposable
+{
+    private readonly Dictionary<string, IModelProvider> _providers;
+    private readonly ConcurrentDictionary<string, Lazy<Task<LoadedModel>>> _loaded = new(StringComparer.Ordinal);
+
+    /// <summary>Creates a host over a registry and the providers this process has.</summary>
+    public ModelHost(ModelRegistry registry, IEnumerable<IModelProvider> providers)
+    {
+        Registry = registry ?? throw new ArgumentNullException(nameof(registry));
+        _providers = providers.ToDictionary(p => p.Name, StringComparer.Ordinal);
+    }
+
+    /// <summary>The registry models are looked up in.</summary>
+    public ModelRegistry Registry { get; }
+
+    /// <summary>
+    /// Alias → model name for a run: the workflow's <c>models:</c> defaults with <paramref name="overrides"/>
+    /// (<c>--bind alias=model</c>) applied, each model checked by its provider.
+    /// </summary>
+    /// <exception cref="ModelConfigurationException">Lists every unknown alias, unknown model and unusable model.</exception>
+    public IReadOnlyDictionary<string, string> Bind(WorkflowDefinition definition, IReadOnlyDictionary<string, string> overrides)
+    {
+        ArgumentNullException.ThrowIfNull(definition);
+        ArgumentNullException.ThrowIfNull(overrides);
+        var problems = new List<string>();
+        var bindings = definition.Models.ToDictionary(m => m.Alias, m => m.Model, StringComparer.Ordinal);
+        foreach (var (alias, model) in overrides)
+        {
+            if (!bindings.ContainsKey(alias))
+            {
+                var near = RunInputs.NearestName(alias, bindings.Keys);
+                problems.Add($"--bind {alias}={model}: workflow '{definition.Name}' has no model alias '{alias}'" +
+                    (near is null ? string.Empty : $"; did you mean '{near}'?") +
+                    $" (aliases: {string.Join(", ", bindings.Keys)})");
+                continue;
+            }
+
+            bindings[alias] = model;
+        }
+
+        foreach (var (alias, model) in bindings)
+        {
+            if (!Registry.TryGet(model, out var spec))
+            {
+                var near = RunInputs.NearestName(model, Registry.Models.Keys);
+                problems.Add($"alias '{alias}' is bound to unknown model '{model}'" +
+                    (near is null ? string.Empty : $"; did you mean '{near}'?") +
+                    $" (known models: {string.Join(", ", Registry.Models.Keys)}; declare it in {Registry.SourcePath ?? ModelRegistry.DefaultFileName})");
+                continue;
+            }
+
+            problems.AddRange(Check(spec));
+        }
+
+        return problems.Count > 0
+            ? throw new ModelConfigurationException(string.Join(Environment.NewLine, problems.Distinct(StringComparer.Ordinal)))
+            : bindings;
+    }
+
+    /// <summary>Problems that would stop <paramref name="spec"/> from loading; empty when it is usable.</summary>
+    public IReadOnlyList<string> Check(ModelSpec spec)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        return _providers.TryGetValue(spec.Provider, out var provider)
+            ? provider.Check(spec)
+            : [$"{spec.Location}: model '{spec.Name}' has unknown provider '{spec.Provider}' (available: {string.Join(", ", _providers.Keys.Order(StringComparer.Ordinal))})"];
+    }
+
+    /// <summary>The loaded model named <paramref name="name"/>, loading it on first use (once, even under concurrency).</summary>
+    /// <exception cref="ModelConfigurationException">Unknown model or provider, or the load failed.</exception>
+    public async Task<LoadedModel> GetAsync(string name, CancellationToken cancellationToken)
+    {
+        if (!Registry.TryGet(name, out var spec))
+        {
+            throw new ModelConfigurationException($"unknown model '{name}'");
+        }
+
+        if (!_providers.TryGetValue(spec.Provider, out var provider))
+        {
+            throw new ModelConfigurationException(Check(spec)[0]);
+        }
+
+        var lazy = _loaded.GetOrAdd(name, _ => new Lazy<Task<LoadedModel>>(
+            () => provider.LoadAsync(spec, CancellationToken.None), LazyThreadSafetyMode.ExecutionAndPublication));
+        try
+        {
+            return await lazy.Value.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception) when (lazy.Value.IsFaulted)
+        {
+            // A failed load is not cached: the next run tries again (e.g. after the file was fixed).
+            _loaded.TryRemove(KeyValuePair.Create(name, lazy));
+            throw;
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var lazy in _loaded.Values)
+        {
+            if (lazy.IsValueCreated && lazy.Value.IsCompletedSuccessfully)
+            {
+                await lazy.Value.Result.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+
+        _loaded.Clear();
+    }
+}

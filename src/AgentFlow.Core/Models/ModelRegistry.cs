@@ -1,0 +1,262 @@
+using System.Collections.ObjectModel;
+using AgentFlow.Diagnostics;
+using YamlDotNet.Core;
+using YamlDotNet.RepresentationModel;
+
+namespace AgentFlow.Models;
+
+/// <summary>
+/// The models a run can bind aliases to: the built-in models, then the registry file
+/// (<c>agentflow.yaml</c>: <c>--config</c>, else <c>AGENTFLOW_CONFIG</c>, else the current folder), then environment
+/// overrides <c>AGENTFLOW_MODELS__NAME__SETTING=value</c> (highest precedence).
+/// </summary>
+public sealed class ModelRegistry
+{
+    /// <summary>Default registry file name looked up in the current folder.</summary>
+    public const string DefaultFileName = "agentflow.yaml";
+
+    /// <summary>Environment variable naming the registry file.</summary>
+    public const string ConfigVariable = "AGENTFLOW_CONFIG";
+
+    /// <summary>Prefix of per-setting environment overrides.</summary>
+    public const string OverridePrefix = "AGENTFLOW_MODELS__";
+
+    private static readonly string[] TopLevelKeys = ["models"];
+
+    private ModelRegistry(IReadOnlyDictionary<string, ModelSpec> models, string? sourcePath)
+    {
+        Models = models;
+        SourcePath = sourcePath;
+    }
+
+    /// <summary>Every model by name, in declaration order (built-ins first).</summary>
+    public IReadOnlyDictionary<string, ModelSpec> Models { get; }
+
+    /// <summary>The registry file read, or null when only built-ins and environment overrides apply.</summary>
+    public string? SourcePath { get; }
+
+    /// <summary>Models that exist without any configuration: the tiny llama models AgentFlow writes itself.</summary>
+    public static IReadOnlyList<ModelSpec> BuiltinModels { get; } =
+    [
+        Builtin("tiny", seed: 1),
+        Builtin("tiny2", seed: 2),
+    ];
+
+    /// <summary>Looks a model up by name.</summary>
+    public bool TryGet(string name, out ModelSpec spec) => Models.TryGetValue(name, out spec!);
+
+    /// <summary>
+    /// Loads the registry. <paramref name="configPath"/> is the <c>--config</c> value (must exist when given);
+    /// otherwise <c>AGENTFLOW_CONFIG</c>, otherwise <c>agentflow.yaml</c> in <paramref name="workingDirectory"/> if present.
+    /// </summary>
+    /// <exception cref="DefinitionException">The file is missing (when named) or invalid; every problem is listed.</exception>
+    public static ModelRegistry Load(string? configPath, IReadOnlyDictionary<string, string> environment, string workingDirectory)
+    {
+        ArgumentNullException.ThrowIfNull(environment);
+        var models = new Dictionary<string, ModelSpec>(StringComparer.Ordinal);
+        foreach (var builtin in BuiltinModels)
+        {
+            models[builtin.Name] = builtin;
+        }
+
+        var diagnostics = new List<Diagnostic>();
+        var path = configPath;
+        var named = path is not null;
+        if (path is null && environment.TryGetValue(ConfigVariable, out var fromEnv) && !string.IsNullOrWhiteSpace(fromEnv))
+        {
+            path = fromEnv;
+            named = true;
+        }
+
+        path ??= File.Exists(Path.Combine(workingDirectory, DefaultFileName)) ? DefaultFileName : null;
+        string? sourcePath = null;
+        if (path is not null)
+        {
+            var full = Path.GetFullPath(path, workingDirectory);
+            if (!File.Exists(full))
+            {
+                diagnostics.Add(new Diagnostic(
+                    SourceLocation.StartOf(path),
+                    "AF0901",
+                    named ? $"model registry '{path}' does not exist" : $"cannot read '{path}'",
+                    $"pass an existing file with --config or {ConfigVariable}, or remove the setting to use the built-in models"));
+            }
+            else
+            {
+                sourcePath = path;
+                ReadFile(path, File.ReadAllText(full), models, diagnostics);
+            }
+        }
+
+        ApplyOverrides(environment, models, diagnostics);
+        if (diagnostics.Count > 0)
+        {
+            throw new DefinitionException(diagnostics);
+        }
+
+        return new ModelRegistry(new ReadOnlyDictionary<string, ModelSpec>(models), sourcePath);
+    }
+
+    /// <summary>Parses registry text (for tests and tools); same rules as <see cref="Load"/>.</summary>
+    /// <exception cref="DefinitionException">The text is invalid.</exception>
+    public static ModelRegistry Parse(string text, string path)
+    {
+        var models = BuiltinModels.ToDictionary(m => m.Name, StringComparer.Ordinal);
+        var diagnostics = new List<Diagnostic>();
+        ReadFile(path, text, models, diagnostics);
+        if (diagnostics.Count > 0)
+        {
+            throw new DefinitionException(diagnostics);
+        }
+
+        return new ModelRegistry(new ReadOnlyDictionary<string, ModelSpec>(models), path);
+    }
+
+    private static ModelSpec Builtin(string name, int seed)
+    {
+        var location = new SourceLocation("<built-in>", 1, 1);
+        return new ModelSpec(
+            name,
+            "builtin",
+            new Dictionary<string, ModelSetting>(StringComparer.Ordinal)
+            {
+                ["seed"] = new(seed.ToString(System.Globalization.CultureInfo.InvariantCulture), location),
+            },
+            location);
+    }
+
+    private static void ReadFile(string path, string text, Dictionary<string, ModelSpec> models, List<Diagnostic> diagnostics)
+    {
+        var stream = new YamlStream();
+        try
+        {
+            stream.Load(new StringReader(text));
+        }
+        catch (YamlException ex)
+        {
+            diagnostics.Add(new Diagnostic(At(path, ex.Start), "AF0902", $"YAML syntax error: {ex.Message}", "fix the YAML syntax"));
+            return;
+        }
+
+        if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is YamlScalarNode { Value: null or "" })
+        {
+            return;
+        }
+
+        if (stream.Documents[0].RootNode is not YamlMappingNode root)
+        {
+            diagnostics.Add(new Diagnostic(At(path, stream.Documents[0].RootNode.Start), "AF0903", "the registry must be a mapping with a 'models' key"));
+            return;
+        }
+
+        foreach (var (keyNode, valueNode) in root.Children)
+        {
+            var key = ((YamlScalarNode)keyNode).Value ?? string.Empty;
+            if (!TopLevelKeys.Contains(key, StringComparer.Ordinal))
+            {
+                diagnostics.Add(new Diagnostic(At(path, keyNode.Start), "AF0904", $"unknown key '{key}'", "the registry has one key: models"));
+                continue;
+            }
+
+            if (valueNode is not YamlMappingNode modelsNode)
+            {
+                diagnostics.Add(new Diagnostic(At(path, valueNode.Start), "AF0905", "'models' must map model names to their settings"));
+                continue;
+            }
+
+            foreach (var (nameNode, specNode) in modelsNode.Children)
+            {
+                ReadModel(path, (YamlScalarNode)nameNode, specNode, models, diagnostics);
+            }
+        }
+    }
+
+    private static void ReadModel(string path, YamlScalarNode nameNode, YamlNode specNode, Dictionary<string, ModelSpec> models, List<Diagnostic> diagnostics)
+    {
+        var name = nameNode.Value ?? string.Empty;
+        var location = At(path, nameNode.Start);
+        if (!IsValidName(name))
+        {
+            diagnostics.Add(new Diagnostic(location, "AF0906", $"invalid model name '{name}'", "use letters, digits, '-', '_' and '.'"));
+            return;
+        }
+
+        if (specNode is not YamlMappingNode spec)
+        {
+            diagnostics.Add(new Diagnostic(At(path, specNode.Start), "AF0907", $"model '{name}' must be a mapping of settings", "e.g. { provider: llama, path: model.gguf }"));
+            return;
+        }
+
+        string? provider = null;
+        var settings = new Dictionary<string, ModelSetting>(StringComparer.Ordinal);
+        foreach (var (keyNode, valueNode) in spec.Children)
+        {
+            var key = ((YamlScalarNode)keyNode).Value ?? string.Empty;
+            if (valueNode is not YamlScalarNode scalar)
+            {
+                diagnostics.Add(new Diagnostic(At(path, valueNode.Start), "AF0908", $"model '{name}': setting '{key}' must be a single value"));
+                continue;
+            }
+
+            if (key == "provider")
+            {
+                provider = scalar.Value;
+            }
+            else
+            {
+                settings[key] = new ModelSetting(scalar.Value ?? string.Empty, At(path, scalar.Start));
+            }
+        }
+
+        if (string.IsNullOrEmpty(provider))
+        {
+            diagnostics.Add(new Diagnostic(location, "AF0909", $"model '{name}' has no 'provider'", "add provider: builtin, llama or openai"));
+            return;
+        }
+
+        models[name] = new ModelSpec(name, provider, settings, location);
+    }
+
+    private static void ApplyOverrides(IReadOnlyDictionary<string, string> environment, Dictionary<string, ModelSpec> models, List<Diagnostic> diagnostics)
+    {
+        foreach (var (variable, value) in environment.OrderBy(e => e.Key, StringComparer.Ordinal))
+        {
+            if (!variable.StartsWith(OverridePrefix, StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            var parts = variable[OverridePrefix.Length..].Split("__");
+            var location = new SourceLocation($"${variable}", 1, 1);
+            if (parts.Length != 2 || parts[0].Length == 0 || parts[1].Length == 0)
+            {
+                diagnostics.Add(new Diagnostic(location, "AF0910", $"environment override '{variable}' is malformed", $"use {OverridePrefix}<model>__<setting>=value"));
+                continue;
+            }
+
+            var (name, key) = (parts[0], parts[1].ToLowerInvariant());
+            models.TryGetValue(name, out var existing);
+            if (key == "provider")
+            {
+                models[name] = existing is null
+                    ? new ModelSpec(name, value, new Dictionary<string, ModelSetting>(StringComparer.Ordinal), location)
+                    : existing with { Provider = value };
+                continue;
+            }
+
+            if (existing is null)
+            {
+                diagnostics.Add(new Diagnostic(location, "AF0911", $"environment override '{variable}' names unknown model '{name}'", $"declare it in {DefaultFileName} or also set {OverridePrefix}{name}__provider"));
+                continue;
+            }
+
+            var settings = new Dictionary<string, ModelSetting>(existing.Settings, StringComparer.Ordinal) { [key] = new(value, location) };
+            models[name] = existing with { Settings = settings };
+        }
+    }
+
+    private static bool IsValidName(string name) =>
+        name.Length > 0 && name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.');
+
+    private static SourceLocation At(string path, Mark mark) => new(path, (int)Math.Max(1, mark.Line), (int)Math.Max(1, mark.Column));
+}
