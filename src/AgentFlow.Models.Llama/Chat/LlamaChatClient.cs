@@ -1,0 +1,483 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using System.Text;
+using AgentFlow.Models.Llama.Hosting;
+using LLama;
+using LLama.Common;
+using LLama.Exceptions;
+using LLama.Native;
+using Microsoft.Extensions.AI;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace AgentFlow.Models.Llama.Chat;
+
+/// <summary>
+/// An <see cref="IChatClient"/> over a GGUF model run in-process by llama.cpp (LLamaSharp). The weights are loaded
+/// once; every request gets its own llama context from a small pool (never shared between concurrent requests), and
+/// at most <see cref="LlamaChatClientOptions.Concurrency"/> requests run at once. Temperature 0 (the default) decodes
+/// greedily and is fully deterministic; otherwise sampling is seeded (<c>ChatOptions.Seed</c> or
+/// <see cref="LlamaChatClientOptions.DefaultSeed"/>) so runs are reproducible.
+/// </summary>
+public sealed partial class LlamaChatClient : IChatClient
+{
+    private const string ProviderName = "llama.cpp";
+
+    private readonly LLamaWeights _weights;
+    private readonly bool _ownsWeights;
+    private readonly LlamaChatClientOptions _options;
+    private readonly ModelParams _contextParams;
+    private readonly SemaphoreSlim _gate;
+    private readonly ConcurrentBag<LLamaContext> _idle = [];
+    private readonly ChatClientMetadata _metadata;
+    private readonly ILogger _logger;
+    private int _disposed;
+
+    /// <summary>Creates a client over weights the caller loaded and keeps owning (they are not disposed with this client).</summary>
+    /// <exception cref="ArgumentException">An option is out of range.</exception>
+    public LlamaChatClient(LLamaWeights weights, LlamaChatClientOptions? options = null, ILogger? logger = null)
+        : this(weights, ownsWeights: false, options, logger)
+    {
+    }
+
+    private LlamaChatClient(LLamaWeights weights, bool ownsWeights, LlamaChatClientOptions? options, ILogger? logger)
+    {
+        ArgumentNullException.ThrowIfNull(weights);
+        _options = options?.Clone() ?? new LlamaChatClientOptions();
+        _options.Validate();
+        LlamaRuntime.EnsureInitialized();
+        _weights = weights;
+        _ownsWeights = ownsWeights;
+        _logger = logger ?? NullLogger.Instance;
+        _gate = new SemaphoreSlim(_options.Concurrency, _options.Concurrency);
+        _contextParams = new ModelParams(string.Empty)
+        {
+            ContextSize = (uint)_options.ContextSize,
+            Threads = _options.Threads,
+            BatchThreads = _options.Threads,
+            BatchSize = (uint)_options.BatchSize,
+            UBatchSize = (uint)Math.Min(_options.BatchSize, 512),
+            SeqMax = 1,
+        };
+        _metadata = new ChatClientMetadata(ProviderName, providerUri: null, defaultModelId: _options.ModelId);
+
+        // Create the first context now: a context that cannot be allocated fails the load, not the first request,
+        // and the real context size (llama.cpp may round it) is known up front.
+        var first = _weights.CreateContext(_contextParams, _logger);
+        ContextSize = (int)first.ContextSize;
+        _idle.Add(first);
+    }
+
+    /// <summary>The model name this client reports.</summary>
+    public string ModelId => _options.ModelId;
+
+    /// <summary>Tokens per request context (prompt plus output).</summary>
+    public int ContextSize { get; }
+
+    /// <summary>The loaded weights.</summary>
+    public LLamaWeights Weights => _weights;
+
+    /// <summary>Loads a GGUF file and creates a client that owns the weights (disposed with it).</summary>
+    /// <exception cref="LoadWeightsFailedException">llama.cpp could not load the file.</exception>
+    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
+    public static async Task<LlamaChatClient> LoadAsync(string modelPath, LlamaChatClientOptions? options = null, ILogger? logger = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(modelPath);
+        options = options?.Clone() ?? new LlamaChatClientOptions();
+        options.Validate();
+        if (!File.Exists(modelPath))
+        {
+            throw new FileNotFoundException($"model file '{modelPath}' does not exist", modelPath);
+        }
+
+        LlamaRuntime.EnsureInitialized();
+        var modelParams = new ModelParams(modelPath)
+        {
+            ContextSize = (uint)options.ContextSize,
+            GpuLayerCount = options.GpuLayers,
+            Threads = options.Threads,
+            BatchThreads = options.Threads,
+            BatchSize = (uint)options.BatchSize,
+        };
+        var weights = await LLamaWeights.LoadFromFileAsync(modelParams, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return new LlamaChatClient(weights, ownsWeights: true, options, logger);
+        }
+        catch
+        {
+            weights.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The number of tokens <paramref name="text"/> has for this model (special tokens parsed, no BOS added).</summary>
+    public int CountTokens(string text)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        return _weights.Tokenize(text, add_bos: false, special: true, Encoding.UTF8).Length;
+    }
+
+    /// <inheritdoc />
+    public async Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        var text = new StringBuilder();
+        var result = new Generation();
+        await foreach (var chunk in GenerateAsync(messages, options, result, cancellationToken).ConfigureAwait(false))
+        {
+            text.Append(chunk);
+        }
+
+        var message = new ChatMessage(ChatRole.Assistant, text.ToString()) { MessageId = result.Id };
+        return new ChatResponse(message)
+        {
+            ResponseId = result.Id,
+            ModelId = _options.ModelId,
+            CreatedAt = result.CreatedAt,
+            FinishReason = result.FinishReason,
+            Usage = result.Usage(),
+            AdditionalProperties = result.Timings(),
+        };
+    }
+
+    /// <inheritdoc />
+    public async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(
+        IEnumerable<ChatMessage> messages,
+        ChatOptions? options = null,
+        [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        var result = new Generation();
+        await foreach (var chunk in GenerateAsync(messages, options, result, cancellationToken).ConfigureAwait(false))
+        {
+            yield return new ChatResponseUpdate(ChatRole.Assistant, chunk)
+            {
+                ResponseId = result.Id,
+                MessageId = result.Id,
+                ModelId = _options.ModelId,
+                CreatedAt = result.CreatedAt,
+            };
+        }
+
+        yield return new ChatResponseUpdate(ChatRole.Assistant, [new UsageContent(result.Usage())])
+        {
+            ResponseId = result.Id,
+            MessageId = result.Id,
+            ModelId = _options.ModelId,
+            CreatedAt = result.CreatedAt,
+            FinishReason = result.FinishReason,
+            AdditionalProperties = result.Timings(),
+        };
+    }
+
+    /// <inheritdoc />
+    public object? GetService(Type serviceType, object? serviceKey = null)
+    {
+        ArgumentNullException.ThrowIfNull(serviceType);
+        if (serviceKey is not null)
+        {
+            return null;
+        }
+
+        if (serviceType == typeof(ChatClientMetadata))
+        {
+            return _metadata;
+        }
+
+        if (serviceType == typeof(LLamaWeights))
+        {
+            return _weights;
+        }
+
+        return serviceType.IsInstanceOfType(this) ? this : null;
+    }
+
+    /// <summary>
+    /// Frees the contexts (and the weights when this client loaded them). Waits up to 30 s for running requests to
+    /// finish; if they do not, the native memory is left alone rather than freed under a running request.
+    /// </summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        var acquired = 0;
+        var deadline = Stopwatch.StartNew();
+        while (acquired < _options.Concurrency && _gate.Wait(TimeSpan.FromSeconds(Math.Max(0, 30 - deadline.Elapsed.TotalSeconds))))
+        {
+            acquired++;
+        }
+
+        if (acquired < _options.Concurrency)
+        {
+            LogDisposeTimedOut(_logger, _options.ModelId);
+            return;
+        }
+
+        while (_idle.TryTake(out var context))
+        {
+            context.Dispose();
+        }
+
+        if (_ownsWeights)
+        {
+            _weights.Dispose();
+        }
+
+        _gate.Dispose();
+    }
+
+    /// <summary>The generation loop shared by both entry points: yields text chunks and fills in <paramref name="result"/>.</summary>
+    private async IAsyncEnumerable<string> GenerateAsync(
+        IEnumerable<ChatMessage> messages,
+        ChatOptions? options,
+        Generation result,
+        [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(messages);
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        var maxOutput = options?.MaxOutputTokens ?? _options.DefaultMaxOutputTokens;
+        if (maxOutput < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), maxOutput, "MaxOutputTokens must be at least 1");
+        }
+
+        // Template and tokenize before taking a slot: both only read the weights.
+        var prompt = FormatPrompt(messages, options);
+        var promptTokens = _weights.Tokenize(prompt, add_bos: true, special: true, Encoding.UTF8);
+        if (promptTokens.Length + 1 > ContextSize)
+        {
+            throw new PromptTooLongException(_options.ModelId, promptTokens.Length, ContextSize);
+        }
+
+        result.PromptTokens = promptTokens.Length;
+        maxOutput = Math.Min(maxOutput, ContextSize - promptTokens.Length);
+
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        LLamaContext? context = null;
+        var reusable = false;
+        try
+        {
+            ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+            context = _idle.TryTake(out var idle) ? idle : _weights.CreateContext(_contextParams, _logger);
+            using var sampler = CreateSampler(options);
+            var batch = new LLamaBatch();
+            var decoder = new StreamingTokenDecoder(context);
+            var stops = new StopSequenceFilter(options?.StopSequences);
+            var clock = Stopwatch.StartNew();
+
+            // Evaluate the prompt (in chunks of the batch size) and pick the first token.
+            var token = await Task.Run(() => EvaluatePrompt(context, batch, sampler, promptTokens, cancellationToken), cancellationToken).ConfigureAwait(false);
+            result.PromptMilliseconds = clock.Elapsed.TotalMilliseconds;
+            clock.Restart();
+
+            var position = promptTokens.Length;
+            result.FinishReason = ChatFinishReason.Length;
+            while (true)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                if (token.IsEndOfGeneration(_weights.Vocab))
+                {
+                    result.FinishReason = ChatFinishReason.Stop;
+                    break;
+                }
+
+                result.OutputTokens++;
+                decoder.Add(token);
+                var text = stops.Push(decoder.Read());
+                if (text.Length > 0)
+                {
+                    yield return text;
+                }
+
+                if (stops.Stopped)
+                {
+                    result.FinishReason = ChatFinishReason.Stop;
+                    break;
+                }
+
+                if (result.OutputTokens >= maxOutput)
+                {
+                    break;
+                }
+
+                var current = token;
+                var at = position++;
+                token = await Task.Run(() => EvaluateNext(context, batch, sampler, current, at)).ConfigureAwait(false);
+            }
+
+            var rest = stops.Flush();
+            if (rest.Length > 0)
+            {
+                yield return rest;
+            }
+
+            result.GenerationMilliseconds = clock.Elapsed.TotalMilliseconds;
+            reusable = true;
+            LogGenerated(_logger, _options.ModelId, result.PromptTokens, result.OutputTokens, result.PromptMilliseconds, result.GenerationMilliseconds);
+        }
+        finally
+        {
+            if (context is not null)
+            {
+                if (reusable)
+                {
+                    context.NativeHandle.MemoryClear();
+                    _idle.Add(context);
+                }
+                else
+                {
+                    // Cancelled, failed or abandoned mid-way: do not trust its state.
+                    context.Dispose();
+                }
+            }
+
+            _gate.Release();
+        }
+    }
+
+    private LLamaToken EvaluatePrompt(LLamaContext context, LLamaBatch batch, SafeLLamaSamplerChainHandle sampler, LLamaToken[] tokens, CancellationToken cancellationToken)
+    {
+        var size = (int)context.BatchSize;
+        for (var start = 0; start < tokens.Length; start += size)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var count = Math.Min(size, tokens.Length - start);
+            batch.Clear();
+            batch.AddRange(tokens.AsSpan(start, count), start, LLamaSeqId.Zero, logitsLast: start + count == tokens.Length);
+            Check(context.Decode(batch));
+        }
+
+        return sampler.Sample(context.NativeHandle, batch.TokenCount - 1);
+    }
+
+    private LLamaToken EvaluateNext(LLamaContext context, LLamaBatch batch, SafeLLamaSamplerChainHandle sampler, LLamaToken token, int position)
+    {
+        batch.Clear();
+        batch.Add(token, position, LLamaSeqId.Zero, logits: true);
+        Check(context.Decode(batch));
+        return sampler.Sample(context.NativeHandle, 0);
+    }
+
+    private void Check(DecodeResult result)
+    {
+        if (result != DecodeResult.Ok)
+        {
+            throw new AgentFlowException($"model '{_options.ModelId}': llama.cpp failed to evaluate the tokens ({result}); try a smaller 'context' or 'batch' setting");
+        }
+    }
+
+    private SafeLLamaSamplerChainHandle CreateSampler(ChatOptions? options)
+    {
+        var chain = SafeLLamaSamplerChainHandle.Create(LLamaSamplerChainParams.Default());
+        try
+        {
+            var frequency = options?.FrequencyPenalty ?? 0f;
+            var presence = options?.PresencePenalty ?? 0f;
+            if (frequency != 0f || presence != 0f)
+            {
+                chain.AddPenalties(64, 1f, frequency, presence);
+            }
+
+            var temperature = options?.Temperature ?? _options.DefaultTemperature;
+            if (temperature <= 0f)
+            {
+                chain.AddGreedySampler();
+                return chain;
+            }
+
+            if (options?.TopK is > 0 and var topK)
+            {
+                chain.AddTopK(topK);
+            }
+
+            if (options?.TopP is > 0f and < 1f and var topP)
+            {
+                chain.AddTopP(topP, 1);
+            }
+
+            chain.AddTemperature(temperature);
+            chain.AddDistributionSampler(ToSeed(options?.Seed));
+            return chain;
+        }
+        catch
+        {
+            chain.Dispose();
+            throw;
+        }
+    }
+
+    private uint ToSeed(long? seed)
+    {
+        // llama.cpp treats 0xFFFFFFFF as "pick a random seed"; never pass it, so runs stay reproducible.
+        var value = seed is { } s ? unchecked((uint)(s ^ (s >> 32))) : _options.DefaultSeed;
+        return value == uint.MaxValue ? uint.MaxValue - 1 : value;
+    }
+
+    private string FormatPrompt(IEnumerable<ChatMessage> messages, ChatOptions? options)
+    {
+        var template = _options.ChatTemplate is null
+            ? new LLamaTemplate(_weights, strict: false)
+            : new LLamaTemplate(_options.ChatTemplate);
+        template.AddAssistant = true;
+        if (!string.IsNullOrEmpty(options?.Instructions))
+        {
+            template.Add("system", options.Instructions);
+        }
+
+        foreach (var message in messages)
+        {
+            template.Add(message.Role.Value, message.Text);
+        }
+
+        try
+        {
+            return Encoding.UTF8.GetString(template.Apply());
+        }
+        catch (MissingTemplateException ex)
+        {
+            throw new AgentFlowException(
+                $"model '{_options.ModelId}': llama.cpp does not recognise the model's chat template; set the model's 'chat_template' setting to a "
+                + "llama.cpp template name such as chatml, llama3, gemma, phi3, mistral-v7 or deepseek3", ex);
+        }
+    }
+
+    [LoggerMessage(EventId = 10, Level = LogLevel.Debug, Message = "model '{Model}': {PromptTokens} prompt tokens, {OutputTokens} output tokens; prompt {PromptMs:F1} ms, generation {GenerationMs:F1} ms")]
+    private static partial void LogGenerated(ILogger logger, string model, int promptTokens, int outputTokens, double promptMs, double generationMs);
+
+    [LoggerMessage(EventId = 11, Level = LogLevel.Warning, Message = "model '{Model}': requests still running after 30 s at dispose; native memory left allocated")]
+    private static partial void LogDisposeTimedOut(ILogger logger, string model);
+
+    /// <summary>What one request produced, filled in as it runs.</summary>
+    private sealed class Generation
+    {
+        public string Id { get; } = "llama-" + Guid.NewGuid().ToString("N");
+
+        public DateTimeOffset CreatedAt { get; } = DateTimeOffset.UtcNow;
+
+        public int PromptTokens { get; set; }
+
+        public int OutputTokens { get; set; }
+
+        public ChatFinishReason? FinishReason { get; set; }
+
+        public double PromptMilliseconds { get; set; }
+
+        public double GenerationMilliseconds { get; set; }
+
+        public UsageDetails Usage() => new()
+        {
+            InputTokenCount = PromptTokens,
+            OutputTokenCount = OutputTokens,
+            TotalTokenCount = PromptTokens + OutputTokens,
+        };
+
+        public AdditionalPropertiesDictionary Timings() => new()
+        {
+            ["llama.prompt_ms"] = Math.Round(PromptMilliseconds, 3),
+            ["llama.generation_ms"] = Math.Round(GenerationMilliseconds, 3),
+        };
+    }
+}
