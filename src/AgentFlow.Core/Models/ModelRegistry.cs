@@ -219,13 +219,13 @@ public sealed class ModelRegistry
 
     private static void ApplyOverrides(IReadOnlyDictionary<string, string> environment, Dictionary<string, ModelSpec> models, List<Diagnostic> diagnostics)
     {
-        foreach (var (variable, value) in environment.OrderBy(e => e.Key, StringComparer.Ordinal))
+        // Provider overrides first, so a model declared only through the environment can take settings too.
+        var ordered = environment
+            .Where(e => e.Key.StartsWith(OverridePrefix, StringComparison.Ordinal))
+            .OrderBy(e => e.Key.EndsWith("__provider", StringComparison.OrdinalIgnoreCase) ? 0 : 1)
+            .ThenBy(e => e.Key, StringComparer.Ordinal);
+        foreach (var (variable, value) in ordered)
         {
-            if (!variable.StartsWith(OverridePrefix, StringComparison.Ordinal))
-            {
-                continue;
-            }
-
             var parts = variable[OverridePrefix.Length..].Split("__");
             var location = new SourceLocation($"${variable}", 1, 1);
             if (parts.Length != 2 || parts[0].Length == 0 || parts[1].Length == 0)
