@@ -6,7 +6,10 @@ public sealed class LlamaChatClientOptions
     /// <summary>The model name reported as <c>ModelId</c> and used in error messages (default <c>llama</c>).</summary>
     public string ModelId { get; set; } = "llama";
 
-    /// <summary>Context window per request, in tokens (default 4096). Prompt plus output must fit.</summary>
+    /// <summary>
+    /// Context window per request, in tokens (default 4096). Prompt plus output must fit. llama.cpp rounds it up to a
+    /// multiple of 256; <see cref="LlamaChatClient.ContextSize"/> reports the size in effect.
+    /// </summary>
     public int ContextSize { get; set; } = 4096;
 
     /// <summary>CPU threads per request (default <see cref="Environment.ProcessorCount"/>).</summary>
