@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Globalization;
 using System.Text;
 
@@ -84,26 +85,11 @@ public static class TinyGgufWriter
         }
 
         var rng = new SplitMix64(options.Seed);
-        var buffer = new List<float>();
         foreach (var t in tensors)
         {
-            buffer.Clear();
-            t.Fill(ref rng, buffer);
-            if (t.Type == TinyGgufMatrixType.F32)
-            {
-                foreach (var v in buffer)
-                {
-                    w.Write(v);
-                }
-            }
-            else
-            {
-                foreach (var v in buffer)
-                {
-                    w.Write((Half)v);
-                }
-            }
-
+            var values = new float[t.ElementCount];
+            t.Fill(ref rng, values);
+            w.Write(Encode(values, t.Type));
             var padding = Pad(t.ByteSize) - t.ByteSize;
             for (var i = 0; i < padding; i++)
             {
@@ -139,6 +125,29 @@ public static class TinyGgufWriter
 
         var b = tokenId - FirstByteTokenId;
         return b is (>= 0x21 and <= 0x7E) or 0x0A;
+    }
+
+    /// <summary>Little-endian bytes of the values as F32 or F16.</summary>
+    private static byte[] Encode(float[] values, TinyGgufMatrixType type)
+    {
+        if (type == TinyGgufMatrixType.F32)
+        {
+            var bytes = new byte[values.Length * 4];
+            for (var i = 0; i < values.Length; i++)
+            {
+                BinaryPrimitives.WriteSingleLittleEndian(bytes.AsSpan(i * 4), values[i]);
+            }
+
+            return bytes;
+        }
+
+        var halves = new byte[values.Length * 2];
+        for (var i = 0; i < values.Length; i++)
+        {
+            BinaryPrimitives.WriteHalfLittleEndian(halves.AsSpan(i * 2), (Half)values[i]);
+        }
+
+        return halves;
     }
 
     private static long Pad(long size) => (size + Alignment - 1) / Alignment * Alignment;
@@ -286,23 +295,17 @@ public static class TinyGgufWriter
         return list;
     }
 
-    private static TensorFill Uniform(float scale) => (ref SplitMix64 rng, List<float> dest, long count) =>
+    private static TensorFill Uniform(float scale) => (ref SplitMix64 rng, float[] dest) =>
     {
-        for (long i = 0; i < count; i++)
+        for (var i = 0; i < dest.Length; i++)
         {
-            dest.Add(rng.NextSignedUnit() * scale);
+            dest[i] = rng.NextSignedUnit() * scale;
         }
     };
 
-    private static void Ones(ref SplitMix64 rng, List<float> dest, long count)
-    {
-        for (long i = 0; i < count; i++)
-        {
-            dest.Add(1f);
-        }
-    }
+    private static void Ones(ref SplitMix64 rng, float[] dest) => Array.Fill(dest, 1f);
 
-    private static TensorFill OutputRows(int embedding) => (ref SplitMix64 rng, List<float> dest, long count) =>
+    private static TensorFill OutputRows(int embedding) => (ref SplitMix64 rng, float[] dest) =>
     {
         // One row of `embedding` values per token. Rows of tokens that are not printable stay zero (logit 0),
         // so greedy decoding always picks a printable token: the maximum of ~96 random logits is positive.
@@ -313,14 +316,12 @@ public static class TinyGgufWriter
             for (var i = 0; i < embedding; i++)
             {
                 var v = rng.NextSignedUnit() * scale;
-                dest.Add(printable ? v : 0f);
+                dest[(token * embedding) + i] = printable ? v : 0f;
             }
         }
-
-        _ = count;
     };
 
-    private delegate void TensorFill(ref SplitMix64 rng, List<float> dest, long count);
+    private delegate void TensorFill(ref SplitMix64 rng, float[] dest);
 
     private sealed class TensorSpec(string name, long[] dims, TinyGgufMatrixType type, TensorFill fill)
     {
@@ -334,7 +335,7 @@ public static class TinyGgufWriter
 
         public long ByteSize => ElementCount * (Type == TinyGgufMatrixType.F32 ? 4 : 2);
 
-        public void Fill(ref SplitMix64 rng, List<float> dest) => fill(ref rng, dest, ElementCount);
+        public void Fill(ref SplitMix64 rng, float[] dest) => fill(ref rng, dest);
     }
 
     /// <summary>Forwards writes to the target stream and counts the bytes, so padding works on non-seekable streams.</summary>

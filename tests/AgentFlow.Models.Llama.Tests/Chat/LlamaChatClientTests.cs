@@ -234,6 +234,33 @@ public sealed class LlamaChatClientTests(TinyModelFixture fixture) : IClassFixtu
         await Assert.ThrowsAsync<ObjectDisposedException>(() => client.GetResponseAsync(Prompt));
     }
 
+    [Fact]
+    public async Task GetResponseAsync_ChatTemplateOverride_UsesNamedTemplate()
+    {
+        var options = TinyModelFixture.ClientOptions();
+        options.ChatTemplate = "llama3";
+        using var llama3 = await LlamaChatClient.LoadAsync(fixture.ModelPath, options);
+        var user = new[] { new ChatMessage(ChatRole.User, "hi") };
+
+        var response = await llama3.GetResponseAsync(user, new ChatOptions { MaxOutputTokens = 1 });
+
+        var expected = "<|start_header_id|>user<|end_header_id|>\n\nhi<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n";
+        Assert.Equal(llama3.CountTokens(expected), response.Usage!.InputTokenCount);
+    }
+
+    [Fact]
+    public async Task GetResponseAsync_UnknownChatTemplate_ErrorSaysWhatToSet()
+    {
+        var options = TinyModelFixture.ClientOptions();
+        options.ChatTemplate = "no-such-template";
+        using var client = await LlamaChatClient.LoadAsync(fixture.ModelPath, options);
+
+        var ex = await Assert.ThrowsAsync<AgentFlowException>(() => client.GetResponseAsync(Prompt));
+
+        Assert.Contains("model 'tiny'", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("'chat_template'", ex.Message, StringComparison.Ordinal);
+    }
+
     private static string ChatMl(IEnumerable<ChatMessage> messages) =>
         string.Concat(messages.Select(m => $"<|im_start|>{m.Role.Value}\n{m.Text}<|im_end|>\n")) + "<|im_start|>assistant\n";
 }
