@@ -6,7 +6,7 @@ namespace AgentFlow.Models.Llama.Providers;
 /// <summary>
 /// Settings of a <c>provider: builtin</c> model (the tiny llama model AgentFlow writes itself), built from a
 /// <see cref="ModelSpec"/>: <c>seed</c> (1), <c>layers</c> (2), <c>embedding</c> (64), <c>context</c> (2048),
-/// <c>threads</c> (1: a model this small runs fastest on one thread), <c>concurrency</c> (1).
+/// <c>threads</c> (1: a model this small runs fastest on one thread), <c>concurrency</c> (4).
 /// </summary>
 public sealed record BuiltinModelOptions
 {
@@ -22,8 +22,14 @@ public sealed record BuiltinModelOptions
     /// <summary>CPU threads (default 1).</summary>
     public int Threads { get; init; } = DefaultThreads;
 
-    /// <summary>Requests served at once (default 1).</summary>
-    public int Concurrency { get; init; } = 1;
+    /// <summary>
+    /// Default requests served at once: a tiny model's context costs a few hundred KB, so parallel steps bound to
+    /// the same built-in model really run side by side instead of queueing.
+    /// </summary>
+    public const int DefaultConcurrency = 4;
+
+    /// <summary>Requests served at once (default <see cref="DefaultConcurrency"/>).</summary>
+    public int Concurrency { get; init; } = DefaultConcurrency;
 
     /// <summary>Reads and validates the settings; returns null and fills <paramref name="problems"/> when they are unusable.</summary>
     public static BuiltinModelOptions? TryCreate(ModelSpec spec, out IReadOnlyList<string> problems)
@@ -50,7 +56,7 @@ public sealed record BuiltinModelOptions
                 ContextLength = reader.Int("context", defaults.ContextLength, TinyGgufOptions.MinContextLength, TinyGgufOptions.MaxContextLength),
             },
             Threads = reader.Int("threads", DefaultThreads, 1, 1024),
-            Concurrency = reader.Int("concurrency", 1, 1, 64),
+            Concurrency = reader.Int("concurrency", DefaultConcurrency, 1, 64),
         };
 
         problems = reader.Problems;
