@@ -48,9 +48,16 @@ public sealed class InputException : AgentFlowException
 public sealed class StepFailedException : AgentFlowException
 {
     /// <summary>Creates the exception for <paramref name="stepId"/>.</summary>
-    public StepFailedException(string stepId, string message, Exception? innerException = null)
-        : base($"step '{stepId}' failed: {message}", innerException) => StepId = stepId;
+    public StepFailedException(string stepId, string reason, Exception? innerException = null)
+        : base($"step '{stepId}' failed: {reason}", innerException)
+    {
+        StepId = stepId;
+        Reason = reason;
+    }
 
     /// <summary>The id of the step that failed.</summary>
     public string StepId { get; }
+
+    /// <summary>Why it failed, without the step prefix.</summary>
+    public string Reason { get; }
 }

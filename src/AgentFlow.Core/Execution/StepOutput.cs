@@ -1,3 +1,5 @@
+using System.Text.Encodings.Web;
+using System.Text.Json;
 using System.Text.Json.Nodes;
 
 namespace AgentFlow.Execution;
@@ -45,8 +47,11 @@ public sealed record StepOutput
         return obj;
     }
 
+    // Model text is shown to people and models, not embedded in HTML: keep '<', '&', quotes and non-ASCII readable.
+    private static readonly JsonSerializerOptions Compact = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
     /// <summary>The text, or the map as compact JSON.</summary>
-    public override string ToString() => Text ?? ToJson().ToJsonString();
+    public override string ToString() => Text ?? ToJson().ToJsonString(Compact);
 
     /// <summary>Dictionary that keeps insertion order (branch order matters when printed).</summary>
     private sealed class OrderedBranches : Dictionary<string, StepOutput>, IReadOnlyDictionary<string, StepOutput>
