@@ -1,0 +1,42 @@
+namespace AgentFlow.Messaging.Contracts;
+
+/// <summary>
+/// One agent step's model call, sent by the orchestrator to the queue of the model that answers it
+/// (<see cref="ModelQueues.For"/>). A worker hosting that model answers with <see cref="ChatStepStarted"/>,
+/// zero or more <see cref="ChatStepChunk"/> and then exactly one <see cref="ChatStepResponse"/> or <see cref="ChatStepFault"/>.
+/// </summary>
+/// <param name="RequestId">Identifies this call; every chunk, response and fault carries it back.</param>
+/// <param name="RunId">The workflow run the step belongs to (for logs; may be empty).</param>
+/// <param name="StepId">The step id within the run (for logs; may be empty).</param>
+/// <param name="Attempt">1 for the first try of this step, 2 for its first retry, and so on.</param>
+/// <param name="Model">Registry name of the model that must answer.</param>
+/// <param name="Messages">The conversation, oldest first.</param>
+/// <param name="Sampling">Generation settings.</param>
+/// <param name="Deadline">After this instant the requester has given up: a worker drops the request, or stops generating.</param>
+public sealed record ChatStepRequest(
+    Guid RequestId,
+    string RunId,
+    string StepId,
+    int Attempt,
+    string Model,
+    IReadOnlyList<ChatStepMessage> Messages,
+    ChatStepSampling Sampling,
+    DateTimeOffset Deadline);
+
+/// <summary>One message of the conversation.</summary>
+/// <param name="Role">"system", "user", "assistant" (or another role the model's template knows).</param>
+/// <param name="Text">The message text.</param>
+public sealed record ChatStepMessage(string Role, string Text);
+
+/// <summary>Generation settings; null leaves the model's default.</summary>
+/// <param name="MaxTokens">Most output tokens.</param>
+/// <param name="Temperature">Sampling temperature; 0 decodes greedily (deterministic).</param>
+/// <param name="TopP">Nucleus sampling.</param>
+/// <param name="Seed">Sampling seed.</param>
+/// <param name="Stop">Stop sequences (none when null or empty).</param>
+public sealed record ChatStepSampling(
+    int? MaxTokens = null,
+    float? Temperature = null,
+    float? TopP = null,
+    long? Seed = null,
+    IReadOnlyList<string>? Stop = null);

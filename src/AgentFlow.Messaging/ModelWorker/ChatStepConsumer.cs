@@ -1,0 +1,174 @@
+using System.Diagnostics;
+using System.Text;
+using AgentFlow.Messaging.Contracts;
+using MassTransit;
+using Microsoft.Extensions.AI;
+using Microsoft.Extensions.Logging;
+
+namespace AgentFlow.Messaging.ModelWorker;
+
+/// <summary>
+/// Answers the steps of one model: streams the model's text back as <see cref="ChatStepChunk"/> while it generates,
+/// then responds with <see cref="ChatStepResponse"/> (or <see cref="ChatStepFault"/> when the model fails). A malformed
+/// request throws <see cref="InvalidChatStepRequestException"/>, which MassTransit moves to the queue's <c>_error</c>
+/// queue (and reports to the requester as a fault). A step cancelled by a worker shutdown throws
+/// <see cref="OperationCanceledException"/> on the consume token, which MassTransit returns to the queue.
+/// </summary>
+internal sealed class ChatStepConsumer(
+    string model,
+    string workerId,
+    ModelClientCache clients,
+    TimeProvider time,
+    ILogger logger) : IConsumer<ChatStepRequest>
+{
+    public async Task Consume(ConsumeContext<ChatStepRequest> context)
+    {
+        var request = context.Message;
+        var problem = Check(request);
+        if (problem is not null)
+        {
+            MessagingLog.RequestRejected(logger, workerId, model, context.MessageId, problem);
+            throw new InvalidChatStepRequestException(problem);
+        }
+
+        var now = time.GetUtcNow();
+        var queuedMs = context.SentTime is { } sent ? Math.Max(0, (now - new DateTimeOffset(sent, TimeSpan.Zero)).TotalMilliseconds) : 0;
+        if (now >= request.Deadline)
+        {
+            MessagingLog.RequestExpired(logger, workerId, model, request.RequestId, request.RunId, request.StepId, queuedMs);
+            return;
+        }
+
+        var deliveryId = NewId.NextGuid();
+        var replyTo = context.ResponseAddress is { } address ? await context.GetSendEndpoint(address).ConfigureAwait(false) : null;
+        if (replyTo is not null)
+        {
+            await replyTo.Send(new ChatStepStarted(request.RequestId, workerId, queuedMs, deliveryId), context.CancellationToken).ConfigureAwait(false);
+        }
+
+        using var deadline = new CancellationTokenSource(request.Deadline - now, time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, deadline.Token);
+        var token = linked.Token;
+        MessagingLog.StepStarted(logger, workerId, model, request.RequestId, request.RunId, request.StepId, request.Attempt, queuedMs);
+
+        var clock = Stopwatch.StartNew();
+        var text = new StringBuilder();
+        var pump = new ChunkPump(replyTo, request.RequestId, workerId, deliveryId, token);
+        long? inputTokens = null;
+        long? outputTokens = null;
+        string? finishReason = null;
+        try
+        {
+            var client = await clients.GetAsync(model, token).ConfigureAwait(false);
+            await foreach (var update in client.GetStreamingResponseAsync(ToMessages(request), ToOptions(request), token).ConfigureAwait(false))
+            {
+                var chunk = update.Text;
+                if (!string.IsNullOrEmpty(chunk))
+                {
+                    text.Append(chunk);
+                    pump.Add(chunk);
+                }
+
+                foreach (var usage in update.Contents.OfType<UsageContent>())
+                {
+                    inputTokens = usage.Details.InputTokenCount ?? inputTokens;
+                    outputTokens = usage.Details.OutputTokenCount ?? outputTokens;
+                }
+
+                if (update.FinishReason is { } reason)
+                {
+                    finishReason = reason.Value;
+                }
+            }
+
+            await pump.CompleteAsync().ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (context.CancellationToken.IsCancellationRequested)
+        {
+            // Worker shutting down past its grace period: MassTransit puts the message back on the queue.
+            MessagingLog.StepRequeued(logger, workerId, model, request.RequestId, clock.Elapsed.TotalMilliseconds);
+            throw;
+        }
+        catch (OperationCanceledException) when (deadline.IsCancellationRequested)
+        {
+            MessagingLog.StepDeadlinePassed(logger, workerId, model, request.RequestId, request.RunId, request.StepId, clock.Elapsed.TotalMilliseconds);
+            return;
+        }
+        catch (Exception ex)
+        {
+            MessagingLog.ModelFailed(logger, ex, workerId, model, request.RequestId, request.RunId, request.StepId);
+            if (context.ResponseAddress is not null)
+            {
+                await context.RespondAsync(new ChatStepFault(request.RequestId, model, workerId, ex.Message, ex.GetType().Name)).ConfigureAwait(false);
+            }
+
+            return;
+        }
+
+        var modelMs = clock.Elapsed.TotalMilliseconds;
+        MessagingLog.StepFinished(logger, workerId, model, request.RequestId, inputTokens, outputTokens, finishReason, modelMs, pump.Count);
+        if (context.ResponseAddress is not null)
+        {
+            await context.RespondAsync(new ChatStepResponse(
+                request.RequestId, model, text.ToString(), inputTokens, outputTokens, finishReason, workerId, queuedMs, modelMs, pump.Count, deliveryId)).ConfigureAwait(false);
+        }
+    }
+
+    private string? Check(ChatStepRequest? request)
+    {
+        if (request is null)
+        {
+            return "the message has no body";
+        }
+
+        if (request.RequestId == Guid.Empty)
+        {
+            return "RequestId is empty";
+        }
+
+        if (!string.Equals(request.Model, model, StringComparison.Ordinal))
+        {
+            return $"request for model '{request.Model}' arrived at the queue of model '{model}'";
+        }
+
+        if (request.Messages is null || request.Messages.Count == 0)
+        {
+            return "the request has no messages";
+        }
+
+        if (request.Messages.Any(m => m is null || string.IsNullOrWhiteSpace(m.Role) || m.Text is null))
+        {
+            return "every message needs a role and a text";
+        }
+
+        if (request.Sampling is null)
+        {
+            return "the request has no sampling settings";
+        }
+
+        return request.Sampling.MaxTokens is < 1 ? "max_tokens must be at least 1" : null;
+    }
+
+    private static List<ChatMessage> ToMessages(ChatStepRequest request) =>
+        [.. request.Messages.Select(m => new ChatMessage(new ChatRole(m.Role), m.Text))];
+
+    private static ChatOptions ToOptions(ChatStepRequest request)
+    {
+        var s = request.Sampling;
+        return new ChatOptions
+        {
+            MaxOutputTokens = s.MaxTokens,
+            Temperature = s.Temperature,
+            TopP = s.TopP,
+            Seed = s.Seed,
+            StopSequences = s.Stop is { Count: > 0 } stop ? [.. stop] : null,
+        };
+    }
+}
+
+/// <summary>A request a worker cannot process whatever it retries (wrong queue, no messages, ...): it goes to the error queue.</summary>
+public sealed class InvalidChatStepRequestException : AgentFlowException
+{
+    /// <summary>Creates the exception.</summary>
+    public InvalidChatStepRequestException(string message) : base(message) { }
+}
