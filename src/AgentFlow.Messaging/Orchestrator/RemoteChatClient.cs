@@ -48,6 +48,7 @@ public sealed class RemoteChatClient : IChatClient
     private readonly RemoteChatClientFactory _owner;
     private readonly ChatClientMetadata _metadata;
     private IRequestClient<ChatStepRequest>? _requests;
+    private long _servedAt = long.MinValue;
 
     internal RemoteChatClient(string model, RemoteChatClientFactory owner)
     {
@@ -134,6 +135,14 @@ public sealed class RemoteChatClient : IChatClient
 
     private async Task EnsureServedAsync(CancellationToken cancellationToken)
     {
+        // A worker seen within the check interval is taken as still there (saves a broker round trip per call);
+        // a worker that left since is noticed by the checks made while the call waits.
+        var seen = Interlocked.Read(ref _servedAt);
+        if (seen != long.MinValue && _owner.Time.GetElapsedTime(seen) < _owner.Options.WorkerCheckInterval)
+        {
+            return;
+        }
+
         int? workers;
         try
         {
@@ -147,7 +156,13 @@ public sealed class RemoteChatClient : IChatClient
 
         if (workers == 0)
         {
+            Interlocked.Exchange(ref _servedAt, long.MinValue);
             throw new NoWorkerException(Model, _owner.Presence.Hint(Model));
+        }
+
+        if (workers > 0)
+        {
+            Interlocked.Exchange(ref _servedAt, _owner.Time.GetTimestamp());
         }
     }
 

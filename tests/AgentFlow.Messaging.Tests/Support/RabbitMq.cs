@@ -1,0 +1,90 @@
+using AgentFlow.Messaging.Bus;
+using AgentFlow.Messaging.Contracts;
+using RabbitMQ.Client;
+using RabbitMQ.Client.Exceptions;
+
+namespace AgentFlow.Messaging.Tests.Support;
+
+/// <summary>Runs only when <c>AGENTFLOW_TEST_RABBITMQ</c> names a broker (e.g. amqp://guest:guest@127.0.0.1:5672/); skipped with the reason otherwise.</summary>
+public sealed class RabbitMqFactAttribute : FactAttribute
+{
+    public const string Variable = "AGENTFLOW_TEST_RABBITMQ";
+
+    public RabbitMqFactAttribute()
+    {
+        if (string.IsNullOrWhiteSpace(Environment.GetEnvironmentVariable(Variable)))
+        {
+            Skip = $"needs a RabbitMQ broker: set {Variable}=amqp://guest:guest@127.0.0.1:5672/";
+        }
+    }
+}
+
+/// <summary>Broker-side checks and cleanup for the RabbitMQ tests.</summary>
+public sealed class RabbitMqBroker
+{
+    private readonly List<string> _models = [];
+    private IConnection? _connection;
+
+    public static Uri Uri => new(Environment.GetEnvironmentVariable(RabbitMqFactAttribute.Variable)!);
+
+    public static MessagingOptions Options(TimeSpan? timeout = null) => new()
+    {
+        Transport = MessagingTransport.RabbitMq,
+        RabbitMqUri = Uri,
+        RequestTimeout = timeout ?? TimeSpan.FromSeconds(60),
+    };
+
+    /// <summary>A model name used by one test only (its queues are deleted on dispose).</summary>
+    public string NewModel(string prefix)
+    {
+        var name = $"{prefix}-{Guid.NewGuid().ToString("N")[..8]}";
+        _models.Add(name);
+        return name;
+    }
+
+    public async Task<uint?> MessageCountAsync(string queue)
+    {
+        await using var channel = await (await ConnectAsync()).CreateChannelAsync();
+        try
+        {
+            return (await channel.QueueDeclarePassiveAsync(queue)).MessageCount;
+        }
+        catch (OperationInterruptedException)
+        {
+            return null;
+        }
+    }
+
+    public async Task SendRawAsync(string queue, byte[] body, string contentType)
+    {
+        await using var channel = await (await ConnectAsync()).CreateChannelAsync();
+        var properties = new BasicProperties { ContentType = contentType, MessageId = Guid.NewGuid().ToString(), Persistent = true };
+        await channel.BasicPublishAsync(exchange: string.Empty, routingKey: queue, mandatory: true, basicProperties: properties, body: body);
+    }
+
+    public async Task CleanupAsync()
+    {
+        if (_connection is null && _models.Count == 0)
+        {
+            return;
+        }
+
+        var connection = await ConnectAsync();
+        foreach (var model in _models)
+        {
+            var queue = ModelQueues.For(model);
+            foreach (var name in new[] { queue, queue + "_error", queue + "_skipped" })
+            {
+                await using var channel = await connection.CreateChannelAsync();
+                await channel.QueueDeleteAsync(name);
+                await using var channel2 = await connection.CreateChannelAsync();
+                await channel2.ExchangeDeleteAsync(name);
+            }
+        }
+
+        await connection.DisposeAsync();
+    }
+
+    private async Task<IConnection> ConnectAsync() =>
+        _connection ??= await new ConnectionFactory { Uri = Uri }.CreateConnectionAsync("agentflow-tests");
+}
