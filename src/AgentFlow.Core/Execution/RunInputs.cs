@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
 using AgentFlow.Definitions;
+using AgentFlow.Diagnostics;
 
 namespace AgentFlow.Execution;
 
@@ -17,7 +18,7 @@ public static class RunInputs
         var declared = definition.Inputs.ToDictionary(i => i.Name, StringComparer.Ordinal);
         foreach (var name in given.Keys.Where(k => !declared.ContainsKey(k)))
         {
-            var near = NearestName(name, declared.Keys);
+            var near = NameSuggestion.Nearest(name, declared.Keys);
             problems.Add($"unknown input '{name}' for workflow '{definition.Name}'" +
                 (near is null ? string.Empty : $"; did you mean '{near}'?") +
                 (declared.Count == 0 ? " (it declares no inputs)" : $" (declared: {string.Join(", ", declared.Keys)})"));
@@ -95,37 +96,4 @@ public static class RunInputs
         InputType.Boolean => "true or false",
         _ => "text",
     };
-
-    internal static string? NearestName(string name, IEnumerable<string> candidates) =>
-        candidates
-            .Select(c => (Name: c, Distance: Distance(name, c)))
-            .Where(c => c.Distance <= Math.Max(1, name.Length / 3))
-            .OrderBy(c => c.Distance)
-            .Select(c => c.Name)
-            .FirstOrDefault();
-
-    private static int Distance(string a, string b)
-    {
-        var d = new int[a.Length + 1, b.Length + 1];
-        for (var i = 0; i <= a.Length; i++)
-        {
-            d[i, 0] = i;
-        }
-
-        for (var j = 0; j <= b.Length; j++)
-        {
-            d[0, j] = j;
-        }
-
-        for (var i = 1; i <= a.Length; i++)
-        {
-            for (var j = 1; j <= b.Length; j++)
-            {
-                var cost = a[i - 1] == b[j - 1] ? 0 : 1;
-                d[i, j] = Math.Min(Math.Min(d[i - 1, j] + 1, d[i, j - 1] + 1), d[i - 1, j - 1] + cost);
-            }
-        }
-
-        return d[a.Length, b.Length];
-    }
 }

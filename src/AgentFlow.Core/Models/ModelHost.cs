@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
 using AgentFlow.Definitions;
-using AgentFlow.Execution;
+using AgentFlow.Diagnostics;
 
 namespace AgentFlow.Models;
 
@@ -38,7 +38,7 @@ public sealed class ModelHost : IAsyncDisposable
         {
             if (!bindings.ContainsKey(alias))
             {
-                var near = RunInputs.NearestName(alias, bindings.Keys);
+                var near = NameSuggestion.Nearest(alias, bindings.Keys);
                 problems.Add($"--bind {alias}={model}: workflow '{definition.Name}' has no model alias '{alias}'" +
                     (near is null ? string.Empty : $"; did you mean '{near}'?") +
                     $" (aliases: {string.Join(", ", bindings.Keys)})");
@@ -52,7 +52,7 @@ public sealed class ModelHost : IAsyncDisposable
         {
             if (!Registry.TryGet(model, out var spec))
             {
-                var near = RunInputs.NearestName(model, Registry.Models.Keys);
+                var near = NameSuggestion.Nearest(model, Registry.Models.Keys);
                 problems.Add($"alias '{alias}' is bound to unknown model '{model}'" +
                     (near is null ? string.Empty : $"; did you mean '{near}'?") +
                     $" (known models: {string.Join(", ", Registry.Models.Keys)}; declare it in {Registry.SourcePath ?? ModelRegistry.DefaultFileName})");

@@ -1,0 +1,62 @@
+using System.Collections;
+using AgentFlow.Models;
+using AgentFlow.Models.Llama.Hosting;
+using AgentFlow.Models.Llama.Providers;
+using AgentFlow.Models.OpenAI;
+using Microsoft.Extensions.Logging;
+
+namespace AgentFlow.Cli;
+
+/// <summary>The composition root of one CLI invocation: console streams, environment, logging, model providers.</summary>
+internal sealed class CliContext : IDisposable
+{
+    private CliContext(TextWriter output, TextWriter error, bool errorIsTerminal, string workingDirectory, IReadOnlyDictionary<string, string> environment, ILoggerFactory loggerFactory)
+    {
+        Out = output;
+        Error = error;
+        ErrorIsTerminal = errorIsTerminal;
+        WorkingDirectory = workingDirectory;
+        Environment = environment;
+        LoggerFactory = loggerFactory;
+    }
+
+    public TextWriter Out { get; }
+
+    public TextWriter Error { get; }
+
+    /// <summary>Whether stderr is an interactive terminal (live progress) or a pipe/file (plain lines).</summary>
+    public bool ErrorIsTerminal { get; }
+
+    public string WorkingDirectory { get; }
+
+    public IReadOnlyDictionary<string, string> Environment { get; }
+
+    public ILoggerFactory LoggerFactory { get; }
+
+    public TimeProvider Time { get; } = TimeProvider.System;
+
+    public static CliContext CreateDefault(bool verbose)
+    {
+        var environment = System.Environment.GetEnvironmentVariables()
+            .Cast<DictionaryEntry>()
+            .ToDictionary(e => (string)e.Key, e => (string?)e.Value ?? string.Empty, StringComparer.Ordinal);
+        var loggerFactory = Microsoft.Extensions.Logging.LoggerFactory.Create(builder => builder
+            .SetMinimumLevel(verbose ? LogLevel.Debug : LogLevel.Warning)
+            .AddSimpleConsole(o => o.SingleLine = true)
+            .AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace));
+        return new CliContext(Console.Out, Console.Error, !Console.IsErrorRedirected, Directory.GetCurrentDirectory(), environment, loggerFactory);
+    }
+
+    /// <summary>Every model provider this host ships.</summary>
+    public IReadOnlyList<IModelProvider> CreateProviders() =>
+    [
+        new BuiltinModelProvider(loggerFactory: LoggerFactory),
+        new LlamaModelProvider(FileHashCache.CreateDefault(), LoggerFactory),
+        new OpenAIModelProvider(),
+    ];
+
+    /// <summary>Loads the model registry; invalid files become diagnostics the caller prints.</summary>
+    public ModelRegistry LoadRegistry(string? configPath) => ModelRegistry.Load(configPath, Environment, WorkingDirectory);
+
+    public void Dispose() => LoggerFactory.Dispose();
+}

@@ -1,0 +1,130 @@
+using System.CommandLine;
+using AgentFlow.Cli.Output;
+using AgentFlow.Cli.Progress;
+using AgentFlow.Definitions;
+using AgentFlow.Diagnostics;
+using AgentFlow.Execution;
+using AgentFlow.Models;
+using Microsoft.Extensions.Logging;
+using Spectre.Console;
+
+namespace AgentFlow.Cli.Commands;
+
+/// <summary><c>agentflow run FILE</c>: validates, binds models, runs, shows live progress, prints the outputs.</summary>
+internal static class RunCommand
+{
+    public static Command Create(Func<CliContext> context)
+    {
+        var file = new Argument<string>("file") { Description = "The workflow file to run." };
+        var inputs = new Option<string[]>("--input", "-i") { Description = "An input value, NAME=VALUE (repeatable)." };
+        var binds = new Option<string[]>("--bind", "-b") { Description = "Re-bind a model alias for this run, ALIAS=MODEL (repeatable)." };
+        var config = CommonOptions.Config();
+        var json = CommonOptions.Json();
+        var command = new Command("run", "Run a workflow and print its outputs (exit 0 ok, 1 run failed, 2 bad input or definition).")
+        {
+            file, inputs, binds, config, json,
+        };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            using var cli = context();
+            return await RunAsync(
+                cli,
+                parse.GetValue(file)!,
+                parse.GetValue(inputs),
+                parse.GetValue(binds),
+                parse.GetValue(config),
+                parse.GetValue(json),
+                cancellationToken).ConfigureAwait(false);
+        });
+        return command;
+    }
+
+    private static async Task<int> RunAsync(
+        CliContext cli, string file, string[]? inputValues, string[]? bindValues, string? configPath, bool json, CancellationToken cancellationToken)
+    {
+        var problems = new List<string>();
+        var inputs = CommonOptions.ParsePairs("--input", inputValues, problems);
+        var bindings = CommonOptions.ParsePairs("--bind", bindValues, problems);
+        var loaded = WorkflowLoader.Load(file);
+        DiagnosticPrinter.Print(cli.Error, loaded.Diagnostics);
+        problems.ForEach(p => DiagnosticPrinter.PrintError(cli.Error, p));
+        if (!loaded.Succeeded || problems.Count > 0)
+        {
+            return ExitCodes.BadInput;
+        }
+
+        var definition = loaded.Definition!;
+        ModelRegistry registry;
+        try
+        {
+            registry = cli.LoadRegistry(configPath);
+        }
+        catch (DefinitionException ex)
+        {
+            DiagnosticPrinter.Print(cli.Error, ex.Diagnostics);
+            return ExitCodes.BadInput;
+        }
+
+        await using var models = new ModelHost(registry, cli.CreateProviders());
+        var runner = new WorkflowRunner(models, cli.Time, cli.LoggerFactory.CreateLogger<WorkflowRunner>());
+        var request = new RunRequest(definition) { Inputs = inputs, Bindings = bindings };
+        var depths = StepRow.Depths(definition);
+
+        RunRecord record;
+        try
+        {
+            if (cli.ErrorIsTerminal)
+            {
+                var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(cli.Error) });
+                var live = new LiveProgress(console, depths, cli.Time);
+                record = await live.ShowWhileAsync(() => runner.RunAsync(request, live, cancellationToken)).ConfigureAwait(false);
+            }
+            else
+            {
+                record = await runner.RunAsync(request, new PlainProgress(cli.Error, depths), cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (Exception ex) when (ex is InputException or ModelConfigurationException)
+        {
+            DiagnosticPrinter.PrintError(cli.Error, ex.Message);
+            return ExitCodes.BadInput;
+        }
+
+        if (json)
+        {
+            cli.Out.WriteLine(RunResultJson.Serialize(record));
+        }
+        else
+        {
+            PrintOutputs(cli.Out, record);
+        }
+
+        if (record.Error is { } error)
+        {
+            DiagnosticPrinter.PrintError(cli.Error, error.StepId is null ? error.Message : $"run failed at step '{error.StepId}': {error.Message}");
+        }
+
+        return record.Status switch
+        {
+            RunStatus.Succeeded => ExitCodes.Success,
+            RunStatus.Cancelled => ExitCodes.Cancelled,
+            _ => ExitCodes.RunFailed,
+        };
+    }
+
+    private static void PrintOutputs(TextWriter writer, RunRecord record)
+    {
+        if (record.Outputs.Count == 1)
+        {
+            writer.WriteLine(record.Outputs.Values.Single());
+            return;
+        }
+
+        foreach (var (name, value) in record.Outputs)
+        {
+            writer.WriteLine($"{name}:");
+            writer.WriteLine(value);
+            writer.WriteLine();
+        }
+    }
+}

@@ -1,0 +1,69 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using AgentFlow.Execution;
+
+namespace AgentFlow.Cli.Output;
+
+/// <summary>The machine-readable result of <c>agentflow run --json</c> (snake_case, stable field names).</summary>
+internal static class RunResultJson
+{
+    // Relaxed escaping: the result is read by people and programs, not embedded in HTML.
+    private static readonly JsonSerializerOptions Options = new() { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    public static string Serialize(RunRecord record)
+    {
+        var steps = new JsonArray();
+        foreach (var step in record.Steps)
+        {
+            steps.Add(new JsonObject
+            {
+                ["id"] = step.Id,
+                ["kind"] = step.Kind,
+                ["model"] = step.Model,
+                ["model_alias"] = step.ModelAlias,
+                ["iteration"] = step.Iteration,
+                ["status"] = Lower(step.Status.ToString()),
+                ["started"] = step.Started.ToString("O", System.Globalization.CultureInfo.InvariantCulture),
+                ["latency_ms"] = Math.Round(step.LatencyMs, 3),
+                ["input_tokens"] = step.InputTokens,
+                ["output_tokens"] = step.OutputTokens,
+                ["finish_reason"] = step.FinishReason,
+                ["detail"] = step.Detail,
+                ["output"] = step.Output,
+                ["error"] = step.Error,
+            });
+        }
+
+        var outputs = new JsonObject();
+        foreach (var (name, value) in record.Outputs)
+        {
+            outputs[name] = value;
+        }
+
+        var bindings = new JsonObject();
+        foreach (var (alias, model) in record.Bindings)
+        {
+            bindings[alias] = model;
+        }
+
+        var root = new JsonObject
+        {
+            ["run_id"] = record.RunId,
+            ["workflow"] = record.Workflow,
+            ["workflow_version"] = record.WorkflowVersion,
+            ["definition_sha256"] = record.DefinitionSha256,
+            ["status"] = Lower(record.Status.ToString()),
+            ["started"] = record.Started.ToString("O", System.Globalization.CultureInfo.InvariantCulture),
+            ["duration_ms"] = record.DurationMs is { } d ? Math.Round(d, 3) : null,
+            ["bindings"] = bindings,
+            ["input_tokens"] = record.InputTokens,
+            ["output_tokens"] = record.OutputTokens,
+            ["outputs"] = outputs,
+            ["steps"] = steps,
+            ["error"] = record.Error is null ? null : new JsonObject { ["step"] = record.Error.StepId, ["message"] = record.Error.Message },
+        };
+        return root.ToJsonString(Options);
+    }
+
+    private static string Lower(string value) => value.ToLowerInvariant();
+}

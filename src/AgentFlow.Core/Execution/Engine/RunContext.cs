@@ -1,0 +1,71 @@
+using System.Collections.Concurrent;
+using AgentFlow.Templates;
+using Microsoft.Agents.AI.Workflows;
+using Microsoft.Extensions.AI;
+
+namespace AgentFlow.Execution.Engine;
+
+/// <summary>What every executor of one run shares: inputs, bound models, the clock and open composite records.</summary>
+internal sealed class RunContext(
+    string runId,
+    IReadOnlyDictionary<string, object?> inputs,
+    IReadOnlyDictionary<string, BoundModel> models,
+    TimeProvider time)
+{
+    private readonly ConcurrentDictionary<string, (StepRecord Record, long Timestamp)> _openComposites = new(StringComparer.Ordinal);
+
+    public string RunId { get; } = runId;
+
+    public IReadOnlyDictionary<string, object?> Inputs { get; } = inputs;
+
+    public IReadOnlyDictionary<string, BoundModel> Models { get; } = models;
+
+    public TimeProvider Time { get; } = time;
+
+    /// <summary>The template scope a step sees: inputs, outputs so far, and its innermost loop's iteration.</summary>
+    public TemplateScope Scope(FlowState state, string? loopId) =>
+        new(Inputs, state.Outputs, loopId is not null && state.Iterations.TryGetValue(loopId, out var i) ? i : null);
+
+    public static int? IterationOf(FlowState state, string? loopId) =>
+        loopId is not null && state.Iterations.TryGetValue(loopId, out var i) ? i : null;
+
+    public static ValueTask EmitAsync(IWorkflowContext context, RunEvent runEvent, CancellationToken cancellationToken) =>
+        context.AddEventAsync(new AgentFlowWorkflowEvent(runEvent), cancellationToken);
+
+    /// <summary>Starts the record of a composite step (switch, parallel, loop); its closing executor finishes it.</summary>
+    public async ValueTask OpenCompositeAsync(IWorkflowContext context, string id, string kind, int? iteration, CancellationToken cancellationToken)
+    {
+        var record = new StepRecord { Id = id, Kind = kind, Iteration = iteration, Started = Time.GetUtcNow() };
+        _openComposites[id] = (record, Time.GetTimestamp());
+        await EmitAsync(context, new StepStartedEvent(RunId, record), cancellationToken).ConfigureAwait(false);
+    }
+
+    public async ValueTask CloseCompositeAsync(
+        IWorkflowContext context, string id, StepOutput? output, string? detail, string? error, CancellationToken cancellationToken)
+    {
+        if (!_openComposites.TryRemove(id, out var open))
+        {
+            return;
+        }
+
+        var record = open.Record;
+        record.LatencyMs = Time.GetElapsedTime(open.Timestamp).TotalMilliseconds;
+        record.Output = output?.ToString();
+        record.Detail = detail;
+        record.Error = error;
+        record.Status = error is null ? StepStatus.Succeeded : StepStatus.Failed;
+        await EmitAsync(context, new StepFinishedEvent(RunId, record), cancellationToken).ConfigureAwait(false);
+    }
+}
+
+/// <summary>An alias bound to a loaded model for one run.</summary>
+/// <param name="Alias">The alias steps use.</param>
+/// <param name="ModelName">The registry model name.</param>
+/// <param name="Client">The client answering for it.</param>
+internal sealed record BoundModel(string Alias, string ModelName, IChatClient Client);
+
+/// <summary>Carries an AgentFlow <see cref="RunEvent"/> through the engine's event stream.</summary>
+internal sealed class AgentFlowWorkflowEvent(RunEvent runEvent) : WorkflowEvent(runEvent)
+{
+    public RunEvent RunEvent { get; } = runEvent;
+}

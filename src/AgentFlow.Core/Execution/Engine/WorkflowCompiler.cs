@@ -1,0 +1,120 @@
+using AgentFlow.Definitions;
+using Microsoft.Agents.AI.Workflows;
+
+namespace AgentFlow.Execution.Engine;
+
+/// <summary>
+/// Compiles a definition into an Agent Framework <see cref="Workflow"/>: one executor per step (plus entry/exit
+/// executors for composites), wired with the engine's own edges — direct edges for sequences, a switch edge for
+/// <c>switch</c>, fan-out and a fan-in barrier for <c>parallel</c>, conditional back edges for <c>loop</c>.
+/// The engine schedules everything; a workflow object serves one run.
+/// </summary>
+internal static class WorkflowCompiler
+{
+    public static Workflow Compile(WorkflowDefinition definition, RunContext run)
+    {
+        var start = new StartExecutor();
+        var end = new EndExecutor(definition, run);
+        var builder = new WorkflowBuilder(start).WithName(definition.Name);
+        if (definition.Description is { } description)
+        {
+            builder = builder.WithDescription(description);
+        }
+
+        var (entry, exit) = CompileSequence(builder, definition.Steps, loopId: null, run);
+        builder.AddEdge(start, entry);
+        builder.AddEdge(exit, end);
+        builder.WithOutputFrom(end);
+        return builder.Build();
+    }
+
+    private static (ExecutorBinding Entry, ExecutorBinding Exit) CompileSequence(
+        WorkflowBuilder builder, IReadOnlyList<StepDefinition> steps, string? loopId, RunContext run)
+    {
+        ExecutorBinding? entry = null;
+        ExecutorBinding? previous = null;
+        foreach (var step in steps)
+        {
+            var compiled = CompileStep(builder, step, loopId, run);
+            if (previous is not null)
+            {
+                builder.AddEdge(previous, compiled.Entry);
+            }
+
+            entry ??= compiled.Entry;
+            previous = compiled.Exit;
+        }
+
+        return (entry ?? throw new InvalidOperationException("A step sequence must not be empty (the validator guarantees it)."), previous!);
+    }
+
+    private static (ExecutorBinding Entry, ExecutorBinding Exit) CompileStep(
+        WorkflowBuilder builder, StepDefinition step, string? loopId, RunContext run)
+    {
+        switch (step)
+        {
+            case AgentStepDefinition agent:
+                {
+                    ExecutorBinding executor = new AgentStepExecutor(agent, loopId, run);
+                    return (executor, executor);
+                }
+
+            case SwitchStepDefinition @switch:
+                {
+                    ExecutorBinding entry = new SwitchEntryExecutor(@switch, loopId, run);
+                    ExecutorBinding join = new SwitchJoinExecutor(@switch, run);
+                    var cases = @switch.Cases.Select(c => CompileSequence(builder, c.Steps, loopId, run)).ToList();
+                    var fallback = @switch.Default is { Count: > 0 } steps ? CompileSequence(builder, steps, loopId, run) : ((ExecutorBinding, ExecutorBinding)?)null;
+                    builder.AddSwitch(entry, sb =>
+                    {
+                        for (var i = 0; i < cases.Count; i++)
+                        {
+                            var route = SwitchEntryExecutor.Route(@switch.Id, i);
+                            sb.AddCase<FlowState>(state => state?.Route == route, [cases[i].Entry]);
+                        }
+
+                        // No case held: the default branch, or straight to the join when there is none.
+                        sb.WithDefault([fallback?.Item1 ?? join]);
+                    });
+                    foreach (var (_, caseExit) in cases)
+                    {
+                        builder.AddEdge(caseExit, join);
+                    }
+
+                    if (fallback is { } f)
+                    {
+                        builder.AddEdge(f.Item2, join);
+                    }
+
+                    return (entry, join);
+                }
+
+            case ParallelStepDefinition parallel:
+                {
+                    ExecutorBinding entry = new ParallelEntryExecutor(parallel, loopId, run);
+                    ExecutorBinding join = new ParallelJoinExecutor(parallel, run);
+                    var branches = parallel.Branches.Select(b => CompileStep(builder, b, loopId, run)).ToList();
+                    builder.AddFanOutEdge(entry, branches.Select(b => b.Entry));
+                    builder.AddFanInBarrierEdge(branches.Select(b => b.Exit), join);
+                    return (entry, join);
+                }
+
+            case LoopStepDefinition loop:
+                {
+                    ExecutorBinding entry = new LoopEntryExecutor(loop, loopId, run);
+                    ExecutorBinding check = new LoopCheckExecutor(loop, run);
+                    ExecutorBinding exit = new LoopExitExecutor(loop);
+                    var body = CompileSequence(builder, loop.Steps, loop.Id, run);
+                    var again = LoopCheckExecutor.AgainRoute(loop.Id);
+                    builder.AddEdge(entry, body.Entry);
+                    builder.AddEdge(body.Exit, check);
+                    builder.AddEdge<FlowState>(check, body.Entry, state => state?.Route == again);
+                    builder.AddEdge<FlowState>(check, exit, state => state?.Route != again);
+                    return (entry, exit);
+                }
+
+            default:
+                throw new NotSupportedException($"Step kind {step.GetType().Name} has no compiler.");
+        }
+    }
+}

@@ -1,0 +1,60 @@
+using AgentFlow.Execution;
+using Fluid;
+using Fluid.Values;
+
+namespace AgentFlow.Templates;
+
+/// <summary>
+/// What a template can see: <c>inputs.NAME</c>, <c>steps.ID.output</c> and, inside a loop, <c>loop.iteration</c>.
+/// Values are data: text from inputs or models is inserted as it is and never evaluated as Liquid.
+/// </summary>
+public sealed class TemplateScope
+{
+    private readonly IReadOnlyDictionary<string, object?> _inputs;
+    private readonly IReadOnlyDictionary<string, StepOutput> _steps;
+    private readonly int? _loopIteration;
+
+    /// <summary>Creates a scope.</summary>
+    /// <param name="inputs">Typed inputs (string, long, double, bool or null).</param>
+    /// <param name="steps">Outputs of the steps that have run.</param>
+    /// <param name="loopIteration">1-based iteration of the innermost loop, or null outside loops.</param>
+    public TemplateScope(IReadOnlyDictionary<string, object?> inputs, IReadOnlyDictionary<string, StepOutput> steps, int? loopIteration)
+    {
+        _inputs = inputs ?? throw new ArgumentNullException(nameof(inputs));
+        _steps = steps ?? throw new ArgumentNullException(nameof(steps));
+        _loopIteration = loopIteration;
+    }
+
+    internal TemplateContext CreateContext()
+    {
+        var context = new TemplateContext(LiquidEngine.Options);
+        context.SetValue("inputs", Map(_inputs.ToDictionary(kv => kv.Key, kv => ToValue(kv.Value), StringComparer.Ordinal)));
+        context.SetValue("steps", Map(_steps.ToDictionary(
+            kv => kv.Key,
+            kv => (FluidValue)Map(new Dictionary<string, FluidValue>(StringComparer.Ordinal) { ["output"] = ToValue(kv.Value) }),
+            StringComparer.Ordinal)));
+        if (_loopIteration is { } iteration)
+        {
+            context.SetValue("loop", Map(new Dictionary<string, FluidValue>(StringComparer.Ordinal) { ["iteration"] = NumberValue.Create(iteration) }));
+        }
+
+        return context;
+    }
+
+    internal static FluidValue ToValue(StepOutput output) =>
+        output.Branches is null ? new StringValue(output.Text!) : new BranchesValue(output);
+
+    private static FluidValue ToValue(object? value) => value switch
+    {
+        null => NilValue.Instance,
+        string s => new StringValue(s),
+        bool b => BooleanValue.Create(b),
+        long l => NumberValue.Create(l),
+        int i => NumberValue.Create(i),
+        double d => NumberValue.Create((decimal)d),
+        StepOutput o => ToValue(o),
+        var other => new StringValue(Convert.ToString(other, System.Globalization.CultureInfo.InvariantCulture) ?? string.Empty),
+    };
+
+    private static DictionaryValue Map(Dictionary<string, FluidValue> values) => new(new FluidValueDictionaryFluidIndexable(values));
+}
