@@ -5,7 +5,7 @@ namespace AgentFlow.Cli.Tests;
 public sealed class ExampleWorkflowTests(CliFixture fixture) : IClassFixture<CliFixture>
 {
     public static TheoryData<string> Examples() =>
-        [.. Directory.GetFiles(Path.Combine(CliProcess.RepoRoot, "workflows"), "*.yaml").Select(Path.GetFileName).Order(StringComparer.Ordinal)!];
+        [.. Directory.GetFiles(Path.Combine(CliProcess.RepoRoot, "workflows"), "*.yaml").Select(f => Path.GetFileName(f)).Order(StringComparer.Ordinal)];
 
     [Fact]
     public async Task Validate_EveryExampleWorkflow_Succeeds()
