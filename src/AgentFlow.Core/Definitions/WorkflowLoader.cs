@@ -296,8 +296,8 @@ public static partial class WorkflowLoader
 
             if (kinds.Count > 1)
             {
+                // Reported once; the first kind is still read so its own problems surface in the same pass.
                 Error(keys[kinds[1]].Start, "AF0114", $"step '{id}' has several kinds ({string.Join(", ", kinds)})", "a step is exactly one of agent, switch, parallel, loop: split it into several steps");
-                return null;
             }
 
             var location = At(map.Start);
