@@ -16,7 +16,7 @@ internal static class LogBatchSplitter
         IReadOnlyList<MlflowTag> tags,
         int maxRequestBytes = MlflowLimits.MaxBatchRequestBytes)
     {
-        var context = MlflowJsonContext.Default;
+        var context = MlflowJson.Context;
         var envelope = JsonSerializer.SerializeToUtf8Bytes(
             new LogBatchRequest { RunId = runId, Metrics = [], Params = [], Tags = [] }, context.LogBatchRequest).Length;
 

@@ -105,7 +105,7 @@ public sealed class MlflowRestStore : IMlflowStore
         {
             var created = await SendJsonAsync(
                 HttpMethod.Post, "experiments/create", new CreateExperimentRequest { Name = name },
-                MlflowJsonContext.Default.CreateExperimentRequest, MlflowJsonContext.Default.CreateExperimentResponse,
+                MlflowJson.Context.CreateExperimentRequest, MlflowJson.Context.CreateExperimentResponse,
                 cancellationToken).ConfigureAwait(false);
             experimentId = created.ExperimentId ?? throw Malformed("experiments/create", "experiment_id");
         }
@@ -120,7 +120,7 @@ public sealed class MlflowRestStore : IMlflowStore
 
         Log.ExperimentCreated(_logger, name, experimentId);
         var response = await GetJsonAsync(
-            "experiments/get?experiment_id=" + Uri.EscapeDataString(experimentId), MlflowJsonContext.Default.ExperimentResponse,
+            "experiments/get?experiment_id=" + Uri.EscapeDataString(experimentId), MlflowJson.Context.ExperimentResponse,
             cancellationToken).ConfigureAwait(false);
         return ToExperiment(response.Experiment ?? throw Malformed("experiments/get", "experiment"));
     }
@@ -132,7 +132,7 @@ public sealed class MlflowRestStore : IMlflowStore
         try
         {
             var response = await GetJsonAsync(
-                "experiments/get-by-name?experiment_name=" + Uri.EscapeDataString(name), MlflowJsonContext.Default.ExperimentResponse,
+                "experiments/get-by-name?experiment_name=" + Uri.EscapeDataString(name), MlflowJson.Context.ExperimentResponse,
                 cancellationToken).ConfigureAwait(false);
             return ToExperiment(response.Experiment ?? throw Malformed("experiments/get-by-name", "experiment"));
         }
@@ -157,7 +157,7 @@ public sealed class MlflowRestStore : IMlflowStore
             Tags = allTags.Select(t => new WireKeyValue { Key = t.Key, Value = t.Value }).ToList(),
         };
         var response = await SendJsonAsync(
-            HttpMethod.Post, "runs/create", request, MlflowJsonContext.Default.CreateRunRequest, MlflowJsonContext.Default.RunResponse,
+            HttpMethod.Post, "runs/create", request, MlflowJson.Context.CreateRunRequest, MlflowJson.Context.RunResponse,
             cancellationToken).ConfigureAwait(false);
         var run = ToRun(response.Run ?? throw Malformed("runs/create", "run"));
         if (run.Info.ArtifactUri is { } artifactUri)
@@ -186,7 +186,7 @@ public sealed class MlflowRestStore : IMlflowStore
         foreach (var request in requests)
         {
             await SendJsonAsync(
-                HttpMethod.Post, "runs/log-batch", request, MlflowJsonContext.Default.LogBatchRequest, MlflowJsonContext.Default.EmptyResponse,
+                HttpMethod.Post, "runs/log-batch", request, MlflowJson.Context.LogBatchRequest, MlflowJson.Context.EmptyResponse,
                 cancellationToken).ConfigureAwait(false);
         }
     }
@@ -197,7 +197,7 @@ public sealed class MlflowRestStore : IMlflowStore
         MlflowValidation.ValidateRunId(runId);
         var request = new UpdateRunRequest { RunId = runId, RunUuid = runId, Status = MlflowRunStatusNames.ToWire(status), EndTime = endTimeMs };
         var response = await SendJsonAsync(
-            HttpMethod.Post, "runs/update", request, MlflowJsonContext.Default.UpdateRunRequest, MlflowJsonContext.Default.UpdateRunResponse,
+            HttpMethod.Post, "runs/update", request, MlflowJson.Context.UpdateRunRequest, MlflowJson.Context.UpdateRunResponse,
             cancellationToken).ConfigureAwait(false);
         return ToRunInfo(response.RunInfo ?? throw Malformed("runs/update", "run_info"));
     }
@@ -209,7 +209,7 @@ public sealed class MlflowRestStore : IMlflowStore
         MlflowValidation.ValidateTag(new MlflowTag(key, value));
         var request = new SetTagRequest { RunId = runId, RunUuid = runId, Key = key, Value = value };
         await SendJsonAsync(
-            HttpMethod.Post, "runs/set-tag", request, MlflowJsonContext.Default.SetTagRequest, MlflowJsonContext.Default.EmptyResponse,
+            HttpMethod.Post, "runs/set-tag", request, MlflowJson.Context.SetTagRequest, MlflowJson.Context.EmptyResponse,
             cancellationToken).ConfigureAwait(false);
     }
 
@@ -218,7 +218,7 @@ public sealed class MlflowRestStore : IMlflowStore
     {
         MlflowValidation.ValidateRunId(runId);
         var response = await GetJsonAsync(
-            "runs/get?run_id=" + Uri.EscapeDataString(runId), MlflowJsonContext.Default.RunResponse, cancellationToken).ConfigureAwait(false);
+            "runs/get?run_id=" + Uri.EscapeDataString(runId), MlflowJson.Context.RunResponse, cancellationToken).ConfigureAwait(false);
         var run = ToRun(response.Run ?? throw Malformed("runs/get", "run"));
         if (run.Info.ArtifactUri is { } artifactUri)
         {
@@ -242,7 +242,7 @@ public sealed class MlflowRestStore : IMlflowStore
             PageToken = string.IsNullOrEmpty(query.PageToken) ? null : query.PageToken,
         };
         var response = await SendJsonAsync(
-            HttpMethod.Post, "runs/search", request, MlflowJsonContext.Default.SearchRunsRequest, MlflowJsonContext.Default.SearchRunsResponse,
+            HttpMethod.Post, "runs/search", request, MlflowJson.Context.SearchRunsRequest, MlflowJson.Context.SearchRunsResponse,
             cancellationToken).ConfigureAwait(false);
         var runs = (response.Runs ?? []).Select(ToRun).ToList();
         return new MlflowRunsPage(runs, string.IsNullOrEmpty(response.NextPageToken) ? null : response.NextPageToken);
@@ -297,7 +297,7 @@ public sealed class MlflowRestStore : IMlflowStore
                 query += "&page_token=" + Uri.EscapeDataString(pageToken);
             }
 
-            var response = await GetJsonAsync(query, MlflowJsonContext.Default.ListArtifactsResponse, cancellationToken).ConfigureAwait(false);
+            var response = await GetJsonAsync(query, MlflowJson.Context.ListArtifactsResponse, cancellationToken).ConfigureAwait(false);
             foreach (var file in response.Files ?? [])
             {
                 files.Add(new MlflowFileInfo(file.Path ?? string.Empty, file.IsDir, file.IsDir ? null : file.FileSize));
@@ -547,7 +547,7 @@ public sealed class MlflowRestStore : IMlflowStore
         ErrorResponse? error = null;
         try
         {
-            error = text.Length > 0 ? JsonSerializer.Deserialize(text, MlflowJsonContext.Default.ErrorResponse) : null;
+            error = text.Length > 0 ? JsonSerializer.Deserialize(text, MlflowJson.Context.ErrorResponse) : null;
         }
         catch (JsonException)
         {

@@ -224,3 +224,15 @@ internal sealed class EmptyResponse
 internal sealed partial class MlflowJsonContext : JsonSerializerContext
 {
 }
+
+/// <summary>The serializer for MLflow's wire format; non-ASCII text is sent as UTF-8, not \u escapes, to keep requests small.</summary>
+internal static class MlflowJson
+{
+    public static MlflowJsonContext Context { get; } = new(new System.Text.Json.JsonSerializerOptions
+    {
+        PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals | JsonNumberHandling.AllowReadingFromString,
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    });
+}
