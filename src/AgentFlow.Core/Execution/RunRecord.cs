@@ -85,6 +85,9 @@ public sealed class RunRecord
     /// <summary>Total output tokens over all agent steps.</summary>
     public long OutputTokens => Steps.Sum(s => (long)(s.OutputTokens ?? 0));
 
+    /// <summary>Total cost over all agent steps in US dollars, when the bound models have prices.</summary>
+    public double? CostUsd => Steps.Any(s => s.CostUsd is not null) ? Steps.Sum(s => s.CostUsd ?? 0) : null;
+
     /// <summary>Wall time of the run in milliseconds, when ended.</summary>
     public double? DurationMs => Ended is { } end ? (end - Started).TotalMilliseconds : null;
 }
@@ -118,6 +121,15 @@ public sealed class StepRecord
 
     /// <summary>Iteration of the innermost enclosing loop (1-based), null outside loops.</summary>
     public int? Iteration { get; init; }
+
+    /// <summary>1-based attempt number: a retried or redelivered step has one record per attempt.</summary>
+    public int Attempt { get; init; } = 1;
+
+    /// <summary>Which process answered (a worker id; null when the model ran in this process).</summary>
+    public string? Worker { get; set; }
+
+    /// <summary>Cost of this attempt in US dollars, when the model has a price.</summary>
+    public double? CostUsd { get; set; }
 
     /// <summary>How it ended.</summary>
     public StepStatus Status { get; set; } = StepStatus.Running;

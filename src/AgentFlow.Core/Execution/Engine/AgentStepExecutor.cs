@@ -12,6 +12,9 @@ internal sealed class AgentStepExecutor : Executor<FlowState, FlowState>
     /// <summary>Used when a step sets no max_tokens.</summary>
     public const int DefaultMaxTokens = 256;
 
+    /// <summary>Response property naming the worker that answered (set by remote chat clients).</summary>
+    public const string WorkerProperty = "agentflow.worker";
+
     private readonly AgentStepDefinition _step;
     private readonly string? _loopId;
     private readonly RunContext _run;
@@ -80,6 +83,12 @@ internal sealed class AgentStepExecutor : Executor<FlowState, FlowState>
                 if (update.FinishReason is { } reason)
                 {
                     record.FinishReason = reason.Value;
+                }
+
+                // A remote model (a worker over the message bus) names the process that answered.
+                if (update.AdditionalProperties?.TryGetValue(WorkerProperty, out var worker) == true && worker is not null)
+                {
+                    record.Worker = worker.ToString();
                 }
             }
         }
