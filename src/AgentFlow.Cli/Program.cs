@@ -14,6 +14,7 @@ var root = new RootCommand("AgentFlow: run multi-step AI workflows on local and 
     RunCommand.Create(Context),
     ValidateCommand.Create(Context),
     ModelsCommand.Create(Context),
+    WorkerCommand.Create(Context),
 };
 
 parsed = root.Parse(args);

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using AgentFlow.Cli.Output;
+using AgentFlow.Cli.Hosting;
 using AgentFlow.Cli.Progress;
 using AgentFlow.Definitions;
 using AgentFlow.Diagnostics;
@@ -65,14 +66,16 @@ internal static class RunCommand
             return ExitCodes.BadInput;
         }
 
-        await using var models = new ModelHost(registry, cli.CreateProviders());
-        var runner = new WorkflowRunner(models, cli.Time, cli.LoggerFactory.CreateLogger<WorkflowRunner>());
         var request = new RunRequest(definition) { Inputs = inputs, Bindings = bindings };
         var depths = StepRow.Depths(definition);
 
         RunRecord record;
         try
         {
+            var models = new ModelHost(registry, cli.CreateProviders());
+            var bound = models.Resolve(definition, bindings).Values.Select(s => s.Name).Distinct(StringComparer.Ordinal).ToList();
+            await using var runtime = await ModelRuntime.StartOrchestratorAsync(cli, models, bound, cancellationToken).ConfigureAwait(false);
+            var runner = new WorkflowRunner(models, runtime.Gateway, cli.Time, cli.LoggerFactory.CreateLogger<WorkflowRunner>());
             if (cli.ErrorIsTerminal)
             {
                 var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(cli.Error) });
@@ -84,7 +87,7 @@ internal static class RunCommand
                 record = await runner.RunAsync(request, new PlainProgress(cli.Error, depths), cancellationToken).ConfigureAwait(false);
             }
         }
-        catch (Exception ex) when (ex is InputException or ModelConfigurationException)
+        catch (AgentFlowException ex) when (ex is InputException or ModelConfigurationException or Messaging.MessagingConfigurationException)
         {
             DiagnosticPrinter.PrintError(cli.Error, ex.Message);
             return ExitCodes.BadInput;

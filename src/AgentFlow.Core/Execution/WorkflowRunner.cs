@@ -27,13 +27,21 @@ public sealed record RunRequest(WorkflowDefinition Definition)
 public sealed partial class WorkflowRunner
 {
     private readonly ModelHost _models;
+    private readonly IModelGateway _gateway;
     private readonly TimeProvider _time;
     private readonly ILogger<WorkflowRunner> _logger;
 
-    /// <summary>Creates a runner.</summary>
+    /// <summary>Creates a runner whose models run in this process.</summary>
     public WorkflowRunner(ModelHost models, TimeProvider time, ILogger<WorkflowRunner> logger)
+        : this(models, new LocalModelGateway(models), time, logger)
+    {
+    }
+
+    /// <summary>Creates a runner whose models answer through <paramref name="gateway"/> (e.g. workers over a bus).</summary>
+    public WorkflowRunner(ModelHost models, IModelGateway gateway, TimeProvider time, ILogger<WorkflowRunner> logger)
     {
         _models = models ?? throw new ArgumentNullException(nameof(models));
+        _gateway = gateway ?? throw new ArgumentNullException(nameof(gateway));
         _time = time ?? throw new ArgumentNullException(nameof(time));
         _logger = logger ?? throw new ArgumentNullException(nameof(logger));
     }
@@ -49,12 +57,18 @@ public sealed partial class WorkflowRunner
         ArgumentNullException.ThrowIfNull(request);
         var definition = request.Definition;
         var inputs = RunInputs.Resolve(definition, request.Inputs);
-        var bindings = _models.Bind(definition, request.Bindings);
-
-        var loaded = new Dictionary<string, LoadedModel>(StringComparer.Ordinal);
-        foreach (var name in bindings.Values.Distinct(StringComparer.Ordinal))
+        var bindings = _models.Resolve(definition, request.Bindings);
+        var specs = bindings.Values.DistinctBy(s => s.Name).ToList();
+        var problems = await _gateway.CheckAsync(specs, cancellationToken).ConfigureAwait(false);
+        if (problems.Count > 0)
         {
-            loaded[name] = await _models.GetAsync(name, cancellationToken).ConfigureAwait(false);
+            throw new ModelConfigurationException(string.Join(Environment.NewLine, problems));
+        }
+
+        var endpoints = new Dictionary<string, ModelEndpoint>(StringComparer.Ordinal);
+        foreach (var spec in specs)
+        {
+            endpoints[spec.Name] = await _gateway.OpenAsync(spec, cancellationToken).ConfigureAwait(false);
         }
 
         var record = new RunRecord
@@ -65,15 +79,14 @@ public sealed partial class WorkflowRunner
             DefinitionSha256 = definition.Sha256,
             Started = _time.GetUtcNow(),
             Inputs = RunInputs.ToJson(inputs),
-            Bindings = bindings,
-            Models = loaded.Values.ToDictionary(
-                m => m.Name, m => new ModelInfo(m.Name, m.Provider, m.Description, m.FileSha256), StringComparer.Ordinal),
+            Bindings = bindings.ToDictionary(b => b.Key, b => b.Value.Name, StringComparer.Ordinal),
+            Models = endpoints.ToDictionary(e => e.Key, e => e.Value.Info, StringComparer.Ordinal),
         };
 
         var context = new RunContext(
             record.RunId,
             inputs,
-            bindings.ToDictionary(b => b.Key, b => new BoundModel(b.Key, b.Value, loaded[b.Value].Client), StringComparer.Ordinal),
+            bindings.ToDictionary(b => b.Key, b => new BoundModel(b.Key, b.Value.Name, endpoints[b.Value.Name].Client), StringComparer.Ordinal),
             _time);
         var workflow = WorkflowCompiler.Compile(definition, context);
 

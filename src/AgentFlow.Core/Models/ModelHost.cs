@@ -24,42 +24,42 @@ public sealed class ModelHost : IAsyncDisposable
     public ModelRegistry Registry { get; }
 
     /// <summary>
-    /// Alias → model name for a run: the workflow's <c>models:</c> defaults with <paramref name="overrides"/>
-    /// (<c>--bind alias=model</c>) applied, each model checked by its provider.
+    /// Alias → model for a run: the workflow's <c>models:</c> defaults with <paramref name="overrides"/>
+    /// (<c>--bind alias=model</c>) applied. Names are checked here; whether each model can answer is the gateway's
+    /// check (<see cref="IModelGateway.CheckAsync"/>).
     /// </summary>
-    /// <exception cref="ModelConfigurationException">Lists every unknown alias, unknown model and unusable model.</exception>
-    public IReadOnlyDictionary<string, string> Bind(WorkflowDefinition definition, IReadOnlyDictionary<string, string> overrides)
+    /// <exception cref="ModelConfigurationException">Lists every unknown alias and unknown model.</exception>
+    public IReadOnlyDictionary<string, ModelSpec> Resolve(WorkflowDefinition definition, IReadOnlyDictionary<string, string> overrides)
     {
         ArgumentNullException.ThrowIfNull(definition);
         ArgumentNullException.ThrowIfNull(overrides);
         var problems = new List<string>();
-        var bindings = definition.Models.ToDictionary(m => m.Alias, m => m.Model, StringComparer.Ordinal);
+        var names = definition.Models.ToDictionary(m => m.Alias, m => m.Model, StringComparer.Ordinal);
         foreach (var (alias, model) in overrides)
         {
-            if (!bindings.ContainsKey(alias))
+            if (!names.ContainsKey(alias))
             {
-                var near = NameSuggestion.Nearest(alias, bindings.Keys);
                 problems.Add($"--bind {alias}={model}: workflow '{definition.Name}' has no model alias '{alias}'" +
-                    (near is null ? string.Empty : $"; did you mean '{near}'?") +
-                    $" (aliases: {string.Join(", ", bindings.Keys)})");
+                    NameSuggestion.DidYouMean(alias, names.Keys) +
+                    $" (aliases: {string.Join(", ", names.Keys)})");
                 continue;
             }
 
-            bindings[alias] = model;
+            names[alias] = model;
         }
 
-        foreach (var (alias, model) in bindings)
+        var bindings = new Dictionary<string, ModelSpec>(StringComparer.Ordinal);
+        foreach (var (alias, model) in names)
         {
-            if (!Registry.TryGet(model, out var spec))
+            if (Registry.TryGet(model, out var spec))
             {
-                var near = NameSuggestion.Nearest(model, Registry.Models.Keys);
-                problems.Add($"alias '{alias}' is bound to unknown model '{model}'" +
-                    (near is null ? string.Empty : $"; did you mean '{near}'?") +
-                    $" (known models: {string.Join(", ", Registry.Models.Keys)}; declare it in {Registry.SourcePath ?? ModelRegistry.DefaultFileName})");
+                bindings[alias] = spec;
                 continue;
             }
 
-            problems.AddRange(Check(spec));
+            problems.Add($"alias '{alias}' is bound to unknown model '{model}'" +
+                NameSuggestion.DidYouMean(model, Registry.Models.Keys) +
+                $" (known models: {string.Join(", ", Registry.Models.Keys)}; declare it in {Registry.SourcePath ?? ModelRegistry.DefaultFileName})");
         }
 
         return problems.Count > 0

@@ -21,13 +21,21 @@ public sealed class ModelRegistry
     /// <summary>Prefix of per-setting environment overrides.</summary>
     public const string OverridePrefix = "AGENTFLOW_MODELS__";
 
-    private static readonly string[] TopLevelKeys = ["models"];
+    private static readonly string[] TopLevelKeys = ["models", "transport", "rabbitmq"];
 
-    private ModelRegistry(IReadOnlyDictionary<string, ModelSpec> models, string? sourcePath)
+    private ModelRegistry(IReadOnlyDictionary<string, ModelSpec> models, string? sourcePath, IReadOnlyDictionary<string, string> settings)
     {
         Models = models;
         SourcePath = sourcePath;
+        Transport = settings.GetValueOrDefault("transport");
+        RabbitMqUri = settings.GetValueOrDefault("rabbitmq");
     }
+
+    /// <summary><c>transport:</c> from the file: <c>inmemory</c> (default, one process) or <c>rabbitmq</c>; null when unset.</summary>
+    public string? Transport { get; }
+
+    /// <summary><c>rabbitmq:</c> broker URI from the file (<c>AGENTFLOW_RABBITMQ</c> takes precedence); null when unset.</summary>
+    public string? RabbitMqUri { get; }
 
     /// <summary>Every model by name, in declaration order (built-ins first).</summary>
     public IReadOnlyDictionary<string, ModelSpec> Models { get; }
@@ -60,6 +68,7 @@ public sealed class ModelRegistry
         }
 
         var diagnostics = new List<Diagnostic>();
+        var settings = new Dictionary<string, string>(StringComparer.Ordinal);
         var path = configPath;
         var named = path is not null;
         if (path is null && environment.TryGetValue(ConfigVariable, out var fromEnv) && !string.IsNullOrWhiteSpace(fromEnv))
@@ -84,7 +93,7 @@ public sealed class ModelRegistry
             else
             {
                 sourcePath = path;
-                ReadFile(path, File.ReadAllText(full), models, diagnostics);
+                ReadFile(path, File.ReadAllText(full), models, settings, diagnostics);
             }
         }
 
@@ -94,7 +103,7 @@ public sealed class ModelRegistry
             throw new DefinitionException(diagnostics);
         }
 
-        return new ModelRegistry(new ReadOnlyDictionary<string, ModelSpec>(models), sourcePath);
+        return new ModelRegistry(new ReadOnlyDictionary<string, ModelSpec>(models), sourcePath, settings);
     }
 
     /// <summary>Parses registry text (for tests and tools); same rules as <see cref="Load"/>.</summary>
@@ -103,13 +112,14 @@ public sealed class ModelRegistry
     {
         var models = BuiltinModels.ToDictionary(m => m.Name, StringComparer.Ordinal);
         var diagnostics = new List<Diagnostic>();
-        ReadFile(path, text, models, diagnostics);
+        var settings = new Dictionary<string, string>(StringComparer.Ordinal);
+        ReadFile(path, text, models, settings, diagnostics);
         if (diagnostics.Count > 0)
         {
             throw new DefinitionException(diagnostics);
         }
 
-        return new ModelRegistry(new ReadOnlyDictionary<string, ModelSpec>(models), path);
+        return new ModelRegistry(new ReadOnlyDictionary<string, ModelSpec>(models), path, settings);
     }
 
     private static ModelSpec Builtin(string name, int seed)
@@ -125,7 +135,7 @@ public sealed class ModelRegistry
             location);
     }
 
-    private static void ReadFile(string path, string text, Dictionary<string, ModelSpec> models, List<Diagnostic> diagnostics)
+    private static void ReadFile(string path, string text, Dictionary<string, ModelSpec> models, Dictionary<string, string> settings, List<Diagnostic> diagnostics)
     {
         var stream = new YamlStream();
         try
@@ -154,7 +164,13 @@ public sealed class ModelRegistry
             var key = ((YamlScalarNode)keyNode).Value ?? string.Empty;
             if (!TopLevelKeys.Contains(key, StringComparer.Ordinal))
             {
-                diagnostics.Add(new Diagnostic(At(path, keyNode.Start), "AF0904", $"unknown key '{key}'", "the registry has one key: models"));
+                diagnostics.Add(new Diagnostic(At(path, keyNode.Start), "AF0904", $"unknown key '{key}'{NameSuggestion.DidYouMean(key, TopLevelKeys)}", $"top-level keys: {string.Join(", ", TopLevelKeys)}"));
+                continue;
+            }
+
+            if (key != "models")
+            {
+                ReadSetting(path, key, valueNode, settings, diagnostics);
                 continue;
             }
 
@@ -168,6 +184,23 @@ public sealed class ModelRegistry
             {
                 ReadModel(path, (YamlScalarNode)nameNode, specNode, models, diagnostics);
             }
+        }
+    }
+
+    private static void ReadSetting(string path, string key, YamlNode valueNode, Dictionary<string, string> settings, List<Diagnostic> diagnostics)
+    {
+        var value = (valueNode as YamlScalarNode)?.Value;
+        if (value is null)
+        {
+            diagnostics.Add(new Diagnostic(At(path, valueNode.Start), "AF0912", $"'{key}' must be a single value"));
+        }
+        else if (key == "transport" && value is not ("inmemory" or "rabbitmq"))
+        {
+            diagnostics.Add(new Diagnostic(At(path, valueNode.Start), "AF0912", $"unknown transport '{value}'", "use inmemory (one process, the default) or rabbitmq"));
+        }
+        else
+        {
+            settings[key] = value;
         }
     }
 
