@@ -54,6 +54,12 @@ public sealed record AgentStepDefinition(string Id, SourceLocation Location) : S
     /// <summary>Texts that end generation when produced.</summary>
     public IReadOnlyList<string> Stop { get; init; } = [];
 
+    /// <summary>Time allowed for one attempt; null means the workflow default (<see cref="StepPolicy.DefaultTimeout"/> if none).</summary>
+    public TimeSpan? Timeout { get; init; }
+
+    /// <summary>Retry policy; null means the workflow default (one attempt if none).</summary>
+    public RetryDefinition? Retry { get; init; }
+
     /// <inheritdoc />
     public override IEnumerable<StepDefinition> Children => [];
 }
@@ -118,4 +124,21 @@ public enum LoopExhaustedBehavior
 
     /// <summary>The loop ends with its last iteration's output.</summary>
     Continue,
+}
+
+/// <summary>How often a failed or timed-out agent step is tried again.</summary>
+/// <param name="Attempts">Total attempts including the first (1 = no retry).</param>
+/// <param name="Backoff">Delay before the first retry; later retries back off exponentially, with jitter.</param>
+public sealed record RetryDefinition(int Attempts, TimeSpan Backoff);
+
+/// <summary>Defaults for every agent step of a workflow (<c>defaults:</c>).</summary>
+/// <param name="Timeout">Time allowed for one attempt.</param>
+/// <param name="Retry">Retry policy.</param>
+public sealed record StepPolicy(TimeSpan? Timeout, RetryDefinition? Retry)
+{
+    /// <summary>Time allowed for one attempt when neither the step nor the workflow says.</summary>
+    public static readonly TimeSpan DefaultTimeout = TimeSpan.FromMinutes(5);
+
+    /// <summary>No defaults.</summary>
+    public static StepPolicy None { get; } = new(null, null);
 }

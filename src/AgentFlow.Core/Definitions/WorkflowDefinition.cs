@@ -21,6 +21,9 @@ public sealed class WorkflowDefinition
     /// <summary>Model aliases used by steps, each bound by default to a model name of the registry, in file order.</summary>
     public required IReadOnlyList<ModelAliasDefinition> Models { get; init; }
 
+    /// <summary>Timeout and retry defaults for agent steps (<c>defaults:</c>).</summary>
+    public StepPolicy Defaults { get; init; } = StepPolicy.None;
+
     /// <summary>Top-level steps, in order.</summary>
     public required IReadOnlyList<StepDefinition> Steps { get; init; }
 

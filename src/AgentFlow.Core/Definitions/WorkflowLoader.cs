@@ -16,15 +16,20 @@ namespace AgentFlow.Definitions;
 /// </summary>
 public static partial class WorkflowLoader
 {
-    private static readonly string[] RootKeys = ["name", "version", "description", "inputs", "models", "steps", "outputs"];
+    private static readonly string[] RootKeys = ["name", "version", "description", "inputs", "models", "defaults", "steps", "outputs"];
+    private static readonly string[] DefaultsKeys = ["timeout", "retry"];
+    private static readonly string[] RetryKeys = ["attempts", "backoff"];
     private static readonly string[] InputKeys = ["type", "required", "default", "description"];
     private static readonly string[] StepKinds = ["agent", "switch", "parallel", "loop"];
-    private static readonly string[] StepKeys = ["id", "description", .. StepKinds];
+    private static readonly string[] StepKeys = ["id", "description", "timeout", "retry", .. StepKinds];
     private static readonly string[] AgentKeys = ["model", "system", "prompt", "max_tokens", "temperature", "top_p", "seed", "stop"];
     private static readonly string[] SwitchKeys = ["cases", "default"];
     private static readonly string[] CaseKeys = ["when", "steps"];
     private static readonly string[] DefaultKeys = ["steps"];
     private static readonly string[] LoopKeys = ["max_iterations", "until", "on_exhausted", "steps"];
+
+    /// <summary>Most attempts a retry policy may declare.</summary>
+    public const int MaxAttempts = 10;
 
     /// <summary>Most iterations a loop may declare.</summary>
     public const int MaxLoopIterations = 100;
@@ -119,6 +124,7 @@ public static partial class WorkflowLoader
             var models = keys.TryGetValue("models", out var modelsNode) ? ReadModels(modelsNode) : [];
             var steps = keys.TryGetValue("steps", out var stepsNode) ? ReadSteps(stepsNode, "steps") : null;
             var outputs = keys.TryGetValue("outputs", out var outputsNode) ? ReadOutputs(outputsNode) : [];
+            var defaults = keys.TryGetValue("defaults", out var defaultsNode) ? ReadDefaults(defaultsNode) : StepPolicy.None;
 
             // Even with structural errors a partial definition is returned so the validator reports reference and
             // template errors in the same pass; Parse never hands out a definition that had any error.
@@ -129,6 +135,7 @@ public static partial class WorkflowLoader
                 Description = description,
                 Inputs = inputs,
                 Models = models,
+                Defaults = defaults,
                 Steps = steps ?? [],
                 Outputs = outputs,
                 FilePath = path,
@@ -303,9 +310,16 @@ public static partial class WorkflowLoader
             var location = At(map.Start);
             var body = keys[kinds[0]];
             id ??= string.Empty;
+            var timeout = keys.TryGetValue("timeout", out var timeoutNode) ? Timeout(timeoutNode) : null;
+            var retry = keys.TryGetValue("retry", out var retryNode) ? ReadRetry(retryNode) : null;
+            if (kinds[0] != "agent" && (timeoutNode ?? retryNode) is { } misplaced)
+            {
+                Error(misplaced.Start, "AF0117", $"'timeout' and 'retry' apply to agent steps, not to {kinds[0]} '{id}'", "set them on the agent steps inside it, or under defaults:");
+            }
+
             return kinds[0] switch
             {
-                "agent" => ReadAgent(id, location, body),
+                "agent" => ReadAgent(id, location, body) is { } agent ? agent with { Timeout = timeout, Retry = retry } : null,
                 "switch" => ReadSwitch(id, location, body),
                 "parallel" => ReadSteps(body, "parallel", minimum: 2) is { } branches ? new ParallelStepDefinition(id, location) { Branches = branches } : null,
                 _ => ReadLoop(id, location, body),
@@ -392,6 +406,62 @@ public static partial class WorkflowLoader
             }
 
             return new SwitchStepDefinition(id, location) { Cases = cases, Default = fallback };
+        }
+
+        private StepPolicy ReadDefaults(YamlNode node)
+        {
+            if (Mapping(node, "defaults", "defaults: { timeout: 60s, retry: { attempts: 3, backoff: 2s } }") is not { } map)
+            {
+                return StepPolicy.None;
+            }
+
+            var keys = Keys(map, DefaultsKeys, "defaults");
+            return new StepPolicy(
+                keys.TryGetValue("timeout", out var timeout) ? Timeout(timeout) : null,
+                keys.TryGetValue("retry", out var retry) ? ReadRetry(retry) : null);
+        }
+
+        private RetryDefinition? ReadRetry(YamlNode node)
+        {
+            if (Mapping(node, "retry", "retry: { attempts: 3, backoff: 2s }") is not { } map)
+            {
+                return null;
+            }
+
+            var keys = Keys(map, RetryKeys, "retry");
+            Require(map, keys, "attempts", "retry", "attempts: 3");
+            var attempts = keys.TryGetValue("attempts", out var attemptsNode) ? Int(attemptsNode, "attempts", 1, MaxAttempts) : null;
+            var backoff = keys.TryGetValue("backoff", out var backoffNode) ? Duration(backoffNode, "backoff") : null;
+            return attempts is null ? null : new RetryDefinition(attempts.Value, backoff ?? TimeSpan.FromSeconds(1));
+        }
+
+        // Polly's bounds for one attempt: at least 10 ms, at most a day.
+        private TimeSpan? Timeout(YamlNode node)
+        {
+            var value = Duration(node, "timeout");
+            if (value is { } t && (t < TimeSpan.FromMilliseconds(10) || t > TimeSpan.FromDays(1)))
+            {
+                Error(node.Start, "AF0105", $"'timeout' must be from 10ms to 1d, got '{((YamlScalarNode)node).Value}'", "e.g. timeout: 60s");
+                return null;
+            }
+
+            return value;
+        }
+
+        private TimeSpan? Duration(YamlNode node, string what)
+        {
+            if (Scalar(node, what) is not { } text)
+            {
+                return null;
+            }
+
+            if (DurationText.TryParse(text, out var value) && value > TimeSpan.Zero)
+            {
+                return value;
+            }
+
+            Error(node.Start, "AF0105", $"'{what}' must be a positive duration such as 500ms, 30s, 5m, 2h or 1d, got '{text}'", $"e.g. {what}: 30s");
+            return null;
         }
 
         private LoopStepDefinition? ReadLoop(string id, SourceLocation location, YamlNode node)

@@ -87,7 +87,8 @@ public sealed partial class WorkflowRunner
             record.RunId,
             inputs,
             bindings.ToDictionary(b => b.Key, b => new BoundModel(b.Key, b.Value.Name, endpoints[b.Value.Name].Client), StringComparer.Ordinal),
-            _time);
+            _time,
+            definition.Defaults);
         var workflow = WorkflowCompiler.Compile(definition, context);
 
         LogRunStarted(record.RunId, definition.Name);

@@ -216,6 +216,48 @@ public sealed class WorkflowRunnerTests(TinyModelFixture fixture) : IClassFixtur
     }
 
     [Fact]
+    public async Task RunAsync_AttemptsTimeOut_EveryAttemptIsRecordedAndTheRunFailsNamingTheModel()
+    {
+        var record = await fixture.RunAsync("""
+            name: timeouts
+            version: 1
+            models: { w: tiny }
+            defaults:
+              retry: { attempts: 2, backoff: 10ms }
+            steps:
+              - id: slow
+                timeout: 10ms
+                agent: { model: w, prompt: "Write a very long story", max_tokens: 2000 }
+            """);
+
+        Assert.Equal(RunStatus.Failed, record.Status);
+        Assert.Equal("slow", record.Error!.StepId);
+        Assert.Contains("model 'tiny' (alias 'w') failed after 2 attempts: timed out after 0.01 s", record.Error.Message, StringComparison.Ordinal);
+        var attempts = record.Steps.Where(s => s.Id == "slow").ToList();
+        Assert.Equal([1, 2], attempts.Select(a => a.Attempt));
+        Assert.All(attempts, a => Assert.Equal(StepStatus.Failed, a.Status));
+        Assert.All(attempts, a => Assert.StartsWith("timed out", a.Error, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task RunAsync_GenerousTimeoutAndRetry_SucceedsOnFirstAttempt()
+    {
+        var record = await fixture.RunAsync("""
+            name: retry-ok
+            version: 1
+            models: { w: tiny }
+            steps:
+              - id: quick
+                timeout: 60s
+                retry: { attempts: 3, backoff: 1s }
+                agent: { model: w, prompt: "hi", max_tokens: 4 }
+            """);
+
+        Assert.Equal(RunStatus.Succeeded, record.Status);
+        Assert.Equal(1, Assert.Single(record.Steps).Attempt);
+    }
+
+    [Fact]
     public async Task RunAsync_SameWorkflowTwice_GivesIdenticalOutputsAtTemperatureZero()
     {
         const string Yaml = """

@@ -1,12 +1,20 @@
+using System.Globalization;
 using System.Text;
 using AgentFlow.Definitions;
 using AgentFlow.Templates;
 using Microsoft.Agents.AI.Workflows;
 using Microsoft.Extensions.AI;
+using Polly;
+using Polly.Retry;
+using Polly.Timeout;
 
 namespace AgentFlow.Execution.Engine;
 
-/// <summary>Runs an agent step: renders its prompts, streams the bound model's answer, records tokens and timings.</summary>
+/// <summary>
+/// Runs an agent step: renders its prompts, streams the bound model's answer, records tokens and timings. Each
+/// attempt is bounded by the step's timeout and failed attempts are retried with exponential backoff and jitter
+/// (Polly); every attempt gets its own <see cref="StepRecord"/>.
+/// </summary>
 internal sealed class AgentStepExecutor : Executor<FlowState, FlowState>
 {
     /// <summary>Used when a step sets no max_tokens.</summary>
@@ -20,8 +28,11 @@ internal sealed class AgentStepExecutor : Executor<FlowState, FlowState>
     private readonly RunContext _run;
     private readonly LiquidTemplate _prompt;
     private readonly LiquidTemplate? _system;
+    private readonly TimeSpan _timeout;
+    private readonly int _attempts;
+    private readonly ResiliencePipeline _pipeline;
 
-    public AgentStepExecutor(AgentStepDefinition step, string? loopId, RunContext run)
+    public AgentStepExecutor(AgentStepDefinition step, StepPolicy defaults, string? loopId, RunContext run)
         : base(step.Id)
     {
         _step = step;
@@ -29,6 +40,23 @@ internal sealed class AgentStepExecutor : Executor<FlowState, FlowState>
         _run = run;
         _prompt = LiquidTemplate.Compile(step.Prompt);
         _system = step.System is null ? null : LiquidTemplate.Compile(step.System);
+        _timeout = step.Timeout ?? defaults.Timeout ?? StepPolicy.DefaultTimeout;
+        var retry = step.Retry ?? defaults.Retry;
+        _attempts = retry?.Attempts ?? 1;
+        var builder = new ResiliencePipelineBuilder { TimeProvider = run.Time };
+        if (retry is { Attempts: > 1 })
+        {
+            builder.AddRetry(new RetryStrategyOptions
+            {
+                MaxRetryAttempts = retry.Attempts - 1,
+                Delay = retry.Backoff,
+                BackoffType = DelayBackoffType.Exponential,
+                UseJitter = true,
+                ShouldHandle = new PredicateBuilder().Handle<AttemptFailedException>(),
+            });
+        }
+
+        _pipeline = builder.AddTimeout(_timeout).Build();
     }
 
     public override async ValueTask<FlowState> HandleAsync(FlowState message, IWorkflowContext context, CancellationToken cancellationToken = default)
@@ -37,6 +65,25 @@ internal sealed class AgentStepExecutor : Executor<FlowState, FlowState>
         var scope = _run.Scope(message, _loopId);
         var system = _system is null ? null : await _system.RenderAsync(scope, cancellationToken).ConfigureAwait(false);
         var prompt = await _prompt.RenderAsync(scope, cancellationToken).ConfigureAwait(false);
+        var attempt = 0;
+        try
+        {
+            var output = await _pipeline.ExecuteAsync(
+                async ct => await AttemptAsync(++attempt, model, system, prompt, message, context, ct, cancellationToken).ConfigureAwait(false),
+                cancellationToken).ConfigureAwait(false);
+            return message.WithOutput(_step.Id, StepOutput.OfText(output));
+        }
+        catch (AttemptFailedException failed)
+        {
+            var attempts = attempt == 1 ? string.Empty : $" after {attempt} attempts";
+            throw new StepFailedException(_step.Id, $"model '{model.ModelName}' (alias '{_step.ModelAlias}') failed{attempts}: {failed.Message}", failed.InnerException);
+        }
+    }
+
+    private async Task<string> AttemptAsync(
+        int attempt, BoundModel model, string? system, string prompt, FlowState message, IWorkflowContext context,
+        CancellationToken attemptToken, CancellationToken runToken)
+    {
         var record = new StepRecord
         {
             Id = _step.Id,
@@ -44,11 +91,12 @@ internal sealed class AgentStepExecutor : Executor<FlowState, FlowState>
             ModelAlias = _step.ModelAlias,
             Model = model.ModelName,
             Iteration = RunContext.IterationOf(message, _loopId),
+            Attempt = attempt,
             Started = _run.Time.GetUtcNow(),
             System = system,
             Prompt = prompt,
         };
-        await RunContext.EmitAsync(context, new StepStartedEvent(_run.RunId, record), cancellationToken).ConfigureAwait(false);
+        await RunContext.EmitAsync(context, new StepStartedEvent(_run.RunId, record), runToken).ConfigureAwait(false);
 
         List<ChatMessage> messages = system is null
             ? [new(ChatRole.User, prompt)]
@@ -60,18 +108,25 @@ internal sealed class AgentStepExecutor : Executor<FlowState, FlowState>
             TopP = _step.TopP,
             Seed = _step.Seed,
             StopSequences = _step.Stop.Count > 0 ? [.. _step.Stop] : null,
+            AdditionalProperties = new()
+            {
+                ["agentflow.run_id"] = _run.RunId,
+                ["agentflow.step_id"] = _step.Id,
+                ["agentflow.attempt"] = attempt,
+                ["agentflow.timeout"] = _timeout,
+            },
         };
 
         var started = _run.Time.GetTimestamp();
         var text = new StringBuilder();
         try
         {
-            await foreach (var update in model.Client.GetStreamingResponseAsync(messages, options, cancellationToken).ConfigureAwait(false))
+            await foreach (var update in model.Client.GetStreamingResponseAsync(messages, options, attemptToken).ConfigureAwait(false))
             {
                 if (!string.IsNullOrEmpty(update.Text))
                 {
                     text.Append(update.Text);
-                    await RunContext.EmitAsync(context, new StepOutputChunkEvent(_run.RunId, _step.Id, update.Text), cancellationToken).ConfigureAwait(false);
+                    await RunContext.EmitAsync(context, new StepOutputChunkEvent(_run.RunId, _step.Id, update.Text), runToken).ConfigureAwait(false);
                 }
 
                 foreach (var usage in update.Contents.OfType<UsageContent>())
@@ -92,19 +147,26 @@ internal sealed class AgentStepExecutor : Executor<FlowState, FlowState>
                 }
             }
         }
-        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        catch (Exception ex) when (!runToken.IsCancellationRequested)
         {
+            // The run goes on (retry) or fails with this reason; the attempt's record says what happened.
+            var reason = ex is OperationCanceledException
+                ? string.Create(CultureInfo.InvariantCulture, $"timed out after {_timeout.TotalSeconds:0.###} s")
+                : ex.Message;
             record.LatencyMs = _run.Time.GetElapsedTime(started).TotalMilliseconds;
             record.Status = StepStatus.Failed;
-            record.Error = ex.Message;
-            await RunContext.EmitAsync(context, new StepFinishedEvent(_run.RunId, record), cancellationToken).ConfigureAwait(false);
-            throw new StepFailedException(_step.Id, $"model '{model.ModelName}' (alias '{_step.ModelAlias}') failed: {ex.Message}", ex);
+            record.Error = record.Worker is null ? reason : $"{reason} (worker {record.Worker})";
+            await RunContext.EmitAsync(context, new StepFinishedEvent(_run.RunId, record), runToken).ConfigureAwait(false);
+            throw new AttemptFailedException(record.Error, ex);
         }
 
         record.LatencyMs = _run.Time.GetElapsedTime(started).TotalMilliseconds;
         record.Output = text.ToString();
         record.Status = StepStatus.Succeeded;
-        await RunContext.EmitAsync(context, new StepFinishedEvent(_run.RunId, record), cancellationToken).ConfigureAwait(false);
-        return message.WithOutput(_step.Id, StepOutput.OfText(record.Output));
+        await RunContext.EmitAsync(context, new StepFinishedEvent(_run.RunId, record), runToken).ConfigureAwait(false);
+        return record.Output;
     }
+
+    /// <summary>One attempt failed (its record is already written); the retry strategy decides what is next.</summary>
+    private sealed class AttemptFailedException(string message, Exception inner) : Exception(message, inner);
 }

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using AgentFlow.Definitions;
 using AgentFlow.Templates;
 using Microsoft.Agents.AI.Workflows;
 using Microsoft.Extensions.AI;
@@ -10,7 +11,8 @@ internal sealed class RunContext(
     string runId,
     IReadOnlyDictionary<string, object?> inputs,
     IReadOnlyDictionary<string, BoundModel> models,
-    TimeProvider time)
+    TimeProvider time,
+    StepPolicy defaults)
 {
     private readonly ConcurrentDictionary<string, (StepRecord Record, long Timestamp)> _openComposites = new(StringComparer.Ordinal);
 
@@ -21,6 +23,9 @@ internal sealed class RunContext(
     public IReadOnlyDictionary<string, BoundModel> Models { get; } = models;
 
     public TimeProvider Time { get; } = time;
+
+    /// <summary>The workflow's timeout and retry defaults for agent steps.</summary>
+    public StepPolicy Defaults { get; } = defaults;
 
     /// <summary>The template scope a step sees: inputs, outputs so far, and its innermost loop's iteration.</summary>
     public TemplateScope Scope(FlowState state, string? loopId) =>
