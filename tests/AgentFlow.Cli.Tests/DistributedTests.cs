@@ -76,7 +76,12 @@ public sealed class DistributedTests(CliFixture fixture) : IClassFixture<CliFixt
 
         Assert.True(result.ExitCode == 0, result + second.Log);
         using var json = JsonDocument.Parse(result.Stdout);
-        Assert.Equal("second", json.RootElement.GetProperty("steps")[0].GetProperty("worker").GetString());
+        var attempts = json.RootElement.GetProperty("steps").EnumerateArray().ToList();
+        Assert.Equal(2, attempts.Count);
+        Assert.Equal((1, "first", "failed"), (attempts[0].GetProperty("attempt").GetInt32(), attempts[0].GetProperty("worker").GetString(), attempts[0].GetProperty("status").GetString()));
+        Assert.Contains("lost mid-step", attempts[0].GetProperty("error").GetString(), StringComparison.Ordinal);
+        Assert.Equal((2, "second", "succeeded"), (attempts[1].GetProperty("attempt").GetInt32(), attempts[1].GetProperty("worker").GetString(), attempts[1].GetProperty("status").GetString()));
+        Assert.StartsWith(attempts[0].GetProperty("output").GetString()!, attempts[1].GetProperty("output").GetString(), StringComparison.Ordinal);
     }
 }
 

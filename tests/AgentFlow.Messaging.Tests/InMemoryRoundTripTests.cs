@@ -99,7 +99,7 @@ public sealed class InMemoryRoundTripTests(TinyModel tiny, ITestOutputHelper out
     public async Task GetResponseAsync_TimeoutShorterThanGeneration_ThrowsTimeoutNamingModelAndWorker()
     {
         var options = TinyModel.Greedy(1500);
-        options.AdditionalProperties = new() { [RemoteChatClient.TimeoutKey] = TimeSpan.FromMilliseconds(150) };
+        options.AdditionalProperties = new() { [RemoteChatClient.TimeoutKey] = TimeSpan.FromMilliseconds(300) };
 
         var ex = await Assert.ThrowsAsync<RemoteModelTimeoutException>(() =>
             _host.Models.Create("tiny").GetResponseAsync(TinyModel.Prompt("Count to one thousand."), options));

@@ -83,6 +83,12 @@ public sealed class RemoteChatClient : IChatClient
         };
     }
 
+    /// <summary>
+    /// Update property set when the step was delivered again to another worker after its worker stopped mid-step;
+    /// the value is the lost worker's id. Text streamed so far stays valid; the new delivery continues it.
+    /// </summary>
+    public const string RedeliveredFromProperty = "agentflow.redelivered_from";
+
     /// <inheritdoc />
     public async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(
         IEnumerable<ChatMessage> messages,
@@ -217,6 +223,8 @@ public sealed class RemoteChatClient : IChatClient
         private readonly string _responseId = requestId.ToString("N");
         private string _emitted = string.Empty;
         private string? _worker;
+        private Guid? _delivery;
+        private string? _redeliveredFrom;
         private ChatStepResponse? _final;
         private long _finalAt;
         private bool _remainderSent;
@@ -230,6 +238,13 @@ public sealed class RemoteChatClient : IChatClient
             while (true)
             {
                 Drain();
+                if (_redeliveredFrom is { } lost)
+                {
+                    // Tell the caller first: it records the lost delivery as a failed attempt of the step.
+                    _redeliveredFrom = null;
+                    return (RedeliveryUpdate(lost), false);
+                }
+
                 var ahead = _deliveries.Values
                     .Where(d => d.Text.Length > _emitted.Length && d.Text.ToString().StartsWith(_emitted, StringComparison.Ordinal))
                     .MaxBy(d => d.Text.Length);
@@ -289,6 +304,12 @@ public sealed class RemoteChatClient : IChatClient
                 switch (message)
                 {
                     case ChatStepStarted started:
+                        if (_delivery is not null && _delivery != started.DeliveryId && _worker is not null)
+                        {
+                            _redeliveredFrom = _worker;
+                        }
+
+                        _delivery = started.DeliveryId;
                         _worker = started.WorkerId;
                         break;
                     case ChatStepChunk chunk:
@@ -387,6 +408,15 @@ public sealed class RemoteChatClient : IChatClient
 
         private static string ShortName(string? type) =>
             type is null ? "Fault" : type[(type.LastIndexOf('.') + 1)..];
+
+        private ChatResponseUpdate RedeliveryUpdate(string lostWorker) => new()
+        {
+            Role = ChatRole.Assistant,
+            ResponseId = _responseId,
+            MessageId = _responseId,
+            ModelId = client.Model,
+            AdditionalProperties = new() { [RedeliveredFromProperty] = lostWorker, ["agentflow.worker"] = _worker },
+        };
 
         private ChatResponseUpdate TextUpdate(string text) => new(ChatRole.Assistant, text)
         {

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using System.Text;
 using AgentFlow.Definitions;
 using AgentFlow.Templates;
@@ -22,6 +23,12 @@ internal sealed class AgentStepExecutor : Executor<FlowState, FlowState>
 
     /// <summary>Response property naming the worker that answered (set by remote chat clients).</summary>
     public const string WorkerProperty = "agentflow.worker";
+
+    /// <summary>
+    /// Update property a remote chat client sets when the step was delivered again after its worker was lost mid-step
+    /// (value: the lost worker). The lost delivery becomes a failed attempt in the record; the step continues.
+    /// </summary>
+    public const string RedeliveredFromProperty = "agentflow.redelivered_from";
 
     private readonly AgentStepDefinition _step;
     private readonly string? _loopId;
@@ -65,23 +72,23 @@ internal sealed class AgentStepExecutor : Executor<FlowState, FlowState>
         var scope = _run.Scope(message, _loopId);
         var system = _system is null ? null : await _system.RenderAsync(scope, cancellationToken).ConfigureAwait(false);
         var prompt = await _prompt.RenderAsync(scope, cancellationToken).ConfigureAwait(false);
-        var attempt = 0;
+        var attempts = new StrongBox<int>(0);
         try
         {
             var output = await _pipeline.ExecuteAsync(
-                async ct => await AttemptAsync(++attempt, model, system, prompt, message, context, ct, cancellationToken).ConfigureAwait(false),
+                async ct => await AttemptAsync(attempts, model, system, prompt, message, context, ct, cancellationToken).ConfigureAwait(false),
                 cancellationToken).ConfigureAwait(false);
             return message.WithOutput(_step.Id, StepOutput.OfText(output));
         }
         catch (AttemptFailedException failed)
         {
-            var attempts = attempt == 1 ? string.Empty : $" after {attempt} attempts";
-            throw new StepFailedException(_step.Id, $"model '{model.ModelName}' (alias '{_step.ModelAlias}') failed{attempts}: {failed.Message}", failed.InnerException);
+            var tries = attempts.Value == 1 ? string.Empty : $" after {attempts.Value} attempts";
+            throw new StepFailedException(_step.Id, $"model '{model.ModelName}' (alias '{_step.ModelAlias}') failed{tries}: {failed.Message}", failed.InnerException);
         }
     }
 
     private async Task<string> AttemptAsync(
-        int attempt, BoundModel model, string? system, string prompt, FlowState message, IWorkflowContext context,
+        StrongBox<int> attempts, BoundModel model, string? system, string prompt, FlowState message, IWorkflowContext context,
         CancellationToken attemptToken, CancellationToken runToken)
     {
         var record = new StepRecord
@@ -91,7 +98,7 @@ internal sealed class AgentStepExecutor : Executor<FlowState, FlowState>
             ModelAlias = _step.ModelAlias,
             Model = model.ModelName,
             Iteration = RunContext.IterationOf(message, _loopId),
-            Attempt = attempt,
+            Attempt = ++attempts.Value,
             Started = _run.Time.GetUtcNow(),
             System = system,
             Prompt = prompt,
@@ -112,7 +119,7 @@ internal sealed class AgentStepExecutor : Executor<FlowState, FlowState>
             {
                 ["agentflow.run_id"] = _run.RunId,
                 ["agentflow.step_id"] = _step.Id,
-                ["agentflow.attempt"] = attempt,
+                ["agentflow.attempt"] = record.Attempt,
                 ["agentflow.timeout"] = _timeout,
             },
         };
@@ -123,6 +130,12 @@ internal sealed class AgentStepExecutor : Executor<FlowState, FlowState>
         {
             await foreach (var update in model.Client.GetStreamingResponseAsync(messages, options, attemptToken).ConfigureAwait(false))
             {
+                if (update.AdditionalProperties?.TryGetValue(RedeliveredFromProperty, out var lost) == true)
+                {
+                    record = await RecordRedeliveryAsync(record, ++attempts.Value, lost?.ToString(), text.ToString(), started, context, runToken).ConfigureAwait(false);
+                    started = _run.Time.GetTimestamp();
+                }
+
                 if (!string.IsNullOrEmpty(update.Text))
                 {
                     text.Append(update.Text);
@@ -165,6 +178,31 @@ internal sealed class AgentStepExecutor : Executor<FlowState, FlowState>
         record.Status = StepStatus.Succeeded;
         await RunContext.EmitAsync(context, new StepFinishedEvent(_run.RunId, record), runToken).ConfigureAwait(false);
         return record.Output;
+    }
+
+    // Closes the lost delivery's record as a failed attempt and opens the next attempt's record (same prompt).
+    private async Task<StepRecord> RecordRedeliveryAsync(StepRecord lost, int attempt, string? worker, string textSoFar, long started, IWorkflowContext context, CancellationToken runToken)
+    {
+        lost.Worker = worker ?? lost.Worker;
+        lost.LatencyMs = _run.Time.GetElapsedTime(started).TotalMilliseconds;
+        lost.Output = textSoFar;
+        lost.Status = StepStatus.Failed;
+        lost.Error = $"worker {lost.Worker} was lost mid-step; the step was delivered again to another worker";
+        await RunContext.EmitAsync(context, new StepFinishedEvent(_run.RunId, lost), runToken).ConfigureAwait(false);
+        var next = new StepRecord
+        {
+            Id = lost.Id,
+            Kind = lost.Kind,
+            ModelAlias = lost.ModelAlias,
+            Model = lost.Model,
+            Iteration = lost.Iteration,
+            Attempt = attempt,
+            Started = _run.Time.GetUtcNow(),
+            System = lost.System,
+            Prompt = lost.Prompt,
+        };
+        await RunContext.EmitAsync(context, new StepStartedEvent(_run.RunId, next), runToken).ConfigureAwait(false);
+        return next;
     }
 
     /// <summary>One attempt failed (its record is already written); the retry strategy decides what is next.</summary>
