@@ -60,6 +60,9 @@ public sealed record AgentStepDefinition(string Id, SourceLocation Location) : S
     /// <summary>Retry policy; null means the workflow default (one attempt if none).</summary>
     public RetryDefinition? Retry { get; init; }
 
+    /// <summary>Conversational memory use (<c>memory:</c> in the agent block); null when the step uses none.</summary>
+    public StepMemoryDefinition? Memory { get; init; }
+
     /// <inheritdoc />
     public override IEnumerable<StepDefinition> Children => [];
 }
@@ -142,3 +145,16 @@ public sealed record StepPolicy(TimeSpan? Timeout, RetryDefinition? Retry)
     /// <summary>No defaults.</summary>
     public static StepPolicy None { get; } = new(null, null);
 }
+
+/// <summary>How an agent step uses the workflow's conversation.</summary>
+/// <param name="Read">Prior turns are sent as chat messages before the step's prompt.</param>
+/// <param name="Write">The step's prompt and the model's answer are appended as one turn.</param>
+/// <param name="WindowMessages">Send at most this many of the latest messages (whole turns).</param>
+/// <param name="WindowTokens">Send at most this many tokens of the latest turns, counted with the bound model's tokenizer.</param>
+/// <param name="Location">Where the block is written.</param>
+public sealed record StepMemoryDefinition(bool Read, bool Write, int? WindowMessages, int? WindowTokens, Diagnostics.SourceLocation Location);
+
+/// <summary>The conversation a workflow's steps share across runs (<c>memory:</c> at the top level).</summary>
+/// <param name="Conversation">Liquid template over inputs naming the conversation, e.g. <c>{{ inputs.customer_id }}</c>.</param>
+/// <param name="Ttl">How long a conversation is kept after its last write; null keeps it.</param>
+public sealed record MemoryDefinition(TemplateText Conversation, TimeSpan? Ttl);

@@ -21,6 +21,9 @@ public sealed class WorkflowDefinition
     /// <summary>Model aliases used by steps, each bound by default to a model name of the registry, in file order.</summary>
     public required IReadOnlyList<ModelAliasDefinition> Models { get; init; }
 
+    /// <summary>The conversation steps read and write (<c>memory:</c>); null when the workflow has none.</summary>
+    public MemoryDefinition? Memory { get; init; }
+
     /// <summary>Timeout and retry defaults for agent steps (<c>defaults:</c>).</summary>
     public StepPolicy Defaults { get; init; } = StepPolicy.None;
 

@@ -16,13 +16,16 @@ namespace AgentFlow.Definitions;
 /// </summary>
 public static partial class WorkflowLoader
 {
-    private static readonly string[] RootKeys = ["name", "version", "description", "inputs", "models", "defaults", "steps", "outputs"];
+    private static readonly string[] RootKeys = ["name", "version", "description", "inputs", "models", "memory", "defaults", "steps", "outputs"];
+    private static readonly string[] MemoryKeys = ["conversation", "ttl"];
+    private static readonly string[] StepMemoryKeys = ["read", "write", "window"];
+    private static readonly string[] WindowKeys = ["messages", "tokens"];
     private static readonly string[] DefaultsKeys = ["timeout", "retry"];
     private static readonly string[] RetryKeys = ["attempts", "backoff"];
     private static readonly string[] InputKeys = ["type", "required", "default", "description"];
     private static readonly string[] StepKinds = ["agent", "switch", "parallel", "loop"];
     private static readonly string[] StepKeys = ["id", "description", "timeout", "retry", .. StepKinds];
-    private static readonly string[] AgentKeys = ["model", "system", "prompt", "max_tokens", "temperature", "top_p", "seed", "stop"];
+    private static readonly string[] AgentKeys = ["model", "system", "prompt", "max_tokens", "temperature", "top_p", "seed", "stop", "memory"];
     private static readonly string[] SwitchKeys = ["cases", "default"];
     private static readonly string[] CaseKeys = ["when", "steps"];
     private static readonly string[] DefaultKeys = ["steps"];
@@ -125,6 +128,7 @@ public static partial class WorkflowLoader
             var steps = keys.TryGetValue("steps", out var stepsNode) ? ReadSteps(stepsNode, "steps") : null;
             var outputs = keys.TryGetValue("outputs", out var outputsNode) ? ReadOutputs(outputsNode) : [];
             var defaults = keys.TryGetValue("defaults", out var defaultsNode) ? ReadDefaults(defaultsNode) : StepPolicy.None;
+            var memory = keys.TryGetValue("memory", out var memoryNode) ? ReadMemory(memoryNode) : null;
 
             // Even with structural errors a partial definition is returned so the validator reports reference and
             // template errors in the same pass; Parse never hands out a definition that had any error.
@@ -136,6 +140,7 @@ public static partial class WorkflowLoader
                 Inputs = inputs,
                 Models = models,
                 Defaults = defaults,
+                Memory = memory,
                 Steps = steps ?? [],
                 Outputs = outputs,
                 FilePath = path,
@@ -344,8 +349,10 @@ public static partial class WorkflowLoader
             var topP = keys.TryGetValue("top_p", out var tp) ? Number(tp, "top_p", 0, 1) : null;
             var seed = keys.TryGetValue("seed", out var s) ? Int(s, "seed", 0, int.MaxValue) : null;
             var stop = keys.TryGetValue("stop", out var stopNode) ? Strings(stopNode, "stop") : [];
+            var memory = keys.TryGetValue("memory", out var memoryNode) ? ReadStepMemory(memoryNode) : null;
             return new AgentStepDefinition(id, location)
             {
+                Memory = memory,
                 // Missing pieces were reported above; placeholders keep the rest of the step checkable.
                 ModelAlias = model ?? string.Empty,
                 ModelAliasLocation = modelNode is null ? location : At(modelNode.Start),
@@ -406,6 +413,51 @@ public static partial class WorkflowLoader
             }
 
             return new SwitchStepDefinition(id, location) { Cases = cases, Default = fallback };
+        }
+
+        private MemoryDefinition? ReadMemory(YamlNode node)
+        {
+            if (Mapping(node, "memory", "memory: { conversation: \"{{ inputs.customer_id }}\", ttl: 30d }") is not { } map)
+            {
+                return null;
+            }
+
+            var keys = Keys(map, MemoryKeys, "memory");
+            Require(map, keys, "conversation", "memory", "conversation: \"{{ inputs.customer_id }}\"");
+            var conversation = keys.TryGetValue("conversation", out var c) ? Template(c, "conversation") : null;
+            var ttl = keys.TryGetValue("ttl", out var t) ? Duration(t, "ttl") : null;
+            return conversation is null ? null : new MemoryDefinition(conversation, ttl);
+        }
+
+        private StepMemoryDefinition? ReadStepMemory(YamlNode node)
+        {
+            if (Mapping(node, "memory", "memory: { read: true, write: true, window: { messages: 20 } }") is not { } map)
+            {
+                return null;
+            }
+
+            var keys = Keys(map, StepMemoryKeys, "step memory");
+            var read = keys.TryGetValue("read", out var r) && (Bool(r, "read") ?? false);
+            var write = keys.TryGetValue("write", out var w) && (Bool(w, "write") ?? false);
+            int? messages = null;
+            int? tokens = null;
+            if (keys.TryGetValue("window", out var windowNode) && Mapping(windowNode, "window", "window: { messages: 20 } or window: { tokens: 1500 }") is { } window)
+            {
+                var windowKeys = Keys(window, WindowKeys, "window");
+                messages = windowKeys.TryGetValue("messages", out var m) ? Int(m, "messages", 1, 10_000) : null;
+                tokens = windowKeys.TryGetValue("tokens", out var tk) ? Int(tk, "tokens", 1, 10_000_000) : null;
+                if (messages is not null && tokens is not null)
+                {
+                    Error(window.Start, "AF0118", "a memory window is either { messages: N } or { tokens: N }, not both", "keep one");
+                }
+            }
+
+            if (!read && !write)
+            {
+                Error(map.Start, "AF0118", "step memory neither reads nor writes", "set read: true and/or write: true, or remove memory:");
+            }
+
+            return new StepMemoryDefinition(read, write, messages, tokens, At(map.Start));
         }
 
         private StepPolicy ReadDefaults(YamlNode node)

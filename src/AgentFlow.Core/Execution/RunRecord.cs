@@ -70,6 +70,9 @@ public sealed class RunRecord
     /// <summary>What each bound model is (provider, description, weights hash).</summary>
     public required IReadOnlyDictionary<string, ModelInfo> Models { get; init; }
 
+    /// <summary>The conversation this run read and wrote (workflow <c>memory:</c>), if any.</summary>
+    public string? ConversationId { get; set; }
+
     /// <summary>Every step execution in the order steps started (a step in a loop appears once per iteration).</summary>
     public List<StepRecord> Steps { get; } = [];
 
@@ -142,6 +145,9 @@ public sealed class StepRecord
 
     /// <summary>Rendered system message (agent steps).</summary>
     public string? System { get; init; }
+
+    /// <summary>Prior conversation messages sent before the prompt (steps with <c>memory: { read: true }</c>).</summary>
+    public int? MemoryMessages { get; set; }
 
     /// <summary>Rendered prompt (agent steps).</summary>
     public string? Prompt { get; init; }

@@ -1,6 +1,8 @@
+using AgentFlow.Conversations;
 using AgentFlow.Definitions;
 using AgentFlow.Execution.Engine;
 using AgentFlow.Models;
+using AgentFlow.Templates;
 using Microsoft.Agents.AI.Workflows;
 using Microsoft.Extensions.Logging;
 
@@ -30,6 +32,7 @@ public sealed partial class WorkflowRunner
     private readonly IModelGateway _gateway;
     private readonly TimeProvider _time;
     private readonly ILogger<WorkflowRunner> _logger;
+    private readonly IConversationMemory? _memory;
 
     /// <summary>Creates a runner whose models run in this process.</summary>
     public WorkflowRunner(ModelHost models, TimeProvider time, ILogger<WorkflowRunner> logger)
@@ -37,9 +40,13 @@ public sealed partial class WorkflowRunner
     {
     }
 
-    /// <summary>Creates a runner whose models answer through <paramref name="gateway"/> (e.g. workers over a bus).</summary>
-    public WorkflowRunner(ModelHost models, IModelGateway gateway, TimeProvider time, ILogger<WorkflowRunner> logger)
+    /// <summary>
+    /// Creates a runner whose models answer through <paramref name="gateway"/> (e.g. workers over a bus), with the
+    /// conversation store workflows with <c>memory:</c> use.
+    /// </summary>
+    public WorkflowRunner(ModelHost models, IModelGateway gateway, TimeProvider time, ILogger<WorkflowRunner> logger, IConversationMemory? memory = null)
     {
+        _memory = memory;
         _models = models ?? throw new ArgumentNullException(nameof(models));
         _gateway = gateway ?? throw new ArgumentNullException(nameof(gateway));
         _time = time ?? throw new ArgumentNullException(nameof(time));
@@ -83,12 +90,15 @@ public sealed partial class WorkflowRunner
             Models = endpoints.ToDictionary(e => e.Key, e => e.Value.Info, StringComparer.Ordinal),
         };
 
+        var conversation = await OpenConversationAsync(definition, inputs, cancellationToken).ConfigureAwait(false);
+        record.ConversationId = conversation?.Id;
         var context = new RunContext(
             record.RunId,
             inputs,
-            bindings.ToDictionary(b => b.Key, b => new BoundModel(b.Key, b.Value.Name, endpoints[b.Value.Name].Client), StringComparer.Ordinal),
+            bindings.ToDictionary(b => b.Key, b => new BoundModel(b.Key, b.Value.Name, endpoints[b.Value.Name].Client, endpoints[b.Value.Name].Tokens), StringComparer.Ordinal),
             _time,
-            definition.Defaults);
+            definition.Defaults,
+            conversation);
         var workflow = WorkflowCompiler.Compile(definition, context);
 
         LogRunStarted(record.RunId, definition.Name);
@@ -107,6 +117,26 @@ public sealed partial class WorkflowRunner
         LogRunFinished(record.RunId, record.Status, record.DurationMs ?? 0);
         observer?.OnEvent(new RunFinishedEvent(record.RunId, record));
         return record;
+    }
+
+    // The conversation id is rendered once, from the inputs, when the run starts.
+    private async Task<RunConversation?> OpenConversationAsync(WorkflowDefinition definition, IReadOnlyDictionary<string, object?> inputs, CancellationToken cancellationToken)
+    {
+        if (definition.Memory is not { } memory)
+        {
+            return null;
+        }
+
+        if (_memory is null)
+        {
+            throw new AgentFlowException($"workflow '{definition.Name}' uses memory, but this host has no conversation store configured");
+        }
+
+        var scope = new TemplateScope(inputs, new Dictionary<string, StepOutput>(), loopIteration: null);
+        var id = (await LiquidTemplate.Compile(memory.Conversation).RenderAsync(scope, cancellationToken).ConfigureAwait(false)).Trim();
+        return id.Length == 0
+            ? throw new InputException([$"memory conversation '{memory.Conversation.Text}' rendered empty; pass the inputs it names"])
+            : new RunConversation(id, _memory, memory.Ttl);
     }
 
     private static async Task ExecuteAsync(Workflow workflow, RunRecord record, IRunObserver? observer, CancellationToken cancellationToken)

@@ -23,7 +23,8 @@ public interface IModelGateway
 /// <summary>A chat client for a model and its description for the record.</summary>
 /// <param name="Client">Answers prompts (owned by the gateway).</param>
 /// <param name="Info">Provider, description and weights hash, as far as this process knows them.</param>
-public sealed record ModelEndpoint(IChatClient Client, ModelInfo Info);
+/// <param name="Tokens">The model's tokenizer, when this process has it (token-budget memory windows need it).</param>
+public sealed record ModelEndpoint(IChatClient Client, ModelInfo Info, ITokenCounter? Tokens = null);
 
 /// <summary>Models loaded and run in this process by a <see cref="ModelHost"/>.</summary>
 /// <param name="host">Loads each model once and keeps it.</param>
@@ -42,7 +43,7 @@ public sealed class LocalModelGateway(ModelHost host) : IModelGateway
     {
         ArgumentNullException.ThrowIfNull(model);
         var loaded = await host.GetAsync(model.Name, cancellationToken).ConfigureAwait(false);
-        return new ModelEndpoint(loaded.Client, Describe(loaded));
+        return new ModelEndpoint(loaded.Client, Describe(loaded), loaded.Client.GetService<ITokenCounter>());
     }
 
     /// <summary>The record's view of a loaded model.</summary>

@@ -42,6 +42,7 @@ public static class WorkflowValidator
         {
             IndexSteps(definition.Steps, parent: null);
             CheckAliases();
+            CheckMemory();
             var defined = Analyze(definition.Steps, new HashSet<string>(StringComparer.Ordinal), loopVisible: null);
             foreach (var output in definition.Outputs)
             {
@@ -93,6 +94,21 @@ public static class WorkflowValidator
                         $"step '{agent.Id}' uses unknown model alias '{agent.ModelAlias}'" + NameSuggestion.DidYouMean(agent.ModelAlias, aliases),
                         aliases.Count == 0 ? $"declare it under models:, e.g. models: {{ {agent.ModelAlias}: tiny }}" : $"declared aliases: {string.Join(", ", aliases)}; or declare it under models:"));
                 }
+            }
+        }
+
+        // The conversation id is rendered when the run starts: it may read inputs only.
+        private void CheckMemory()
+        {
+            if (definition.Memory is { } memory)
+            {
+                CheckTemplate(memory.Conversation, "memory conversation", new HashSet<string>(StringComparer.Ordinal), loopVisible: null, inLoop: false, owner: null);
+            }
+
+            foreach (var agent in definition.AllSteps().OfType<AgentStepDefinition>().Where(a => a.Memory is not null && definition.Memory is null))
+            {
+                _diagnostics.Add(new Diagnostic(agent.Memory!.Location, "AF0119", $"step '{agent.Id}' uses memory, but the workflow names no conversation",
+                    "add at the top level: memory: { conversation: \"{{ inputs.customer_id }}\" }"));
             }
         }
 

@@ -1,5 +1,6 @@
 using AgentFlow.Execution;
 using AgentFlow.Models;
+using Microsoft.Extensions.AI;
 using AgentFlow.Messaging.Contracts;
 
 namespace AgentFlow.Messaging.Orchestrator;
@@ -38,9 +39,13 @@ public sealed class BusModelGateway(RemoteChatClientFactory factory, ModelHost? 
     public async Task<ModelEndpoint> OpenAsync(ModelSpec model, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(model);
-        var info = localHost is null
-            ? new ModelInfo(model.Name, model.Provider, $"{model.Provider} model on remote workers (queue {ModelQueues.For(model.Name)})", null)
-            : LocalModelGateway.Describe(await localHost.GetAsync(model.Name, cancellationToken).ConfigureAwait(false));
-        return new ModelEndpoint(factory.Create(model.Name), info);
+        if (localHost is null)
+        {
+            var remote = new ModelInfo(model.Name, model.Provider, $"{model.Provider} model on remote workers (queue {ModelQueues.For(model.Name)})", null);
+            return new ModelEndpoint(factory.Create(model.Name), remote);
+        }
+
+        var local = await localHost.GetAsync(model.Name, cancellationToken).ConfigureAwait(false);
+        return new ModelEndpoint(factory.Create(model.Name), LocalModelGateway.Describe(local), local.Client.GetService<ITokenCounter>());
     }
 }

@@ -20,7 +20,7 @@ namespace AgentFlow.Models.Llama.Chat;
 /// greedily and is fully deterministic; otherwise sampling is seeded (<c>ChatOptions.Seed</c> or
 /// <see cref="LlamaChatClientOptions.DefaultSeed"/>) so runs are reproducible.
 /// </summary>
-public sealed partial class LlamaChatClient : IChatClient
+public sealed partial class LlamaChatClient : IChatClient, AgentFlow.Models.ITokenCounter
 {
     private const string ProviderName = "llama.cpp";
 

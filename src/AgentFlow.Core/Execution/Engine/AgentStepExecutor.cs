@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Text;
+using AgentFlow.Conversations;
 using AgentFlow.Definitions;
 using AgentFlow.Templates;
 using Microsoft.Agents.AI.Workflows;
@@ -105,29 +106,14 @@ internal sealed class AgentStepExecutor : Executor<FlowState, FlowState>
         };
         await RunContext.EmitAsync(context, new StepStartedEvent(_run.RunId, record), runToken).ConfigureAwait(false);
 
-        List<ChatMessage> messages = system is null
-            ? [new(ChatRole.User, prompt)]
-            : [new(ChatRole.System, system), new(ChatRole.User, prompt)];
-        var options = new ChatOptions
-        {
-            MaxOutputTokens = _step.MaxTokens ?? DefaultMaxTokens,
-            Temperature = _step.Temperature,
-            TopP = _step.TopP,
-            Seed = _step.Seed,
-            StopSequences = _step.Stop.Count > 0 ? [.. _step.Stop] : null,
-            AdditionalProperties = new()
-            {
-                ["agentflow.run_id"] = _run.RunId,
-                ["agentflow.step_id"] = _step.Id,
-                ["agentflow.attempt"] = record.Attempt,
-                ["agentflow.timeout"] = _timeout,
-            },
-        };
-
         var started = _run.Time.GetTimestamp();
         var text = new StringBuilder();
+        var memory = _step.Memory;
+        var conversation = _run.Conversation;
         try
         {
+            var messages = await BuildMessagesAsync(system, prompt, model, record, attemptToken).ConfigureAwait(false);
+            var options = ChatOptionsFor(record.Attempt);
             await foreach (var update in model.Client.GetStreamingResponseAsync(messages, options, attemptToken).ConfigureAwait(false))
             {
                 if (update.AdditionalProperties?.TryGetValue(RedeliveredFromProperty, out var lost) == true)
@@ -159,6 +145,17 @@ internal sealed class AgentStepExecutor : Executor<FlowState, FlowState>
                     record.Worker = worker.ToString();
                 }
             }
+
+            if (memory is { Write: true } && conversation is not null)
+            {
+                var now = _run.Time.GetUtcNow();
+                await conversation.Store.AppendTurnAsync(
+                    conversation.Id,
+                    new ConversationEntry("user", prompt, _step.Id, _run.RunId, model.ModelName, record.Started),
+                    new ConversationEntry("assistant", text.ToString(), _step.Id, _run.RunId, model.ModelName, now),
+                    conversation.Ttl,
+                    attemptToken).ConfigureAwait(false);
+            }
         }
         catch (Exception ex) when (!runToken.IsCancellationRequested)
         {
@@ -179,6 +176,44 @@ internal sealed class AgentStepExecutor : Executor<FlowState, FlowState>
         await RunContext.EmitAsync(context, new StepFinishedEvent(_run.RunId, record), runToken).ConfigureAwait(false);
         return record.Output;
     }
+
+    // System message, then the conversation window (steps that read memory), then the prompt. Inside the attempt:
+    // a store that is down fails the attempt, and the retry policy applies.
+    private async Task<List<ChatMessage>> BuildMessagesAsync(string? system, string prompt, BoundModel model, StepRecord record, CancellationToken cancellationToken)
+    {
+        List<ChatMessage> messages = system is null ? [] : [new(ChatRole.System, system)];
+        if (_step.Memory is { Read: true } memory && _run.Conversation is { } conversation)
+        {
+            if (memory.WindowTokens is not null && model.Tokens is null)
+            {
+                throw new AgentFlowException($"a memory window in tokens needs the tokenizer of model '{model.ModelName}', which this process does not have (the model runs on a remote worker); use window: {{ messages: N }}");
+            }
+
+            var history = await conversation.Store.ReadAsync(conversation.Id, cancellationToken).ConfigureAwait(false);
+            var window = ConversationWindow.Select(history, memory.WindowMessages, memory.WindowTokens, model.Tokens is { } counter ? counter.CountTokens : null);
+            messages.AddRange(window.Select(m => new ChatMessage(m.Role == "assistant" ? ChatRole.Assistant : ChatRole.User, m.Content)));
+            record.MemoryMessages = window.Count;
+        }
+
+        messages.Add(new ChatMessage(ChatRole.User, prompt));
+        return messages;
+    }
+
+    private ChatOptions ChatOptionsFor(int attempt) => new()
+    {
+        MaxOutputTokens = _step.MaxTokens ?? DefaultMaxTokens,
+        Temperature = _step.Temperature,
+        TopP = _step.TopP,
+        Seed = _step.Seed,
+        StopSequences = _step.Stop.Count > 0 ? [.. _step.Stop] : null,
+        AdditionalProperties = new()
+        {
+            ["agentflow.run_id"] = _run.RunId,
+            ["agentflow.step_id"] = _step.Id,
+            ["agentflow.attempt"] = attempt,
+            ["agentflow.timeout"] = _timeout,
+        },
+    };
 
     // Closes the lost delivery's record as a failed attempt and opens the next attempt's record (same prompt).
     private async Task<StepRecord> RecordRedeliveryAsync(StepRecord lost, int attempt, string? worker, string textSoFar, long started, IWorkflowContext context, CancellationToken runToken)

@@ -12,7 +12,8 @@ internal sealed class RunContext(
     IReadOnlyDictionary<string, object?> inputs,
     IReadOnlyDictionary<string, BoundModel> models,
     TimeProvider time,
-    StepPolicy defaults)
+    StepPolicy defaults,
+    RunConversation? conversation)
 {
     private readonly ConcurrentDictionary<string, (StepRecord Record, long Timestamp)> _openComposites = new(StringComparer.Ordinal);
 
@@ -26,6 +27,9 @@ internal sealed class RunContext(
 
     /// <summary>The workflow's timeout and retry defaults for agent steps.</summary>
     public StepPolicy Defaults { get; } = defaults;
+
+    /// <summary>The conversation memory steps read and write, when the workflow has one.</summary>
+    public RunConversation? Conversation { get; } = conversation;
 
     /// <summary>The template scope a step sees: inputs, outputs so far, and its innermost loop's iteration.</summary>
     public TemplateScope Scope(FlowState state, string? loopId) =>
@@ -67,7 +71,11 @@ internal sealed class RunContext(
 /// <param name="Alias">The alias steps use.</param>
 /// <param name="ModelName">The registry model name.</param>
 /// <param name="Client">The client answering for it.</param>
-internal sealed record BoundModel(string Alias, string ModelName, IChatClient Client);
+/// <param name="Tokens">Its tokenizer, when this process has it.</param>
+internal sealed record BoundModel(string Alias, string ModelName, IChatClient Client, Models.ITokenCounter? Tokens);
+
+/// <summary>The run's conversation: which one, where it is stored, how long it is kept.</summary>
+internal sealed record RunConversation(string Id, Conversations.IConversationMemory Store, TimeSpan? Ttl);
 
 /// <summary>Carries an AgentFlow <see cref="RunEvent"/> through the engine's event stream.</summary>
 internal sealed class AgentFlowWorkflowEvent(RunEvent runEvent) : WorkflowEvent(runEvent)
