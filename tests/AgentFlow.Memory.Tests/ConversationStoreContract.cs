@@ -133,10 +133,10 @@ public abstract class ConversationStoreContract : IAsyncLifetime
 
         var messages = await Store.ReadAsync(id, CancellationToken.None);
 
-        Assert.Equal(["q4", "a4", "q5", "a5"], ConversationWindow.LastMessages(messages, 4).Select(m => m.Content));
-        Assert.Equal(["q4", "a4", "q5", "a5"], ConversationWindow.LastMessages(messages, 5).Select(m => m.Content));
-        Assert.Equal(10, ConversationWindow.LastMessages(messages, 100).Count);
-        Assert.Equal([7L, 8L, 9L, 10L], ConversationWindow.LastMessages(messages, 4).Select(m => m.Sequence));
+        Assert.Equal(["q4", "a4", "q5", "a5"], MemoryWindow.LastMessages(messages, 4).Select(m => m.Content));
+        Assert.Equal(["q4", "a4", "q5", "a5"], MemoryWindow.LastMessages(messages, 5).Select(m => m.Content));
+        Assert.Equal(10, MemoryWindow.LastMessages(messages, 100).Count);
+        Assert.Equal([7L, 8L, 9L, 10L], MemoryWindow.LastMessages(messages, 4).Select(m => m.Sequence));
     }
 
     [StoreFact]
@@ -150,11 +150,11 @@ public abstract class ConversationStoreContract : IAsyncLifetime
 
         var messages = await Store.ReadAsync(id, CancellationToken.None);
 
-        Assert.Equal(["a b", "c", "d e", "f g"], ConversationWindow.LastTokens(messages, 16, Words).Select(m => m.Content));
-        Assert.Equal(6, ConversationWindow.LastTokens(messages, 17, Words).Count);
-        Assert.Equal(["d e", "f g"], ConversationWindow.LastTokens(messages, 6, Words).Select(m => m.Content));
-        Assert.Empty(ConversationWindow.LastTokens(messages, 3, Words));
-        Assert.Equal(["d e", "f g"], ConversationWindow.LastTokens(messages, 10, Words, tokensPerMessage: 3).Select(m => m.Content));
+        Assert.Equal(["a b", "c", "d e", "f g"], MemoryWindow.LastTokens(messages, 16, Words).Select(m => m.Content));
+        Assert.Equal(6, MemoryWindow.LastTokens(messages, 17, Words).Count);
+        Assert.Equal(["d e", "f g"], MemoryWindow.LastTokens(messages, 6, Words).Select(m => m.Content));
+        Assert.Empty(MemoryWindow.LastTokens(messages, 3, Words));
+        Assert.Equal(["d e", "f g"], MemoryWindow.LastTokens(messages, 10, Words, tokensPerMessage: 3).Select(m => m.Content));
     }
 
     [StoreFact]
@@ -207,7 +207,7 @@ public abstract class ConversationStoreContract : IAsyncLifetime
         }
 
         Assert.All(nextTurn, n => Assert.Equal(TurnsPerWriter, n));
-        Assert.Equal(100, ConversationWindow.Turns(messages).Count);
+        Assert.Equal(100, MemoryWindow.Turns(messages).Count);
     }
 
     [StoreFact]

@@ -1,6 +1,7 @@
 using AgentFlow.Memory.Redis;
 using AgentFlow.Memory.Tests.Support;
 using StackExchange.Redis;
+using Xunit.Abstractions;
 
 namespace AgentFlow.Memory.Tests;
 
@@ -9,7 +10,7 @@ namespace AgentFlow.Memory.Tests;
 /// uses its own key prefix, so tests running side by side (and other users of the server) never see each other's keys.
 /// </summary>
 [RequiresRedis]
-public sealed class RedisConversationStoreTests : ConversationStoreContract
+public sealed class RedisConversationStoreTests(ITestOutputHelper output) : ConversationStoreContract
 {
     private readonly string _prefix = $"agentflow:test:{Guid.NewGuid():N}:conv:";
     private ConnectionMultiplexer? _admin;
@@ -123,9 +124,11 @@ public sealed class RedisConversationStoreTests : ConversationStoreContract
         try
         {
             await store.AppendAsync(id, new ConversationTurn("right after", "kill"), null, CancellationToken.None);
+            output.WriteLine($"killed {killed} connection(s); the next append succeeded (transparent reconnect)");
         }
         catch (MemoryStoreException e)
         {
+            output.WriteLine($"killed {killed} connection(s); the next append failed clearly: {e.Message}");
             Assert.Contains(store.Endpoints, e.Message, StringComparison.Ordinal);
             Assert.Equal(store.KeyOf(id), e.Key);
         }

@@ -5,7 +5,7 @@ namespace AgentFlow.Memory;
 /// answer), newest first, and stop at the first older turn that does not fit, so the result is always the unbroken
 /// latest stretch of the conversation, oldest first.
 /// </summary>
-public static class ConversationWindow
+public static class MemoryWindow
 {
     /// <summary>The latest whole turns holding at most <paramref name="maxMessages"/> messages.</summary>
     /// <param name="messages">The conversation, oldest first (as <see cref="IConversationStore.ReadAsync"/> returns it).</param>
