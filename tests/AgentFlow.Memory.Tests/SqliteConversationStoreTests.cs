@@ -78,6 +78,51 @@ public sealed class SqliteConversationStoreTests : ConversationStoreContract, ID
         Assert.Equal([1L, 2L], stored.Select(m => m.Sequence));
     }
 
+    /// <summary>
+    /// Another process (python3's sqlite3 module) takes the write lock, holds it for a moment, then reads what the store
+    /// wrote: the store waits for the lock (busy timeout) instead of failing, and the other process sees the whole turn.
+    /// </summary>
+    [ProgramFact("python3")]
+    public async Task AppendAsync_WhileAnotherProcessHoldsTheWriteLock_WaitsAndTheOtherProcessReadsTheTurn()
+    {
+        var id = NewId("cross-process");
+        const string Script = """
+            import sqlite3, sys, time
+            db = sqlite3.connect(sys.argv[1], timeout=30, isolation_level=None)
+            db.execute("BEGIN IMMEDIATE")
+            print("locked", flush=True)
+            time.sleep(1.0)
+            db.execute("COMMIT")
+            sys.stdin.readline()
+            rows = db.execute("SELECT seq, json_extract(body, '$.role'), json_extract(body, '$.content') FROM conversation_messages WHERE conversation_id = ? ORDER BY seq", (sys.argv[2],)).fetchall()
+            print(";".join(f"{s}:{r}:{c}" for s, r, c in rows), flush=True)
+            """;
+        var start = new System.Diagnostics.ProcessStartInfo(ProgramFactAttribute.Find("python3")!)
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            UseShellExecute = false,
+        };
+        foreach (var argument in new[] { "-c", Script, DatabasePath, id })
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        using var other = System.Diagnostics.Process.Start(start)!;
+        Assert.Equal("locked", await other.StandardOutput.ReadLineAsync());
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+
+        var stored = await Store.AppendAsync(id, new ConversationTurn("q", "a"), null, CancellationToken.None);
+
+        Assert.True(watch.Elapsed > TimeSpan.FromMilliseconds(500), $"the append did not wait for the lock ({watch.Elapsed})");
+        Assert.Equal([1L, 2L], stored.Select(m => m.Sequence));
+        await other.StandardInput.WriteLineAsync();
+        await other.StandardInput.FlushAsync();
+        Assert.Equal("1:user:q;2:assistant:a", await other.StandardOutput.ReadLineAsync());
+        await other.WaitForExitAsync();
+        Assert.Equal(0, other.ExitCode);
+    }
+
     [Fact]
     public async Task AppendAsync_ExpiredConversations_ArePurgedOnWrite()
     {

@@ -15,22 +15,7 @@ public static class TestRedis
     public static string SkipReason => $"needs a Redis server: set {Variable}=127.0.0.1:6379 (scripts/services.sh up starts one)";
 
     /// <summary>The redis-server program, for the test that restarts a private server; null when not installed.</summary>
-    public static string? ServerProgram
-    {
-        get
-        {
-            foreach (var folder in (Environment.GetEnvironmentVariable("PATH") ?? string.Empty).Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries))
-            {
-                var candidate = Path.Combine(folder, "redis-server");
-                if (File.Exists(candidate))
-                {
-                    return candidate;
-                }
-            }
-
-            return null;
-        }
-    }
+    public static string? ServerProgram => ProgramFactAttribute.Find("redis-server");
 }
 
 /// <summary>Marks a test class whose tests (inherited ones included) need the Redis server named by AGENTFLOW_TEST_REDIS.</summary>
@@ -69,6 +54,33 @@ public sealed class RedisServerProgramFactAttribute : FactAttribute
         {
             Skip = "needs the redis-server program on PATH (scripts/services.sh up installs it)";
         }
+    }
+}
+
+/// <summary>A fact that needs a program on PATH (e.g. python3 for a second process); otherwise reported as skipped.</summary>
+[AttributeUsage(AttributeTargets.Method, AllowMultiple = false)]
+public sealed class ProgramFactAttribute : FactAttribute
+{
+    public ProgramFactAttribute(string program)
+    {
+        if (Find(program) is null)
+        {
+            Skip = $"needs {program} on PATH";
+        }
+    }
+
+    public static string? Find(string program)
+    {
+        foreach (var folder in (Environment.GetEnvironmentVariable("PATH") ?? string.Empty).Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries))
+        {
+            var candidate = Path.Combine(folder, program);
+            if (File.Exists(candidate))
+            {
+                return candidate;
+            }
+        }
+
+        return null;
     }
 }
 
