@@ -55,6 +55,18 @@ internal sealed class CliContext : IDisposable
         new OpenAIModelProvider(),
     ];
 
+    /// <summary>
+    /// Opens the conversation store: the local on-disk store (.agentflow/memory.db) unless agentflow.yaml says
+    /// <c>memory: { store: redis }</c> or <c>AGENTFLOW_REDIS</c> is set.
+    /// </summary>
+    public Task<Memory.IConversationStore> OpenConversationStoreAsync(ModelRegistry registry, CancellationToken cancellationToken)
+    {
+        var options = Memory.MemoryStoreOptions.FromSettings(registry.MemoryStore, registry.MemoryConnection, Environment);
+        options.WorkingDirectory = WorkingDirectory;
+        options.TimeProvider = Time;
+        return Memory.Redis.ConversationStoreFactory.CreateAsync(options, LoggerFactory, cancellationToken);
+    }
+
     /// <summary>Loads the model registry; invalid files become diagnostics the caller prints.</summary>
     public ModelRegistry LoadRegistry(string? configPath) => ModelRegistry.Load(configPath, Environment, WorkingDirectory);
 

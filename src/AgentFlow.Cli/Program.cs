@@ -15,6 +15,7 @@ var root = new RootCommand("AgentFlow: run multi-step AI workflows on local and 
     ValidateCommand.Create(Context),
     ModelsCommand.Create(Context),
     WorkerCommand.Create(Context),
+    MemoryCommand.Create(Context),
 };
 
 parsed = root.Parse(args);

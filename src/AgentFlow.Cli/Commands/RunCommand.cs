@@ -5,6 +5,7 @@ using AgentFlow.Cli.Progress;
 using AgentFlow.Definitions;
 using AgentFlow.Diagnostics;
 using AgentFlow.Execution;
+using AgentFlow.Memory;
 using AgentFlow.Models;
 using Microsoft.Extensions.Logging;
 using Spectre.Console;
@@ -75,7 +76,9 @@ internal static class RunCommand
             var models = new ModelHost(registry, cli.CreateProviders());
             var bound = models.Resolve(definition, bindings).Values.Select(s => s.Name).Distinct(StringComparer.Ordinal).ToList();
             await using var runtime = await ModelRuntime.StartOrchestratorAsync(cli, models, bound, cancellationToken).ConfigureAwait(false);
-            var runner = new WorkflowRunner(models, runtime.Gateway, cli.Time, cli.LoggerFactory.CreateLogger<WorkflowRunner>());
+            // Only workflows with memory open the conversation store (no file or Redis connection otherwise).
+            await using var store = definition.Memory is null ? null : await cli.OpenConversationStoreAsync(registry, cancellationToken).ConfigureAwait(false);
+            var runner = new WorkflowRunner(models, runtime.Gateway, cli.Time, cli.LoggerFactory.CreateLogger<WorkflowRunner>(), store?.AsConversationMemory());
             if (cli.ErrorIsTerminal)
             {
                 var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(cli.Error) });
@@ -87,7 +90,7 @@ internal static class RunCommand
                 record = await runner.RunAsync(request, new PlainProgress(cli.Error, depths), cancellationToken).ConfigureAwait(false);
             }
         }
-        catch (AgentFlowException ex) when (ex is InputException or ModelConfigurationException or Messaging.MessagingConfigurationException)
+        catch (AgentFlowException ex) when (ex is InputException or ModelConfigurationException or Messaging.MessagingConfigurationException or Memory.MemoryStoreException)
         {
             DiagnosticPrinter.PrintError(cli.Error, ex.Message);
             return ExitCodes.BadInput;

@@ -21,7 +21,8 @@ public sealed class ModelRegistry
     /// <summary>Prefix of per-setting environment overrides.</summary>
     public const string OverridePrefix = "AGENTFLOW_MODELS__";
 
-    private static readonly string[] TopLevelKeys = ["models", "transport", "rabbitmq"];
+    private static readonly string[] TopLevelKeys = ["models", "transport", "rabbitmq", "memory"];
+    private static readonly string[] MemoryKeys = ["store", "connection"];
 
     private ModelRegistry(IReadOnlyDictionary<string, ModelSpec> models, string? sourcePath, IReadOnlyDictionary<string, string> settings)
     {
@@ -29,7 +30,15 @@ public sealed class ModelRegistry
         SourcePath = sourcePath;
         Transport = settings.GetValueOrDefault("transport");
         RabbitMqUri = settings.GetValueOrDefault("rabbitmq");
+        MemoryStore = settings.GetValueOrDefault("memory.store");
+        MemoryConnection = settings.GetValueOrDefault("memory.connection");
     }
+
+    /// <summary><c>memory: { store: … }</c>: <c>local</c> (default, on disk) or <c>redis</c>; null when unset.</summary>
+    public string? MemoryStore { get; }
+
+    /// <summary><c>memory: { connection: … }</c>: the Redis connection (<c>AGENTFLOW_REDIS</c> takes precedence); null when unset.</summary>
+    public string? MemoryConnection { get; }
 
     /// <summary><c>transport:</c> from the file: <c>inmemory</c> (default, one process) or <c>rabbitmq</c>; null when unset.</summary>
     public string? Transport { get; }
@@ -168,6 +177,12 @@ public sealed class ModelRegistry
                 continue;
             }
 
+            if (key == "memory")
+            {
+                ReadMemory(path, valueNode, settings, diagnostics);
+                continue;
+            }
+
             if (key != "models")
             {
                 ReadSetting(path, key, valueNode, settings, diagnostics);
@@ -183,6 +198,28 @@ public sealed class ModelRegistry
             foreach (var (nameNode, specNode) in modelsNode.Children)
             {
                 ReadModel(path, (YamlScalarNode)nameNode, specNode, models, diagnostics);
+            }
+        }
+    }
+
+    private static void ReadMemory(string path, YamlNode node, Dictionary<string, string> settings, List<Diagnostic> diagnostics)
+    {
+        if (node is not YamlMappingNode map)
+        {
+            diagnostics.Add(new Diagnostic(At(path, node.Start), "AF0913", "'memory' must be a mapping", "memory: { store: redis, connection: 127.0.0.1:6379 }"));
+            return;
+        }
+
+        foreach (var (keyNode, valueNode) in map.Children)
+        {
+            var key = ((YamlScalarNode)keyNode).Value ?? string.Empty;
+            if (!MemoryKeys.Contains(key, StringComparer.Ordinal))
+            {
+                diagnostics.Add(new Diagnostic(At(path, keyNode.Start), "AF0913", $"unknown key '{key}' in memory{NameSuggestion.DidYouMean(key, MemoryKeys)}", "memory: { store: local|redis, connection: host:port }"));
+            }
+            else if ((valueNode as YamlScalarNode)?.Value is { } value)
+            {
+                settings["memory." + key] = value;
             }
         }
     }
