@@ -21,16 +21,20 @@ public sealed class TinyModelFixture : IAsyncLifetime
         return Task.CompletedTask;
     }
 
+    /// <summary>A fresh real on-disk conversation store in this fixture's folder.</summary>
+    public AgentFlow.Memory.IConversationStore OpenStore() =>
+        AgentFlow.Memory.Local.SqliteConversationStore.Open(new AgentFlow.Memory.MemoryStoreOptions { WorkingDirectory = Path.Combine(_home, Guid.NewGuid().ToString("N")) });
+
     public async Task DisposeAsync()
     {
         await Models.DisposeAsync();
         Directory.Delete(_home, recursive: true);
     }
 
-    public Task<RunRecord> RunAsync(string yaml, IReadOnlyDictionary<string, string>? inputs = null, IRunObserver? observer = null)
+    public Task<RunRecord> RunAsync(string yaml, IReadOnlyDictionary<string, string>? inputs = null, IRunObserver? observer = null, Conversations.IConversationMemory? memory = null)
     {
         var definition = WorkflowLoader.Parse(yaml, "test.yaml").GetDefinitionOrThrow();
-        var runner = new WorkflowRunner(Models, TimeProvider.System, NullLogger<WorkflowRunner>.Instance);
+        var runner = new WorkflowRunner(Models, new LocalModelGateway(Models), TimeProvider.System, NullLogger<WorkflowRunner>.Instance, memory);
         return runner.RunAsync(new RunRequest(definition) { Inputs = inputs ?? new Dictionary<string, string>() }, observer, CancellationToken.None);
     }
 }
