@@ -257,46 +257,8 @@ public sealed partial record OpenAIModelOptions
     private static bool LooksLikeSecret(string text) =>
         text.Length >= 24 && !text.Contains('_', StringComparison.Ordinal) && text.Any(char.IsAsciiDigit) && text.Any(char.IsAsciiLetter);
 
-    private static string? Closest(string key)
-    {
-        string? best = null;
-        var bestDistance = int.MaxValue;
-        foreach (var candidate in AllowedSettings)
-        {
-            var d = Distance(key.ToUpperInvariant(), candidate.ToUpperInvariant());
-            if (d < bestDistance)
-            {
-                bestDistance = d;
-                best = candidate;
-            }
-        }
-
-        return bestDistance <= Math.Max(2, key.Length / 3) ? best : null;
-    }
-
-    private static int Distance(string a, string b)
-    {
-        var previous = new int[b.Length + 1];
-        var current = new int[b.Length + 1];
-        for (var j = 0; j <= b.Length; j++)
-        {
-            previous[j] = j;
-        }
-
-        for (var i = 1; i <= a.Length; i++)
-        {
-            current[0] = i;
-            for (var j = 1; j <= b.Length; j++)
-            {
-                var cost = a[i - 1] == b[j - 1] ? 0 : 1;
-                current[j] = Math.Min(Math.Min(current[j - 1] + 1, previous[j] + 1), previous[j - 1] + cost);
-            }
-
-            (previous, current) = (current, previous);
-        }
-
-        return previous[b.Length];
-    }
+    // Same "did you mean" as every other AgentFlow message.
+    private static string? Closest(string key) => AgentFlow.Diagnostics.NameSuggestion.Nearest(key, AllowedSettings);
 
     [GeneratedRegex("^[A-Za-z_][A-Za-z0-9_]{0,127}$", RegexOptions.CultureInvariant)]
     private static partial Regex VariableName();

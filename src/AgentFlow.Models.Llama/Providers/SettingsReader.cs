@@ -68,44 +68,6 @@ internal sealed class SettingsReader(ModelSpec spec, IReadOnlyList<string> allow
         }
     }
 
-    private string? Closest(string key)
-    {
-        string? best = null;
-        var bestDistance = int.MaxValue;
-        foreach (var candidate in allowed)
-        {
-            var d = Distance(key.ToLowerInvariant(), candidate);
-            if (d < bestDistance)
-            {
-                bestDistance = d;
-                best = candidate;
-            }
-        }
-
-        return bestDistance <= Math.Max(2, key.Length / 3) ? best : null;
-    }
-
-    private static int Distance(string a, string b)
-    {
-        var previous = new int[b.Length + 1];
-        var current = new int[b.Length + 1];
-        for (var j = 0; j <= b.Length; j++)
-        {
-            previous[j] = j;
-        }
-
-        for (var i = 1; i <= a.Length; i++)
-        {
-            current[0] = i;
-            for (var j = 1; j <= b.Length; j++)
-            {
-                var cost = a[i - 1] == b[j - 1] ? 0 : 1;
-                current[j] = Math.Min(Math.Min(current[j - 1] + 1, previous[j] + 1), previous[j - 1] + cost);
-            }
-
-            (previous, current) = (current, previous);
-        }
-
-        return previous[b.Length];
-    }
+    // Same "did you mean" as every other AgentFlow message.
+    private string? Closest(string key) => AgentFlow.Diagnostics.NameSuggestion.Nearest(key, allowed);
 }
