@@ -70,5 +70,19 @@ internal sealed class CliContext : IDisposable
     /// <summary>Loads the model registry; invalid files become diagnostics the caller prints.</summary>
     public ModelRegistry LoadRegistry(string? configPath) => ModelRegistry.Load(configPath, Environment, WorkingDirectory);
 
+    /// <summary>Loads the model registry, printing its problems (and returning null) when the file is invalid.</summary>
+    public ModelRegistry? TryLoadRegistry(string? configPath)
+    {
+        try
+        {
+            return LoadRegistry(configPath);
+        }
+        catch (DefinitionException ex)
+        {
+            Output.DiagnosticPrinter.Print(Error, ex.Diagnostics);
+            return null;
+        }
+    }
+
     public void Dispose() => LoggerFactory.Dispose();
 }

@@ -87,14 +87,8 @@ internal static class MemoryCommand
 
     private static async Task<int> WithStoreAsync(CliContext cli, string? configPath, Func<IConversationStore, Task<int>> action, CancellationToken cancellationToken)
     {
-        ModelRegistry registry;
-        try
+        if (cli.TryLoadRegistry(configPath) is not { } registry)
         {
-            registry = cli.LoadRegistry(configPath);
-        }
-        catch (DefinitionException ex)
-        {
-            DiagnosticPrinter.Print(cli.Error, ex.Diagnostics);
             return ExitCodes.BadInput;
         }
 

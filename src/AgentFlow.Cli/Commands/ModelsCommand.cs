@@ -14,14 +14,8 @@ internal static class ModelsCommand
         command.SetAction(async (parse, cancellationToken) =>
         {
             using var cli = context();
-            ModelRegistry registry;
-            try
+            if (cli.TryLoadRegistry(parse.GetValue(config)) is not { } registry)
             {
-                registry = cli.LoadRegistry(parse.GetValue(config));
-            }
-            catch (DefinitionException ex)
-            {
-                DiagnosticPrinter.Print(cli.Error, ex.Diagnostics);
                 return ExitCodes.BadInput;
             }
 

@@ -56,14 +56,8 @@ internal static class RunCommand
         }
 
         var definition = loaded.Definition!;
-        ModelRegistry registry;
-        try
+        if (cli.TryLoadRegistry(configPath) is not { } registry)
         {
-            registry = cli.LoadRegistry(configPath);
-        }
-        catch (DefinitionException ex)
-        {
-            DiagnosticPrinter.Print(cli.Error, ex.Diagnostics);
             return ExitCodes.BadInput;
         }
 

@@ -43,14 +43,8 @@ internal static class WorkerCommand
 
     private static async Task<int> RunAsync(CliContext cli, List<string> names, int concurrency, string? id, string? configPath, CancellationToken cancellationToken)
     {
-        ModelRegistry registry;
-        try
+        if (cli.TryLoadRegistry(configPath) is not { } registry)
         {
-            registry = cli.LoadRegistry(configPath);
-        }
-        catch (DefinitionException ex)
-        {
-            DiagnosticPrinter.Print(cli.Error, ex.Diagnostics);
             return ExitCodes.BadInput;
         }
 
