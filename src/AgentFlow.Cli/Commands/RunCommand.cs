@@ -68,7 +68,7 @@ internal static class RunCommand
         try
         {
             var models = new ModelHost(registry, cli.CreateProviders());
-            var bound = models.Resolve(definition, bindings).Values.Select(s => s.Name).Distinct(StringComparer.Ordinal).ToList();
+            var bound = models.ModelsFor(definition, bindings).Select(s => s.Name).ToList();
             await using var runtime = await ModelRuntime.StartOrchestratorAsync(cli, models, bound, cancellationToken).ConfigureAwait(false);
             // Only workflows with memory open the conversation store (no file or Redis connection otherwise).
             await using var store = definition.Memory is null ? null : await cli.OpenConversationStoreAsync(registry, cancellationToken).ConfigureAwait(false);

@@ -60,6 +60,15 @@ public sealed record AgentStepDefinition(string Id, SourceLocation Location) : S
     /// <summary>Retry policy; null means the workflow default (one attempt if none).</summary>
     public RetryDefinition? Retry { get; init; }
 
+    /// <summary>
+    /// Registry models that answer, in order, when the bound model fails or times out on every attempt
+    /// (<c>fallback: [gpt, qwen]</c>); empty for none.
+    /// </summary>
+    public IReadOnlyList<string> Fallback { get; init; } = [];
+
+    /// <summary>Where <c>fallback</c> is written, for errors about its models.</summary>
+    public Diagnostics.SourceLocation? FallbackLocation { get; init; }
+
     /// <summary>Conversational memory use (<c>memory:</c> in the agent block); null when the step uses none.</summary>
     public StepMemoryDefinition? Memory { get; init; }
 
@@ -158,3 +167,8 @@ public sealed record StepMemoryDefinition(bool Read, bool Write, int? WindowMess
 /// <param name="Conversation">Liquid template over inputs naming the conversation, e.g. <c>{{ inputs.customer_id }}</c>.</param>
 /// <param name="Ttl">How long a conversation is kept after its last write; null keeps it.</param>
 public sealed record MemoryDefinition(TemplateText Conversation, TimeSpan? Ttl);
+
+/// <summary>Limits one run may not exceed (<c>budget:</c>); the run stops with a clear message when one is crossed.</summary>
+/// <param name="MaxCostUsd">Most US dollars over all agent steps (models need prices for this to count).</param>
+/// <param name="MaxTokens">Most input + output tokens over all agent steps.</param>
+public sealed record BudgetDefinition(double? MaxCostUsd, long? MaxTokens);

@@ -24,6 +24,9 @@ public sealed class WorkflowDefinition
     /// <summary>The conversation steps read and write (<c>memory:</c>); null when the workflow has none.</summary>
     public MemoryDefinition? Memory { get; init; }
 
+    /// <summary>Per-run limits (<c>budget:</c>); null for none.</summary>
+    public BudgetDefinition? Budget { get; init; }
+
     /// <summary>Timeout and retry defaults for agent steps (<c>defaults:</c>).</summary>
     public StepPolicy Defaults { get; init; } = StepPolicy.None;
 

@@ -16,7 +16,8 @@ namespace AgentFlow.Definitions;
 /// </summary>
 public static partial class WorkflowLoader
 {
-    private static readonly string[] RootKeys = ["name", "version", "description", "inputs", "models", "memory", "defaults", "steps", "outputs"];
+    private static readonly string[] RootKeys = ["name", "version", "description", "inputs", "models", "memory", "defaults", "budget", "steps", "outputs"];
+    private static readonly string[] BudgetKeys = ["max_cost_usd", "max_tokens"];
     private static readonly string[] MemoryKeys = ["conversation", "ttl"];
     private static readonly string[] StepMemoryKeys = ["read", "write", "window"];
     private static readonly string[] WindowKeys = ["messages", "tokens"];
@@ -25,7 +26,7 @@ public static partial class WorkflowLoader
     private static readonly string[] InputKeys = ["type", "required", "default", "description"];
     private static readonly string[] StepKinds = ["agent", "switch", "parallel", "loop"];
     private static readonly string[] StepKeys = ["id", "description", "timeout", "retry", .. StepKinds];
-    private static readonly string[] AgentKeys = ["model", "system", "prompt", "max_tokens", "temperature", "top_p", "seed", "stop", "memory"];
+    private static readonly string[] AgentKeys = ["model", "system", "prompt", "max_tokens", "temperature", "top_p", "seed", "stop", "memory", "fallback"];
     private static readonly string[] SwitchKeys = ["cases", "default"];
     private static readonly string[] CaseKeys = ["when", "steps"];
     private static readonly string[] DefaultKeys = ["steps"];
@@ -129,6 +130,7 @@ public static partial class WorkflowLoader
             var outputs = keys.TryGetValue("outputs", out var outputsNode) ? ReadOutputs(outputsNode) : [];
             var defaults = keys.TryGetValue("defaults", out var defaultsNode) ? ReadDefaults(defaultsNode) : StepPolicy.None;
             var memory = keys.TryGetValue("memory", out var memoryNode) ? ReadMemory(memoryNode) : null;
+            var budget = keys.TryGetValue("budget", out var budgetNode) ? ReadBudget(budgetNode) : null;
 
             // Even with structural errors a partial definition is returned so the validator reports reference and
             // template errors in the same pass; Parse never hands out a definition that had any error.
@@ -141,6 +143,7 @@ public static partial class WorkflowLoader
                 Models = models,
                 Defaults = defaults,
                 Memory = memory,
+                Budget = budget,
                 Steps = steps ?? [],
                 Outputs = outputs,
                 FilePath = path,
@@ -350,9 +353,12 @@ public static partial class WorkflowLoader
             var seed = keys.TryGetValue("seed", out var s) ? Int(s, "seed", 0, int.MaxValue) : null;
             var stop = keys.TryGetValue("stop", out var stopNode) ? Strings(stopNode, "stop") : [];
             var memory = keys.TryGetValue("memory", out var memoryNode) ? ReadStepMemory(memoryNode) : null;
+            var fallback = keys.TryGetValue("fallback", out var fallbackNode) ? Strings(fallbackNode, "fallback") : [];
             return new AgentStepDefinition(id, location)
             {
                 Memory = memory,
+                Fallback = fallback,
+                FallbackLocation = fallbackNode is null ? null : At(fallbackNode.Start),
                 // Missing pieces were reported above; placeholders keep the rest of the step checkable.
                 ModelAlias = model ?? string.Empty,
                 ModelAliasLocation = modelNode is null ? location : At(modelNode.Start),
@@ -458,6 +464,19 @@ public static partial class WorkflowLoader
             }
 
             return new StepMemoryDefinition(read, write, messages, tokens, At(map.Start));
+        }
+
+        private BudgetDefinition? ReadBudget(YamlNode node)
+        {
+            if (Mapping(node, "budget", "budget: { max_cost_usd: 0.50, max_tokens: 20000 }") is not { } map)
+            {
+                return null;
+            }
+
+            var keys = Keys(map, BudgetKeys, "budget");
+            var cost = keys.TryGetValue("max_cost_usd", out var c) ? Number(c, "max_cost_usd", 0, 1_000_000) : null;
+            var tokens = keys.TryGetValue("max_tokens", out var t) ? Int(t, "max_tokens", 1, int.MaxValue) : null;
+            return new BudgetDefinition(cost, tokens);
         }
 
         private StepPolicy ReadDefaults(YamlNode node)

@@ -65,7 +65,7 @@ public sealed partial class WorkflowRunner
         var definition = request.Definition;
         var inputs = RunInputs.Resolve(definition, request.Inputs);
         var bindings = _models.Resolve(definition, request.Bindings);
-        var specs = bindings.Values.DistinctBy(s => s.Name).ToList();
+        var specs = _models.ModelsFor(definition, request.Bindings);
         var problems = await _gateway.CheckAsync(specs, cancellationToken).ConfigureAwait(false);
         if (problems.Count > 0)
         {
@@ -96,8 +96,10 @@ public sealed partial class WorkflowRunner
             record.RunId,
             inputs,
             bindings.ToDictionary(b => b.Key, b => new BoundModel(b.Key, b.Value.Name, endpoints[b.Value.Name].Client, endpoints[b.Value.Name].Tokens), StringComparer.Ordinal),
+            endpoints.ToDictionary(e => e.Key, e => new BoundModel(e.Key, e.Key, e.Value.Client, e.Value.Tokens), StringComparer.Ordinal),
             _time,
             definition.Defaults,
+            definition.Budget,
             conversation);
         var workflow = WorkflowCompiler.Compile(definition, context);
 

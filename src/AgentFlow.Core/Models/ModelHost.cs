@@ -67,6 +67,36 @@ public sealed class ModelHost : IAsyncDisposable
             : bindings;
     }
 
+    /// <summary>
+    /// Every registry model a run of <paramref name="definition"/> may call: the bound aliases' models and the
+    /// steps' fallback models.
+    /// </summary>
+    /// <exception cref="ModelConfigurationException">An alias, binding or fallback names an unknown model.</exception>
+    public IReadOnlyList<ModelSpec> ModelsFor(WorkflowDefinition definition, IReadOnlyDictionary<string, string> overrides)
+    {
+        var bound = Resolve(definition, overrides).Values;
+        var problems = new List<string>();
+        var fallbacks = new List<ModelSpec>();
+        foreach (var agent in definition.AllSteps().OfType<AgentStepDefinition>())
+        {
+            foreach (var name in agent.Fallback)
+            {
+                if (Registry.TryGet(name, out var spec))
+                {
+                    fallbacks.Add(spec);
+                }
+                else
+                {
+                    problems.Add($"{agent.FallbackLocation}: fallback model '{name}' of step '{agent.Id}' is unknown{NameSuggestion.DidYouMean(name, Registry.Models.Keys)} (known models: {string.Join(", ", Registry.Models.Keys)})");
+                }
+            }
+        }
+
+        return problems.Count > 0
+            ? throw new ModelConfigurationException(string.Join(Environment.NewLine, problems))
+            : [.. bound.Concat(fallbacks).DistinctBy(s => s.Name)];
+    }
+
     /// <summary>Problems that would stop <paramref name="spec"/> from loading; empty when it is usable.</summary>
     public IReadOnlyList<string> Check(ModelSpec spec)
     {

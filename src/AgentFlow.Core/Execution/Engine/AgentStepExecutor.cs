@@ -40,10 +40,13 @@ internal sealed class AgentStepExecutor : Executor<FlowState, FlowState>
     private readonly int _attempts;
     private readonly ResiliencePipeline _pipeline;
 
-    public AgentStepExecutor(AgentStepDefinition step, StepPolicy defaults, string? loopId, RunContext run)
+    private readonly BudgetDefinition? _budget;
+
+    public AgentStepExecutor(AgentStepDefinition step, StepPolicy defaults, BudgetDefinition? budget, string? loopId, RunContext run)
         : base(step.Id)
     {
         _step = step;
+        _budget = budget;
         _loopId = loopId;
         _run = run;
         _prompt = LiquidTemplate.Compile(step.Prompt);
@@ -69,28 +72,39 @@ internal sealed class AgentStepExecutor : Executor<FlowState, FlowState>
 
     public override async ValueTask<FlowState> HandleAsync(FlowState message, IWorkflowContext context, CancellationToken cancellationToken = default)
     {
-        var model = _run.Models[_step.ModelAlias];
+        var primary = _run.Models[_step.ModelAlias];
         var scope = _run.Scope(message, _loopId);
         var system = _system is null ? null : await _system.RenderAsync(scope, cancellationToken).ConfigureAwait(false);
         var prompt = await _prompt.RenderAsync(scope, cancellationToken).ConfigureAwait(false);
         var attempts = new StrongBox<int>(0);
-        try
+        var failures = new List<string>();
+
+        // The bound model first, then each fallback in order; each gets the step's retry and timeout policy.
+        foreach (var model in _step.Fallback.Select(name => _run.ModelsByName[name]).Prepend(primary))
         {
-            var output = await _pipeline.ExecuteAsync(
-                async ct => await AttemptAsync(attempts, model, system, prompt, message, context, ct, cancellationToken).ConfigureAwait(false),
-                cancellationToken).ConfigureAwait(false);
-            return message.WithOutput(_step.Id, StepOutput.OfText(output));
+            var before = attempts.Value;
+            var fallbackReason = failures.Count == 0 ? null : failures[^1];
+            try
+            {
+                var output = await _pipeline.ExecuteAsync(
+                    async ct => await AttemptAsync(attempts, model, system, prompt, message, context, fallbackReason, ct, cancellationToken).ConfigureAwait(false),
+                    cancellationToken).ConfigureAwait(false);
+                return message.WithOutput(_step.Id, StepOutput.OfText(output));
+            }
+            catch (AttemptFailedException failed)
+            {
+                var tries = attempts.Value - before == 1 ? string.Empty : $" after {attempts.Value - before} attempts";
+                var who = model == primary ? $"model '{model.ModelName}' (alias '{_step.ModelAlias}')" : $"fallback model '{model.ModelName}'";
+                failures.Add($"{who} failed{tries}: {failed.Message}");
+            }
         }
-        catch (AttemptFailedException failed)
-        {
-            var tries = attempts.Value == 1 ? string.Empty : $" after {attempts.Value} attempts";
-            throw new StepFailedException(_step.Id, $"model '{model.ModelName}' (alias '{_step.ModelAlias}') failed{tries}: {failed.Message}", failed.InnerException);
-        }
+
+        throw new StepFailedException(_step.Id, string.Join("; then ", failures));
     }
 
     private async Task<string> AttemptAsync(
         StrongBox<int> attempts, BoundModel model, string? system, string prompt, FlowState message, IWorkflowContext context,
-        CancellationToken attemptToken, CancellationToken runToken)
+        string? fallbackReason, CancellationToken attemptToken, CancellationToken runToken)
     {
         var record = new StepRecord
         {
@@ -103,6 +117,7 @@ internal sealed class AgentStepExecutor : Executor<FlowState, FlowState>
             Started = _run.Time.GetUtcNow(),
             System = system,
             Prompt = prompt,
+            Detail = fallbackReason is null ? null : $"fallback after: {fallbackReason}",
         };
         await RunContext.EmitAsync(context, new StepStartedEvent(_run.RunId, record), runToken).ConfigureAwait(false);
 
@@ -174,6 +189,11 @@ internal sealed class AgentStepExecutor : Executor<FlowState, FlowState>
         record.Output = text.ToString();
         record.Status = StepStatus.Succeeded;
         await RunContext.EmitAsync(context, new StepFinishedEvent(_run.RunId, record), runToken).ConfigureAwait(false);
+        if (_run.Spend(record, _budget) is { } exceeded)
+        {
+            // Not an attempt failure: neither retried nor handed to a fallback.
+            throw new StepFailedException(_step.Id, exceeded + "; raise the budget in the workflow or shorten the run");
+        }
         return record.Output;
     }
 

@@ -11,17 +11,44 @@ internal sealed class RunContext(
     string runId,
     IReadOnlyDictionary<string, object?> inputs,
     IReadOnlyDictionary<string, BoundModel> models,
+    IReadOnlyDictionary<string, BoundModel> modelsByName,
     TimeProvider time,
     StepPolicy defaults,
+    BudgetDefinition? budget,
     RunConversation? conversation)
 {
+    /// <summary>The run's limits, if any.</summary>
+    public BudgetDefinition? Budget { get; } = budget;
+
     private readonly ConcurrentDictionary<string, (StepRecord Record, long Timestamp)> _openComposites = new(StringComparer.Ordinal);
 
     public string RunId { get; } = runId;
 
     public IReadOnlyDictionary<string, object?> Inputs { get; } = inputs;
 
+    /// <summary>Models by alias.</summary>
     public IReadOnlyDictionary<string, BoundModel> Models { get; } = models;
+
+    /// <summary>Every model the run may call, by registry name (fallbacks included).</summary>
+    public IReadOnlyDictionary<string, BoundModel> ModelsByName { get; } = modelsByName;
+
+    private long _tokens;
+    private long _microDollars;
+
+    /// <summary>Adds a finished attempt's tokens and cost to the run's totals; returns why the budget is now exceeded, or null.</summary>
+    public string? Spend(StepRecord attempt, BudgetDefinition? budget)
+    {
+        var tokens = Interlocked.Add(ref _tokens, (attempt.InputTokens ?? 0) + (attempt.OutputTokens ?? 0));
+        var cost = Interlocked.Add(ref _microDollars, (long)Math.Round((attempt.CostUsd ?? 0) * 1_000_000)) / 1_000_000.0;
+        if (budget?.MaxTokens is { } maxTokens && tokens > maxTokens)
+        {
+            return $"budget exceeded: {tokens} tokens used, max_tokens is {maxTokens}";
+        }
+
+        return budget?.MaxCostUsd is { } maxCost && cost > maxCost
+            ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"budget exceeded: ${cost:0.####} spent, max_cost_usd is {maxCost}")
+            : null;
+    }
 
     public TimeProvider Time { get; } = time;
 

@@ -55,7 +55,7 @@ internal static class WorkflowCompiler
         {
             case AgentStepDefinition agent:
                 {
-                    ExecutorBinding executor = new AgentStepExecutor(agent, run.Defaults, loopId, run);
+                    ExecutorBinding executor = new AgentStepExecutor(agent, run.Defaults, run.Budget, loopId, run);
                     return (executor, executor);
                 }
 
