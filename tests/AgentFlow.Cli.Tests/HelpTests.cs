@@ -7,6 +7,9 @@ public sealed class HelpTests(CliFixture fixture) : IClassFixture<CliFixture>
     [InlineData("run", "--help")]
     [InlineData("validate", "--help")]
     [InlineData("models", "--help")]
+    [InlineData("worker", "--help")]
+    [InlineData("memory", "show", "--help")]
+    [InlineData("memory", "clear", "--help")]
     public async Task Help_AnyCommand_ExitsZeroWithUsage(params string[] args)
     {
         var result = await CliProcess.RunAsync(fixture.Root, fixture.Environment, args);
