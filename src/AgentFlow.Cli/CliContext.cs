@@ -67,6 +67,13 @@ internal sealed class CliContext : IDisposable
         return Memory.Redis.ConversationStoreFactory.CreateAsync(options, LoggerFactory, cancellationToken);
     }
 
+    /// <summary>The run record store: <paramref name="trackingUri"/>, else MLFLOW_TRACKING_URI, else sqlite:///.agentflow/mlflow.db.</summary>
+    public Tracking.MLflow.IMlflowStore OpenTracking(string? trackingUri) =>
+        Tracking.MLflow.MlflowStoreFactory.Create(
+            trackingUri,
+            new Tracking.MLflow.MlflowStoreOptions { WorkingDirectory = WorkingDirectory, Environment = Environment, TimeProvider = Time },
+            LoggerFactory);
+
     /// <summary>Loads the model registry; invalid files become diagnostics the caller prints.</summary>
     public ModelRegistry LoadRegistry(string? configPath) => ModelRegistry.Load(configPath, Environment, WorkingDirectory);
 

@@ -16,6 +16,7 @@ var root = new RootCommand("AgentFlow: run multi-step AI workflows on local and 
     ModelsCommand.Create(Context),
     WorkerCommand.Create(Context),
     MemoryCommand.Create(Context),
+    RunsCommand.Create(Context),
 };
 
 parsed = root.Parse(args);

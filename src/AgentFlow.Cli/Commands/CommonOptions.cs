@@ -10,6 +10,11 @@ internal static class CommonOptions
         Description = "Model registry file (default: $AGENTFLOW_CONFIG, else ./agentflow.yaml if present, else built-in models only).",
     };
 
+    public static Option<string?> TrackingUri() => new("--tracking-uri")
+    {
+        Description = "Where runs are recorded: http(s)://mlflow-server or sqlite:///path (default: $MLFLOW_TRACKING_URI, else sqlite:///.agentflow/mlflow.db).",
+    };
+
     public static Option<bool> Json() => new("--json")
     {
         Description = "Print a machine-readable JSON result on stdout.",

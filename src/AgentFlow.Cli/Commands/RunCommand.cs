@@ -6,6 +6,7 @@ using AgentFlow.Definitions;
 using AgentFlow.Diagnostics;
 using AgentFlow.Execution;
 using AgentFlow.Memory;
+using AgentFlow.Tracking.MLflow.Recording;
 using AgentFlow.Models;
 using Microsoft.Extensions.Logging;
 using Spectre.Console;
@@ -22,9 +23,11 @@ internal static class RunCommand
         var binds = new Option<string[]>("--bind", "-b") { Description = "Re-bind a model alias for this run, ALIAS=MODEL (repeatable)." };
         var config = CommonOptions.Config();
         var json = CommonOptions.Json();
+        var tracking = CommonOptions.TrackingUri();
+        var noRecord = new Option<bool>("--no-record") { Description = "Do not record the run in MLflow." };
         var command = new Command("run", "Run a workflow and print its outputs (exit 0 ok, 1 run failed, 2 bad input or definition).")
         {
-            file, inputs, binds, config, json,
+            file, inputs, binds, config, json, tracking, noRecord,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -36,13 +39,14 @@ internal static class RunCommand
                 parse.GetValue(binds),
                 parse.GetValue(config),
                 parse.GetValue(json),
+                parse.GetValue(noRecord) ? null : new RecordTarget(parse.GetValue(tracking)),
                 cancellationToken).ConfigureAwait(false);
         });
         return command;
     }
 
     private static async Task<int> RunAsync(
-        CliContext cli, string file, string[]? inputValues, string[]? bindValues, string? configPath, bool json, CancellationToken cancellationToken)
+        CliContext cli, string file, string[]? inputValues, string[]? bindValues, string? configPath, bool json, RecordTarget? recordTo, CancellationToken cancellationToken)
     {
         var problems = new List<string>();
         var inputs = CommonOptions.ParsePairs("--input", inputValues, problems);
@@ -61,12 +65,15 @@ internal static class RunCommand
             return ExitCodes.BadInput;
         }
 
-        var request = new RunRequest(definition) { Inputs = inputs, Bindings = bindings };
         var depths = StepRow.Depths(definition);
-
-        RunRecord record;
+        RunRecord result;
+        await using var tracking = recordTo is null ? null : cli.OpenTracking(recordTo.TrackingUri);
+        MlflowRunRecorder? recorder = null;
         try
         {
+            // The MLflow run is created first: its id is the run's id, so `runs show ID` finds it directly.
+            recorder = tracking is null ? null : await MlflowRunRecorder.StartAsync(tracking, definition, "cli", cli.Time, cli.LoggerFactory.CreateLogger<MlflowRunRecorder>(), cancellationToken).ConfigureAwait(false);
+            var request = new RunRequest(definition) { Inputs = inputs, Bindings = bindings, RunId = recorder?.RunId };
             var models = new ModelHost(registry, cli.CreateProviders());
             var bound = models.ModelsFor(definition, bindings).Select(s => s.Name).ToList();
             await using var runtime = await ModelRuntime.StartOrchestratorAsync(cli, models, bound, cancellationToken).ConfigureAwait(false);
@@ -77,17 +84,30 @@ internal static class RunCommand
             {
                 var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(cli.Error) });
                 var live = new LiveProgress(console, depths, cli.Time);
-                record = await live.ShowWhileAsync(() => runner.RunAsync(request, live, cancellationToken)).ConfigureAwait(false);
+                result = await live.ShowWhileAsync(() => runner.RunAsync(request, Observers(live, recorder), cancellationToken)).ConfigureAwait(false);
             }
             else
             {
-                record = await runner.RunAsync(request, new PlainProgress(cli.Error, depths), cancellationToken).ConfigureAwait(false);
+                result = await runner.RunAsync(request, Observers(new PlainProgress(cli.Error, depths), recorder), cancellationToken).ConfigureAwait(false);
             }
         }
         catch (AgentFlowException ex) when (ex is InputException or ModelConfigurationException or Messaging.MessagingConfigurationException or Memory.MemoryStoreException)
         {
             DiagnosticPrinter.PrintError(cli.Error, ex.Message);
             return ExitCodes.BadInput;
+        }
+        finally
+        {
+            if (recorder is not null)
+            {
+                await recorder.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+
+        var record = result;
+        if (recorder is { Problems.Count: > 0 })
+        {
+            cli.Error.WriteLine($"warning: run {record.RunId} was not fully recorded in MLflow ({tracking!.TrackingUri}): {recorder.Problems[0]}");
         }
 
         if (json)
@@ -110,6 +130,24 @@ internal static class RunCommand
             RunStatus.Cancelled => ExitCodes.Cancelled,
             _ => ExitCodes.RunFailed,
         };
+    }
+
+    private static IRunObserver Observers(IRunObserver progress, IRunObserver? recorder) =>
+        recorder is null ? progress : new FanOutObserver([progress, recorder]);
+
+    /// <summary>Where to record the run.</summary>
+    private sealed record RecordTarget(string? TrackingUri);
+
+    /// <summary>Hands every event to each observer in turn.</summary>
+    private sealed class FanOutObserver(IReadOnlyList<IRunObserver> observers) : IRunObserver
+    {
+        public void OnEvent(RunEvent runEvent)
+        {
+            foreach (var observer in observers)
+            {
+                observer.OnEvent(runEvent);
+            }
+        }
     }
 
     private static void PrintOutputs(TextWriter writer, RunRecord record)

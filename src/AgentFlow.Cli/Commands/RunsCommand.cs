@@ -1,0 +1,238 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using AgentFlow.Cli.Output;
+using AgentFlow.Definitions;
+using AgentFlow.Tracking.MLflow;
+using AgentFlow.Tracking.MLflow.Recording;
+
+namespace AgentFlow.Cli.Commands;
+
+/// <summary>
+/// <c>agentflow runs list|show|export|verify</c>: run history for reviewers, read through the same store the runs
+/// were recorded in (the embedded MLflow SQLite store, or an MLflow server over REST).
+/// </summary>
+internal static class RunsCommand
+{
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    public static Command Create(Func<CliContext> context)
+    {
+        var command = new Command("runs", "Recorded runs: list, show a transcript, export, verify the audit chain.");
+        command.Add(List(context));
+        command.Add(Show(context));
+        command.Add(Export(context));
+        command.Add(Verify(context));
+        return command;
+    }
+
+    private static Command List(Func<CliContext> context)
+    {
+        var workflow = new Option<string>("--workflow", "-w") { Description = "Workflow name (the MLflow experiment).", Required = true };
+        var status = new Option<string?>("--status") { Description = "succeeded, failed or cancelled." };
+        var since = new Option<string?>("--since") { Description = "Only runs started within this duration, e.g. 7d, 24h." };
+        var limit = new Option<int>("--limit") { Description = "Most runs to list (newest first).", DefaultValueFactory = _ => 50 };
+        var json = CommonOptions.Json();
+        var tracking = CommonOptions.TrackingUri();
+        var command = new Command("list", "List recorded runs of a workflow, newest first.") { workflow, status, since, limit, json, tracking };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            using var cli = context();
+            var filters = new List<string>();
+            if (parse.GetValue(status) is { } s)
+            {
+                var mlflowStatus = s switch { "succeeded" => "FINISHED", "failed" => "FAILED", "cancelled" => "KILLED", "running" => "RUNNING", _ => null };
+                if (mlflowStatus is null)
+                {
+                    DiagnosticPrinter.PrintError(cli.Error, $"--status '{s}' must be succeeded, failed, cancelled or running");
+                    return ExitCodes.BadInput;
+                }
+
+                filters.Add($"attributes.status = '{mlflowStatus}'");
+            }
+
+            if (parse.GetValue(since) is { } window)
+            {
+                if (!DurationText.TryParse(window, out var span))
+                {
+                    DiagnosticPrinter.PrintError(cli.Error, $"--since '{window}' must be a duration such as 7d, 24h or 30m");
+                    return ExitCodes.BadInput;
+                }
+
+                filters.Add(string.Create(CultureInfo.InvariantCulture, $"attributes.start_time >= {(cli.Time.GetUtcNow() - span).ToUnixTimeMilliseconds()}"));
+            }
+
+            await using var store = cli.OpenTracking(parse.GetValue(tracking));
+            var experiment = await store.GetExperimentByNameAsync(parse.GetValue(workflow)!, cancellationToken).ConfigureAwait(false);
+            var runs = experiment is null
+                ? []
+                : (await store.SearchRunsAsync(
+                    new MlflowRunQuery
+                    {
+                        ExperimentIds = [experiment.ExperimentId],
+                        Filter = filters.Count == 0 ? null : string.Join(" and ", filters),
+                        OrderBy = ["attributes.start_time DESC"],
+                        MaxResults = Math.Max(1, parse.GetValue(limit)),
+                    },
+                    cancellationToken).ConfigureAwait(false)).Runs;
+            if (parse.GetValue(json))
+            {
+                var array = new JsonArray();
+                foreach (var run in runs)
+                {
+                    array.Add(Summary(run));
+                }
+
+                cli.Out.WriteLine(array.ToJsonString(Indented));
+                return ExitCodes.Success;
+            }
+
+            cli.Out.WriteLine($"{"RUN ID",-32}  {"STARTED (UTC)",-19}  {"STATUS",-9}  {"MS",8}  {"TOKENS",7}  BINDINGS");
+            foreach (var run in runs)
+            {
+                var bindings = string.Join(",", run.Params.Where(p => p.Key.StartsWith("model.", StringComparison.Ordinal) && p.Key.Count(c => c == '.') == 1).Select(p => $"{p.Key[6..]}={p.Value}"));
+                var tokens = (run.Metric("run.input_tokens") ?? 0) + (run.Metric("run.output_tokens") ?? 0);
+                cli.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{run.Info.RunId,-32}  {Started(run),-19}  {run.Tag("agentflow.status") ?? run.Info.Status.ToString(),-9}  {run.Metric("run.latency_ms") ?? 0,8:F0}  {tokens,7:F0}  {bindings}"));
+            }
+
+            if (runs.Count == 0)
+            {
+                cli.Error.WriteLine($"no recorded runs of workflow '{parse.GetValue(workflow)}' in {store.TrackingUri}");
+            }
+
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+
+    private static Command Show(Func<CliContext> context)
+    {
+        var (id, tracking, command) = RunCommandShape("show", "Print a run's transcript: each step's model, prompt, answer, tokens, latency, cost.");
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            using var cli = context();
+            await using var store = cli.OpenTracking(parse.GetValue(tracking));
+            var (run, transcript) = await LoadAsync(store, parse.GetValue(id)!, cancellationToken).ConfigureAwait(false);
+            cli.Out.WriteLine($"run {run.Info.RunId}  {transcript["workflow"]} v{transcript["workflow_version"]}  {transcript["status"]}  started {transcript["started"]}");
+            cli.Out.WriteLine($"bindings: {transcript["bindings"]?.ToJsonString()}");
+            foreach (var step in transcript["steps"]!.AsArray())
+            {
+                var s = step!.AsObject();
+                var where = s["worker"] is null ? string.Empty : $" on {s["worker"]}";
+                cli.Out.WriteLine();
+                cli.Out.WriteLine($"── {s["id"]}{(s["iteration"] is null ? string.Empty : $" #{s["iteration"]}")} [{s["kind"]}{(s["model"] is null ? string.Empty : $" {s["model"]}{where}")}] attempt {s["attempt"]} {s["status"]}  {s["latency_ms"]} ms" +
+                    (s["input_tokens"] is null ? string.Empty : $", tokens {s["input_tokens"]} in / {s["output_tokens"]} out") +
+                    (s["cost_usd"] is null ? string.Empty : $", ${s["cost_usd"]}"));
+                if (s["system"] is { } system)
+                {
+                    cli.Out.WriteLine($"   system: {system}");
+                }
+
+                if (s["prompt"] is { } prompt)
+                {
+                    cli.Out.WriteLine($"   prompt: {prompt}");
+                }
+
+                cli.Out.WriteLine($"   answer: {s["output"]}");
+                if (s["error"] is { } error)
+                {
+                    cli.Out.WriteLine($"   error:  {error}");
+                }
+            }
+
+            if (transcript["error"] is JsonObject failure)
+            {
+                cli.Out.WriteLine();
+                cli.Out.WriteLine($"failed at step '{failure["step"]}': {failure["message"]}");
+            }
+
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+
+    private static Command Export(Func<CliContext> context)
+    {
+        var (id, tracking, command) = RunCommandShape("export", "Print everything recorded for a run as JSON: params, metrics, tags and transcript.");
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            using var cli = context();
+            await using var store = cli.OpenTracking(parse.GetValue(tracking));
+            var (run, transcript) = await LoadAsync(store, parse.GetValue(id)!, cancellationToken).ConfigureAwait(false);
+            var export = Summary(run);
+            export["params"] = new JsonObject(run.Params.Select(p => KeyValuePair.Create(p.Key, (JsonNode?)p.Value)));
+            export["metrics"] = new JsonObject(run.Metrics.Select(m => KeyValuePair.Create(m.Key, (JsonNode?)m.Value)));
+            export["tags"] = new JsonObject(run.Tags.Select(t => KeyValuePair.Create(t.Key, (JsonNode?)t.Value)));
+            export["transcript"] = transcript;
+            cli.Out.WriteLine(export.ToJsonString(Indented));
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+
+    private static Command Verify(Func<CliContext> context)
+    {
+        var (id, tracking, command) = RunCommandShape("verify", "Recompute a run's audit chain from its record; exit 1 and name the first altered step when it was changed.");
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            using var cli = context();
+            await using var store = cli.OpenTracking(parse.GetValue(tracking));
+            var runId = parse.GetValue(id)!;
+            var run = await store.GetRunAsync(runId, cancellationToken).ConfigureAwait(false);
+            string transcript;
+            string audit;
+            try
+            {
+                transcript = await store.ReadTextArtifactAsync(runId, RunTranscript.TranscriptPath, cancellationToken).ConfigureAwait(false);
+                audit = await store.ReadTextArtifactAsync(runId, RunTranscript.AuditPath, cancellationToken).ConfigureAwait(false);
+            }
+            catch (MlflowException ex)
+            {
+                cli.Out.WriteLine($"run {runId}: NOT VERIFIED: the transcript or audit artifact is missing ({ex.Message})");
+                return ExitCodes.RunFailed;
+            }
+
+            if (RunTranscript.Verify(transcript, audit, run.Tag(RunTranscript.HeadTag)) is { } problem)
+            {
+                cli.Out.WriteLine($"run {runId}: ALTERED: {problem}");
+                return ExitCodes.RunFailed;
+            }
+
+            cli.Out.WriteLine($"run {runId}: verified: the audit chain matches every step record (head {run.Tag(RunTranscript.HeadTag)})");
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+
+    private static (Argument<string> Id, Option<string?> Tracking, Command Command) RunCommandShape(string name, string description)
+    {
+        var id = new Argument<string>("run-id") { Description = "The run id (printed by run and runs list)." };
+        var tracking = CommonOptions.TrackingUri();
+        return (id, tracking, new Command(name, description) { id, tracking });
+    }
+
+    private static async Task<(MlflowRun Run, JsonObject Transcript)> LoadAsync(IMlflowStore store, string runId, CancellationToken cancellationToken)
+    {
+        var run = await store.GetRunAsync(runId, cancellationToken).ConfigureAwait(false);
+        var text = await store.ReadTextArtifactAsync(runId, RunTranscript.TranscriptPath, cancellationToken).ConfigureAwait(false);
+        return (run, JsonNode.Parse(text)!.AsObject());
+    }
+
+    private static JsonObject Summary(MlflowRun run) => new()
+    {
+        ["run_id"] = run.Info.RunId,
+        ["name"] = run.Info.RunName,
+        ["status"] = run.Tag("agentflow.status") ?? run.Info.Status.ToString().ToLowerInvariant(),
+        ["started"] = Started(run),
+        ["latency_ms"] = run.Metric("run.latency_ms"),
+        ["input_tokens"] = run.Metric("run.input_tokens"),
+        ["output_tokens"] = run.Metric("run.output_tokens"),
+        ["cost_usd"] = run.Metric("run.cost_usd"),
+        ["failed_step"] = run.Tag("agentflow.failed_step"),
+    };
+
+    private static string Started(MlflowRun run) =>
+        run.Info.StartTime is { } ms ? DateTimeOffset.FromUnixTimeMilliseconds(ms).UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture) : string.Empty;
+}

@@ -1,0 +1,212 @@
+using System.Globalization;
+using System.Threading.Channels;
+using AgentFlow.Definitions;
+using AgentFlow.Execution;
+using Microsoft.Extensions.Logging;
+
+namespace AgentFlow.Tracking.MLflow.Recording;
+
+/// <summary>
+/// Records one run in MLflow: experiment = workflow name, params = definition and bindings, metrics per step and for
+/// the run, tags = status, trigger, failing step, workers, audit head; artifacts = the workflow file, transcript.json
+/// and audit.json. Events are queued and written by a background task, so recording never slows a step; the
+/// transcript is rewritten after every step, so a crash loses at most the step in flight.
+/// </summary>
+public sealed partial class MlflowRunRecorder : IRunObserver, IAsyncDisposable
+{
+    private readonly IMlflowStore _store;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly Channel<RunEvent> _events = Channel.CreateUnbounded<RunEvent>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Dictionary<string, int> _executions = new(StringComparer.Ordinal);
+    private readonly List<string> _problems = [];
+    private readonly Task _writer;
+    private RunRecord? _record;
+
+    private MlflowRunRecorder(IMlflowStore store, string runId, TimeProvider time, ILogger logger)
+    {
+        _store = store;
+        RunId = runId;
+        _time = time;
+        _logger = logger;
+        _writer = Task.Run(WriteAsync);
+    }
+
+    /// <summary>The MLflow run id, used as the AgentFlow run id too, so <c>runs show ID</c> takes either.</summary>
+    public string RunId { get; }
+
+    /// <summary>Writes that failed (the run itself is unaffected); empty when everything was recorded.</summary>
+    public IReadOnlyList<string> Problems => _problems;
+
+    /// <summary>Creates the MLflow run (get-or-create the workflow's experiment) and records the definition.</summary>
+    public static async Task<MlflowRunRecorder> StartAsync(
+        IMlflowStore store, WorkflowDefinition definition, string trigger, TimeProvider time, ILogger logger, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        ArgumentNullException.ThrowIfNull(definition);
+        ArgumentNullException.ThrowIfNull(time);
+        var experiment = await store.GetOrCreateExperimentAsync(definition.Name, cancellationToken).ConfigureAwait(false);
+        var start = time.GetUtcNow();
+        var name = string.Create(CultureInfo.InvariantCulture, $"{definition.Name}-{start:yyyyMMdd-HHmmss}");
+        var run = await store.CreateRunAsync(
+            experiment.ExperimentId,
+            name,
+            start.ToUnixTimeMilliseconds(),
+            [new("agentflow.trigger", trigger), new("agentflow.status", "running"), new("agentflow.workflow", definition.Name)],
+            cancellationToken).ConfigureAwait(false);
+        var runId = run.Info.RunId;
+        await store.LogBatchAsync(
+            runId,
+            metrics: null,
+            parameters: [new("workflow.name", definition.Name), new("workflow.version", definition.Version.ToString(CultureInfo.InvariantCulture)), new("workflow.sha256", definition.Sha256)],
+            tags: null,
+            cancellationToken).ConfigureAwait(false);
+        await store.LogTextArtifactAsync(runId, "workflow.yaml", definition.SourceText, cancellationToken).ConfigureAwait(false);
+        return new MlflowRunRecorder(store, runId, time, logger);
+    }
+
+    /// <inheritdoc />
+    public void OnEvent(RunEvent runEvent)
+    {
+        if (runEvent is not StepOutputChunkEvent)
+        {
+            _events.Writer.TryWrite(runEvent);
+        }
+    }
+
+    /// <summary>Waits until every queued write is done.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        _events.Writer.TryComplete();
+        await _writer.ConfigureAwait(false);
+    }
+
+    private async Task WriteAsync()
+    {
+        await foreach (var runEvent in _events.Reader.ReadAllAsync().ConfigureAwait(false))
+        {
+            try
+            {
+                switch (runEvent)
+                {
+                    case RunStartedEvent started:
+                        _record = started.Record;
+                        await RecordStartAsync(started.Record).ConfigureAwait(false);
+                        break;
+                    case StepFinishedEvent { Step: var step }:
+                        await RecordStepAsync(step).ConfigureAwait(false);
+                        break;
+                    case RunFinishedEvent finished:
+                        await RecordEndAsync(finished.Record).ConfigureAwait(false);
+                        break;
+                }
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                // Recording must never fail the run; the problem is reported at the end.
+                _problems.Add(ex.Message);
+                LogWriteFailed(_logger, RunId, ex.Message);
+            }
+        }
+    }
+
+    private Task RecordStartAsync(RunRecord record)
+    {
+        var parameters = new List<MlflowParam>();
+        foreach (var (alias, model) in record.Bindings)
+        {
+            parameters.Add(new($"model.{alias}", model));
+        }
+
+        foreach (var (name, model) in record.Models)
+        {
+            parameters.Add(new($"model.{name}.provider", model.Provider));
+            if (model.FileSha256 is { } sha)
+            {
+                parameters.Add(new($"model.{name}.sha256", sha));
+            }
+        }
+
+        foreach (var (name, value) in record.Inputs)
+        {
+            var text = value?.ToJsonString() ?? "null";
+            parameters.Add(new($"input.{name}", text.Length > 6000 ? text[..6000] : text));
+        }
+
+        List<MlflowTag> tags = record.ConversationId is { } conversation ? [new("agentflow.conversation_id", conversation)] : [];
+        return _store.LogBatchAsync(RunId, metrics: null, parameters, tags);
+    }
+
+    private async Task RecordStepAsync(StepRecord step)
+    {
+        var key = $"{step.Id}";
+        var index = _executions[key] = _executions.GetValueOrDefault(key, -1) + 1;
+        var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        var metrics = new List<MlflowMetric> { new($"step.{step.Id}.latency_ms", Math.Round(step.LatencyMs, 3), now, index) };
+        if (step.Kind == "agent")
+        {
+            metrics.Add(new($"step.{step.Id}.input_tokens", step.InputTokens ?? 0, now, index));
+            metrics.Add(new($"step.{step.Id}.output_tokens", step.OutputTokens ?? 0, now, index));
+            metrics.Add(new($"step.{step.Id}.attempt", step.Attempt, now, index));
+            if (step.CostUsd is { } cost)
+            {
+                metrics.Add(new($"step.{step.Id}.cost_usd", cost, now, index));
+            }
+        }
+
+        await _store.LogBatchAsync(RunId, metrics, parameters: null, tags: null).ConfigureAwait(false);
+        if (_record is not null)
+        {
+            // Rewritten after each step: a crash loses at most the step in flight.
+            await _store.LogTextArtifactAsync(RunId, RunTranscript.TranscriptPath, RunTranscript.Serialize(RunTranscript.Build(_record))).ConfigureAwait(false);
+        }
+    }
+
+    private async Task RecordEndAsync(RunRecord record)
+    {
+        var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        var metrics = new List<MlflowMetric>
+        {
+            new("run.latency_ms", Math.Round(record.DurationMs ?? 0, 3), now),
+            new("run.input_tokens", record.InputTokens, now),
+            new("run.output_tokens", record.OutputTokens, now),
+            new("run.steps", record.Steps.Count, now),
+        };
+        if (record.CostUsd is { } cost)
+        {
+            metrics.Add(new("run.cost_usd", cost, now));
+        }
+
+        var transcript = RunTranscript.Build(record);
+        var tags = new List<MlflowTag>
+        {
+            new("agentflow.status", record.Status.ToString().ToLowerInvariant()),
+            new(RunTranscript.HeadTag, transcript["audit_head"]!.GetValue<string>()),
+        };
+        if (record.Error is { } error)
+        {
+            tags.Add(new("agentflow.failed_step", error.StepId ?? "(none)"));
+            tags.Add(new("agentflow.error", error.Message.Length > 7000 ? error.Message[..7000] : error.Message));
+        }
+
+        var workers = record.Steps.Select(s => s.Worker).OfType<string>().Distinct(StringComparer.Ordinal).ToList();
+        if (workers.Count > 0)
+        {
+            tags.Add(new("agentflow.workers", string.Join(",", workers)));
+        }
+
+        await _store.LogBatchAsync(RunId, metrics, parameters: null, tags).ConfigureAwait(false);
+        await _store.LogTextArtifactAsync(RunId, RunTranscript.TranscriptPath, RunTranscript.Serialize(transcript)).ConfigureAwait(false);
+        await _store.LogTextArtifactAsync(RunId, RunTranscript.AuditPath, RunTranscript.Serialize(RunTranscript.Audit(transcript))).ConfigureAwait(false);
+        var status = record.Status switch
+        {
+            RunStatus.Succeeded => MlflowRunStatus.Finished,
+            RunStatus.Cancelled => MlflowRunStatus.Killed,
+            _ => MlflowRunStatus.Failed,
+        };
+        await _store.UpdateRunAsync(RunId, status, (record.Ended ?? _time.GetUtcNow()).ToUnixTimeMilliseconds()).ConfigureAwait(false);
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Recording run {RunId} in MLflow failed: {Problem}")]
+    private static partial void LogWriteFailed(ILogger logger, string runId, string problem);
+}

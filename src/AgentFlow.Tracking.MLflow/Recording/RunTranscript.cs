@@ -1,0 +1,185 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using AgentFlow.Execution;
+
+namespace AgentFlow.Tracking.MLflow.Recording;
+
+/// <summary>
+/// The artifacts a run leaves for reviewers: <c>transcript.json</c> (every step and attempt: prompts, answer, model,
+/// worker, timings, tokens, cost, error) and <c>audit.json</c>, a SHA-256 chain over the steps — each step's hash
+/// covers the previous hash, so altering any recorded step changes every hash after it and the head hash kept as a
+/// run tag.
+/// </summary>
+public static class RunTranscript
+{
+    /// <summary>Run tag holding the audit chain's head hash.</summary>
+    public const string HeadTag = "agentflow.audit_head";
+
+    /// <summary>Artifact with every step and attempt.</summary>
+    public const string TranscriptPath = "transcript.json";
+
+    /// <summary>Artifact with each step's chain hash.</summary>
+    public const string AuditPath = "audit.json";
+
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    /// <summary>The transcript of <paramref name="record"/> as JSON (the steps carry their chain hashes).</summary>
+    public static JsonObject Build(RunRecord record)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        var steps = new JsonArray();
+        var previous = Genesis(record.RunId);
+        foreach (var step in record.Steps)
+        {
+            var entry = Step(step, record.Models.GetValueOrDefault(step.Model ?? string.Empty)?.FileSha256);
+            previous = Hash(previous, entry);
+            entry["hash"] = previous;
+            steps.Add(entry);
+        }
+
+        var outputs = new JsonObject();
+        foreach (var (name, value) in record.Outputs)
+        {
+            outputs[name] = value;
+        }
+
+        var models = new JsonObject();
+        foreach (var (name, model) in record.Models)
+        {
+            models[name] = new JsonObject { ["provider"] = model.Provider, ["description"] = model.Description, ["sha256"] = model.FileSha256 };
+        }
+
+        var bindings = new JsonObject();
+        foreach (var (alias, model) in record.Bindings)
+        {
+            bindings[alias] = model;
+        }
+
+        var inputs = new JsonObject();
+        foreach (var (name, value) in record.Inputs)
+        {
+            inputs[name] = value?.DeepClone();
+        }
+
+        return new JsonObject
+        {
+            ["run_id"] = record.RunId,
+            ["workflow"] = record.Workflow,
+            ["workflow_version"] = record.WorkflowVersion,
+            ["definition_sha256"] = record.DefinitionSha256,
+            ["status"] = record.Status.ToString().ToLowerInvariant(),
+            ["started"] = Time(record.Started),
+            ["ended"] = record.Ended is { } ended ? Time(ended) : null,
+            ["conversation_id"] = record.ConversationId,
+            ["inputs"] = inputs,
+            ["bindings"] = bindings,
+            ["models"] = models,
+            ["outputs"] = outputs,
+            ["error"] = record.Error is null ? null : new JsonObject { ["step"] = record.Error.StepId, ["message"] = record.Error.Message },
+            ["steps"] = steps,
+            ["audit_head"] = previous,
+        };
+    }
+
+    /// <summary><c>audit.json</c> for a transcript built by <see cref="Build"/>.</summary>
+    public static JsonObject Audit(JsonObject transcript)
+    {
+        ArgumentNullException.ThrowIfNull(transcript);
+        var hashes = new JsonArray();
+        foreach (var step in transcript["steps"]!.AsArray())
+        {
+            hashes.Add(new JsonObject { ["step"] = step!["id"]!.GetValue<string>(), ["attempt"] = step["attempt"]!.GetValue<int>(), ["iteration"] = step["iteration"]?.DeepClone(), ["hash"] = step["hash"]!.GetValue<string>() });
+        }
+
+        return new JsonObject { ["algorithm"] = "sha256 chain over canonical step JSON", ["run_id"] = transcript["run_id"]!.GetValue<string>(), ["steps"] = hashes, ["head"] = transcript["audit_head"]!.GetValue<string>() };
+    }
+
+    /// <summary>Serializes an artifact the way AgentFlow stores it.</summary>
+    public static string Serialize(JsonNode node) => node.ToJsonString(Indented);
+
+    /// <summary>
+    /// Recomputes the chain from a stored transcript and compares it with the stored audit and the head tag. Returns
+    /// null when everything matches, else what differs first, naming the step.
+    /// </summary>
+    public static string? Verify(string transcriptJson, string auditJson, string? headTag)
+    {
+        JsonObject transcript;
+        JsonObject audit;
+        try
+        {
+            transcript = JsonNode.Parse(transcriptJson)!.AsObject();
+            audit = JsonNode.Parse(auditJson)!.AsObject();
+        }
+        catch (JsonException ex)
+        {
+            return $"the stored transcript or audit is not valid JSON ({ex.Message})";
+        }
+
+        var runId = transcript["run_id"]?.GetValue<string>() ?? string.Empty;
+        var steps = transcript["steps"]?.AsArray() ?? [];
+        var recorded = audit["steps"]?.AsArray() ?? [];
+        if (steps.Count != recorded.Count)
+        {
+            return $"the transcript has {steps.Count} step records but the audit chain has {recorded.Count}";
+        }
+
+        var previous = Genesis(runId);
+        for (var i = 0; i < steps.Count; i++)
+        {
+            var step = steps[i]!.AsObject().DeepClone().AsObject();
+            step.Remove("hash");
+            previous = Hash(previous, step);
+            if (recorded[i]?["hash"]?.GetValue<string>() != previous)
+            {
+                var name = step["id"]?.GetValue<string>();
+                var attempt = step["attempt"]?.GetValue<int>();
+                return $"step '{name}' (record {i + 1}, attempt {attempt}) was altered: its recomputed hash does not match the audit chain";
+            }
+        }
+
+        var head = audit["head"]?.GetValue<string>();
+        if (head != previous)
+        {
+            return "the audit chain's head does not match the steps";
+        }
+
+        return headTag != previous ? $"the run's {HeadTag} tag does not match the audit chain (the stored artifacts were replaced)" : null;
+    }
+
+    private static JsonObject Step(StepRecord step, string? modelSha256) => new()
+    {
+        ["id"] = step.Id,
+        ["kind"] = step.Kind,
+        ["iteration"] = step.Iteration,
+        ["attempt"] = step.Attempt,
+        ["model_alias"] = step.ModelAlias,
+        ["model"] = step.Model,
+        ["model_sha256"] = modelSha256,
+        ["worker"] = step.Worker,
+        ["status"] = step.Status.ToString().ToLowerInvariant(),
+        ["started"] = Time(step.Started),
+        ["latency_ms"] = Math.Round(step.LatencyMs, 3),
+        ["system"] = step.System,
+        ["prompt"] = step.Prompt,
+        ["memory_messages"] = step.MemoryMessages,
+        ["output"] = step.Output,
+        ["input_tokens"] = step.InputTokens,
+        ["output_tokens"] = step.OutputTokens,
+        ["finish_reason"] = step.FinishReason,
+        ["cost_usd"] = step.CostUsd,
+        ["detail"] = step.Detail,
+        ["error"] = step.Error,
+    };
+
+    private static string Genesis(string runId) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes("agentflow-audit:" + runId)));
+
+    // Canonical form: compact JSON of the step with its fields in the fixed order above.
+    private static string Hash(string previous, JsonObject step) =>
+        Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(previous + "\n" + step.ToJsonString())));
+
+    private static string Time(DateTimeOffset value) => value.UtcDateTime.ToString("O", CultureInfo.InvariantCulture);
+}
