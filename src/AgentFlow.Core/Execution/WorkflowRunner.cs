@@ -95,8 +95,8 @@ public sealed partial class WorkflowRunner
         var context = new RunContext(
             record.RunId,
             inputs,
-            bindings.ToDictionary(b => b.Key, b => new BoundModel(b.Key, b.Value.Name, endpoints[b.Value.Name].Client, endpoints[b.Value.Name].Tokens), StringComparer.Ordinal),
-            endpoints.ToDictionary(e => e.Key, e => new BoundModel(e.Key, e.Key, e.Value.Client, e.Value.Tokens), StringComparer.Ordinal),
+            bindings.ToDictionary(b => b.Key, b => new BoundModel(b.Key, b.Value.Name, endpoints[b.Value.Name].Client, endpoints[b.Value.Name].Tokens, b.Value.Price), StringComparer.Ordinal),
+            specs.ToDictionary(s => s.Name, s => new BoundModel(s.Name, s.Name, endpoints[s.Name].Client, endpoints[s.Name].Tokens, s.Price), StringComparer.Ordinal),
             _time,
             definition.Defaults,
             definition.Budget,

@@ -107,6 +107,7 @@ public sealed class ModelRegistry
         }
 
         ApplyOverrides(environment, models, diagnostics);
+        ExtractPrices(models, diagnostics);
         if (diagnostics.Count > 0)
         {
             throw new DefinitionException(diagnostics);
@@ -123,6 +124,7 @@ public sealed class ModelRegistry
         var diagnostics = new List<Diagnostic>();
         var settings = new Dictionary<string, string>(StringComparer.Ordinal);
         ReadFile(path, text, models, settings, diagnostics);
+        ExtractPrices(models, diagnostics);
         if (diagnostics.Count > 0)
         {
             throw new DefinitionException(diagnostics);
@@ -322,6 +324,38 @@ public sealed class ModelRegistry
 
             var settings = new Dictionary<string, ModelSetting>(existing.Settings, StringComparer.Ordinal) { [key] = new(value, location) };
             models[name] = existing with { Settings = settings };
+        }
+    }
+
+    // Prices are AgentFlow's, not the provider's: they are taken out of the settings every provider checks.
+    private static void ExtractPrices(Dictionary<string, ModelSpec> models, List<Diagnostic> diagnostics)
+    {
+        foreach (var spec in models.Values.ToList())
+        {
+            if (!ModelPrice.SettingKeys.Any(spec.Settings.ContainsKey))
+            {
+                continue;
+            }
+
+            double Read(string key)
+            {
+                if (!spec.Settings.TryGetValue(key, out var setting))
+                {
+                    return 0;
+                }
+
+                if (double.TryParse(setting.Value, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var value) && value >= 0)
+                {
+                    return value;
+                }
+
+                diagnostics.Add(new Diagnostic(setting.Location, "AF0914", $"model '{spec.Name}': '{key}' must be a number of US dollars ≥ 0, got '{setting.Value}'"));
+                return 0;
+            }
+
+            var price = new ModelPrice(Read("price_input_per_mtok"), Read("price_output_per_mtok"), Read("hourly_cost"));
+            var rest = spec.Settings.Where(s => !ModelPrice.SettingKeys.Contains(s.Key, StringComparer.Ordinal)).ToDictionary(s => s.Key, s => s.Value, StringComparer.Ordinal);
+            models[spec.Name] = spec with { Settings = rest, Price = price };
         }
     }
 

@@ -14,6 +14,9 @@ public sealed record ModelSpec(
     IReadOnlyDictionary<string, ModelSetting> Settings,
     SourceLocation Location)
 {
+    /// <summary>What the model costs (any provider); null when the registry gives no price.</summary>
+    public ModelPrice? Price { get; init; }
+
     /// <summary>A setting's text, or null when absent.</summary>
     public string? GetString(string key) => Settings.TryGetValue(key, out var s) ? s.Value : null;
 
@@ -55,3 +58,21 @@ public sealed record ModelSpec(
 /// <param name="Value">The value as text.</param>
 /// <param name="Location">Where it is written.</param>
 public sealed record ModelSetting(string Value, SourceLocation Location);
+
+/// <summary>
+/// A model's price, from the registry's flat settings: <c>price_input_per_mtok</c> and <c>price_output_per_mtok</c>
+/// (USD per million tokens, remote models) and/or <c>hourly_cost</c> (USD per hour of local hardware, charged for the
+/// time a step keeps the model busy — so the cost per token follows the measured throughput).
+/// </summary>
+/// <param name="InputPerMillionTokens">USD per million prompt tokens.</param>
+/// <param name="OutputPerMillionTokens">USD per million generated tokens.</param>
+/// <param name="HourlyCost">USD per hour of the hardware running the model.</param>
+public sealed record ModelPrice(double InputPerMillionTokens, double OutputPerMillionTokens, double HourlyCost)
+{
+    /// <summary>Registry settings that make up a price (never passed on to providers).</summary>
+    public static IReadOnlyList<string> SettingKeys { get; } = ["price_input_per_mtok", "price_output_per_mtok", "hourly_cost"];
+
+    /// <summary>Cost in USD of one model call.</summary>
+    public double CostOf(int inputTokens, int outputTokens, double latencyMs) =>
+        (inputTokens * InputPerMillionTokens / 1_000_000) + (outputTokens * OutputPerMillionTokens / 1_000_000) + (HourlyCost * latencyMs / 3_600_000);
+}

@@ -107,3 +107,81 @@ public sealed class FallbackAndBudgetTests : IAsyncLifetime
         Assert.Contains("fallback model 'tinny' of step 'one' is unknown; did you mean 'tiny'?", ex.Message, StringComparison.Ordinal);
     }
 }
+
+public sealed class CostTests : IAsyncLifetime
+{
+    private readonly string _home = Directory.CreateTempSubdirectory("agentflow-cost-tests-").FullName;
+    private ModelHost _models = null!;
+
+    public Task InitializeAsync()
+    {
+        // Prices are AgentFlow settings on any model: per million tokens, and/or hardware cost per hour.
+        var registry = ModelRegistry.Parse("""
+            models:
+              priced: { provider: builtin, seed: 1, price_input_per_mtok: 2000000, price_output_per_mtok: 4000000 }
+              hourly: { provider: builtin, seed: 2, hourly_cost: 3600000 }
+            """, "agentflow.yaml");
+        _models = new ModelHost(registry, [new BuiltinModelProvider(new BuiltinModelStore(Path.Combine(_home, "models")))]);
+        return Task.CompletedTask;
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _models.DisposeAsync();
+        Directory.Delete(_home, recursive: true);
+    }
+
+    [Fact]
+    public async Task RunAsync_PricedModels_CostPerStepFollowsTokensAndBusyTime()
+    {
+        var definition = WorkflowLoader.Parse("""
+            name: cost
+            version: 1
+            models: { p: priced, h: hourly }
+            steps:
+              - { id: tokens, agent: { model: p, prompt: "hi", max_tokens: 5 } }
+              - { id: time, agent: { model: h, prompt: "hi", max_tokens: 5 } }
+            """, "cost.yaml").GetDefinitionOrThrow();
+        var runner = new WorkflowRunner(_models, TimeProvider.System, NullLogger<WorkflowRunner>.Instance);
+
+        var record = await runner.RunAsync(new RunRequest(definition), null, CancellationToken.None);
+
+        Assert.Equal(RunStatus.Succeeded, record.Status);
+        var tokens = record.Steps[0];
+        Assert.Equal((tokens.InputTokens!.Value * 2.0) + (tokens.OutputTokens!.Value * 4.0), tokens.CostUsd!.Value, 6);
+        var time = record.Steps[1];
+        Assert.Equal(time.LatencyMs, time.CostUsd!.Value, 6); // 3,600,000 USD/hour = 1 USD per millisecond
+        Assert.Equal(tokens.CostUsd + time.CostUsd, record.CostUsd);
+    }
+
+    [Fact]
+    public async Task RunAsync_CostBudgetCrossed_StopsTheRunAfterThatStep()
+    {
+        var definition = WorkflowLoader.Parse("""
+            name: cost-budget
+            version: 1
+            models: { p: priced }
+            budget: { max_cost_usd: 50 }
+            steps:
+              - { id: first, agent: { model: p, prompt: "hi", max_tokens: 5 } }
+              - { id: second, agent: { model: p, prompt: "hi", max_tokens: 5 } }
+            """, "cost.yaml").GetDefinitionOrThrow();
+        var runner = new WorkflowRunner(_models, TimeProvider.System, NullLogger<WorkflowRunner>.Instance);
+
+        var record = await runner.RunAsync(new RunRequest(definition), null, CancellationToken.None);
+
+        Assert.Equal(RunStatus.Failed, record.Status);
+        Assert.Equal("first", record.Error!.StepId);
+        Assert.Contains("max_cost_usd is 50", record.Error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(record.Steps, s => s.Id == "second");
+    }
+
+    [Fact]
+    public void Parse_BadPrice_IsALocatedError()
+    {
+        var ex = Assert.Throws<DefinitionException>(() => ModelRegistry.Parse("models:\n  x: { provider: builtin, hourly_cost: cheap }\n", "agentflow.yaml"));
+
+        Assert.Equal("AF0914", Assert.Single(ex.Diagnostics).Code);
+        Assert.Equal(2, ex.Diagnostics[0].Location.Line);
+    }
+}

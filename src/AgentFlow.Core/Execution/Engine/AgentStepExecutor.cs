@@ -188,6 +188,7 @@ internal sealed class AgentStepExecutor : Executor<FlowState, FlowState>
         record.LatencyMs = _run.Time.GetElapsedTime(started).TotalMilliseconds;
         record.Output = text.ToString();
         record.Status = StepStatus.Succeeded;
+        record.CostUsd = model.Price?.CostOf(record.InputTokens ?? 0, record.OutputTokens ?? 0, record.LatencyMs);
         await RunContext.EmitAsync(context, new StepFinishedEvent(_run.RunId, record), runToken).ConfigureAwait(false);
         if (_run.Spend(record, _budget) is { } exceeded)
         {

@@ -99,7 +99,8 @@ internal sealed class RunContext(
 /// <param name="ModelName">The registry model name.</param>
 /// <param name="Client">The client answering for it.</param>
 /// <param name="Tokens">Its tokenizer, when this process has it.</param>
-internal sealed record BoundModel(string Alias, string ModelName, IChatClient Client, Models.ITokenCounter? Tokens);
+/// <param name="Price">What a call costs, when the registry prices the model.</param>
+internal sealed record BoundModel(string Alias, string ModelName, IChatClient Client, Models.ITokenCounter? Tokens, Models.ModelPrice? Price = null);
 
 /// <summary>The run's conversation: which one, where it is stored, how long it is kept.</summary>
 internal sealed record RunConversation(string Id, Conversations.IConversationMemory Store, TimeSpan? Ttl);
