@@ -23,6 +23,9 @@ public interface IMlflowStore : IAsyncDisposable
     /// <summary>The experiment named <paramref name="name"/> (active or deleted), or null.</summary>
     Task<MlflowExperiment?> GetExperimentByNameAsync(string name, CancellationToken cancellationToken = default);
 
+    /// <summary>Every active experiment (MLflow <c>experiments/search</c>), by name.</summary>
+    Task<IReadOnlyList<MlflowExperiment>> ListExperimentsAsync(CancellationToken cancellationToken = default);
+
     /// <summary>
     /// Starts a run (status <c>RUNNING</c>) in <paramref name="experimentId"/>. Tags <c>mlflow.runName</c> and
     /// <c>mlflow.user</c> are added unless given.

@@ -15,10 +15,11 @@ public sealed class RunsCommandTests(CliFixture fixture) : IClassFixture<CliFixt
         var runId = JsonDocument.Parse(run.Stdout).RootElement.GetProperty("run_id").GetString()!;
         Assert.True(File.Exists(Path.Combine(folder, ".agentflow", "mlflow.db")), "the embedded MLflow store is the default");
 
-        var list = await CliProcess.RunAsync(folder, fixture.Environment, "runs", "list", "--workflow", "hello", "--json");
+        var list = await CliProcess.RunAsync(folder, fixture.Environment, "runs", "list", "--json");
         var listed = JsonDocument.Parse(list.Stdout).RootElement.EnumerateArray().Single();
         Assert.Equal(runId, listed.GetProperty("run_id").GetString());
         Assert.Equal("succeeded", listed.GetProperty("status").GetString());
+        Assert.Equal("hello", listed.GetProperty("workflow").GetString());
         Assert.True(listed.GetProperty("input_tokens").GetDouble() > 0);
 
         var show = await CliProcess.RunAsync(folder, fixture.Environment, "runs", "show", runId);
@@ -29,6 +30,8 @@ public sealed class RunsCommandTests(CliFixture fixture) : IClassFixture<CliFixt
         var exported = JsonDocument.Parse(export.Stdout).RootElement;
         Assert.Equal("tiny", exported.GetProperty("params").GetProperty("model.writer").GetString());
         Assert.Equal(64, exported.GetProperty("params").GetProperty("workflow.sha256").GetString()!.Length);
+        Assert.Equal("0", exported.GetProperty("params").GetProperty("step.greet.temperature").GetString());
+        Assert.Equal("24", exported.GetProperty("params").GetProperty("step.greet.max_tokens").GetString());
         Assert.Equal(2, exported.GetProperty("transcript").GetProperty("steps").GetArrayLength());
 
         var verified = await CliProcess.RunAsync(folder, fixture.Environment, "runs", "verify", runId);

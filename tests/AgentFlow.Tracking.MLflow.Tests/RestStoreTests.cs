@@ -46,6 +46,27 @@ public sealed class RestStoreTests
     }
 
     [Fact]
+    public async Task ListExperiments_TwoPages_SearchesActiveExperimentsFollowingTheToken()
+    {
+        await using var server = new FakeMlflowServer(r => r.Json?["page_token"]?.GetValue<string>() switch
+        {
+            null => CannedResponse.Json("""{"experiments": [{"experiment_id": "0", "name": "Default", "lifecycle_stage": "active"}], "next_page_token": "p2"}"""),
+            "p2" => CannedResponse.Json("""{"experiments": [{"experiment_id": "4", "name": "triage", "lifecycle_stage": "active"}]}"""),
+            _ => new CannedResponse(500),
+        });
+        await using var store = server.Store();
+
+        var experiments = await store.ListExperimentsAsync();
+
+        Assert.Equal(["Default", "triage"], experiments.Select(e => e.Name));
+        var requests = server.All;
+        Assert.All(requests, r => Assert.Equal(("POST", "/api/2.0/mlflow/experiments/search"), (r.Method, r.Path)));
+        Assert.Equal("ACTIVE_ONLY", requests[0].Json["view_type"]!.GetValue<string>());
+        Assert.Equal(1000, requests[0].Json["max_results"]!.GetValue<int>());
+        Assert.Equal("p2", requests[1].Json["page_token"]!.GetValue<string>());
+    }
+
+    [Fact]
     public async Task GetOrCreateExperiment_CreateRacesAlreadyExists_ReadsItAgain()
     {
         var lookups = 0;

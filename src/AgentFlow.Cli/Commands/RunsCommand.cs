@@ -29,13 +29,13 @@ internal static class RunsCommand
 
     private static Command List(Func<CliContext> context)
     {
-        var workflow = new Option<string>("--workflow", "-w") { Description = "Workflow name (the MLflow experiment).", Required = true };
+        var workflow = new Option<string?>("--workflow", "-w") { Description = "Only runs of this workflow (the MLflow experiment); default: every workflow." };
         var status = new Option<string?>("--status") { Description = "succeeded, failed or cancelled." };
         var since = new Option<string?>("--since") { Description = "Only runs started within this duration, e.g. 7d, 24h." };
         var limit = new Option<int>("--limit") { Description = "Most runs to list (newest first).", DefaultValueFactory = _ => 50 };
         var json = CommonOptions.Json();
         var tracking = CommonOptions.TrackingUri();
-        var command = new Command("list", "List recorded runs of a workflow, newest first.") { workflow, status, since, limit, json, tracking };
+        var command = new Command("list", "List recorded runs, newest first.") { workflow, status, since, limit, json, tracking };
         command.SetAction(async (parse, cancellationToken) =>
         {
             using var cli = context();
@@ -64,13 +64,15 @@ internal static class RunsCommand
             }
 
             await using var store = cli.OpenTracking(parse.GetValue(tracking));
-            var experiment = await store.GetExperimentByNameAsync(parse.GetValue(workflow)!, cancellationToken).ConfigureAwait(false);
-            var runs = experiment is null
+            IReadOnlyList<MlflowExperiment> experiments = parse.GetValue(workflow) is { } name
+                ? await store.GetExperimentByNameAsync(name, cancellationToken).ConfigureAwait(false) is { } one ? [one] : []
+                : await store.ListExperimentsAsync(cancellationToken).ConfigureAwait(false);
+            var runs = experiments.Count == 0
                 ? []
                 : (await store.SearchRunsAsync(
                     new MlflowRunQuery
                     {
-                        ExperimentIds = [experiment.ExperimentId],
+                        ExperimentIds = [.. experiments.Select(e => e.ExperimentId)],
                         Filter = filters.Count == 0 ? null : string.Join(" and ", filters),
                         OrderBy = ["attributes.start_time DESC"],
                         MaxResults = Math.Max(1, parse.GetValue(limit)),
@@ -88,18 +90,18 @@ internal static class RunsCommand
                 return ExitCodes.Success;
             }
 
-            cli.Out.WriteLine($"{"RUN ID",-32}  {"STARTED (UTC)",-19}  {"STATUS",-9}  {"MS",8}  {"TOKENS",7}  BINDINGS");
+            cli.Out.WriteLine($"{"RUN ID",-32}  {"WORKFLOW",-20}  {"STARTED (UTC)",-19}  {"STATUS",-9}  {"MS",8}  {"TOKENS",7}  BINDINGS");
             foreach (var run in runs)
             {
                 var bindings = string.Join(",", run.Params.Where(p => p.Key.StartsWith("model.", StringComparison.Ordinal) && p.Key.Count(c => c == '.') == 1).Select(p => $"{p.Key[6..]}={p.Value}"));
                 var tokens = (run.Metric("run.input_tokens") ?? 0) + (run.Metric("run.output_tokens") ?? 0);
                 cli.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{run.Info.RunId,-32}  {Started(run),-19}  {run.Tag("agentflow.status") ?? run.Info.Status.ToString(),-9}  {run.Metric("run.latency_ms") ?? 0,8:F0}  {tokens,7:F0}  {bindings}"));
+                    $"{run.Info.RunId,-32}  {run.Tag("agentflow.workflow"),-20}  {Started(run),-19}  {run.Tag("agentflow.status") ?? run.Info.Status.ToString(),-9}  {run.Metric("run.latency_ms") ?? 0,8:F0}  {tokens,7:F0}  {bindings}"));
             }
 
             if (runs.Count == 0)
             {
-                cli.Error.WriteLine($"no recorded runs of workflow '{parse.GetValue(workflow)}' in {store.TrackingUri}");
+                cli.Error.WriteLine($"no recorded runs{(parse.GetValue(workflow) is { } w ? $" of workflow '{w}'" : string.Empty)} in {store.TrackingUri}");
             }
 
             return ExitCodes.Success;
@@ -224,6 +226,7 @@ internal static class RunsCommand
     {
         ["run_id"] = run.Info.RunId,
         ["name"] = run.Info.RunName,
+        ["workflow"] = run.Tag("agentflow.workflow"),
         ["status"] = run.Tag("agentflow.status") ?? run.Info.Status.ToString().ToLowerInvariant(),
         ["started"] = Started(run),
         ["latency_ms"] = run.Metric("run.latency_ms"),

@@ -58,11 +58,34 @@ public sealed partial class MlflowRunRecorder : IRunObserver, IAsyncDisposable
         await store.LogBatchAsync(
             runId,
             metrics: null,
-            parameters: [new("workflow.name", definition.Name), new("workflow.version", definition.Version.ToString(CultureInfo.InvariantCulture)), new("workflow.sha256", definition.Sha256)],
+            parameters: [new("workflow.name", definition.Name), new("workflow.version", definition.Version.ToString(CultureInfo.InvariantCulture)), new("workflow.sha256", definition.Sha256), .. SamplingParams(definition)],
             tags: null,
             cancellationToken).ConfigureAwait(false);
         await store.LogTextArtifactAsync(runId, "workflow.yaml", definition.SourceText, cancellationToken).ConfigureAwait(false);
         return new MlflowRunRecorder(store, runId, time, logger);
+    }
+
+    // Each agent step's sampling settings as written (defaults are documented: max_tokens 256, the model's own sampling).
+    private static IEnumerable<MlflowParam> SamplingParams(WorkflowDefinition definition)
+    {
+        foreach (var step in definition.AllSteps().OfType<AgentStepDefinition>())
+        {
+            yield return new($"step.{step.Id}.max_tokens", (step.MaxTokens ?? 256).ToString(CultureInfo.InvariantCulture));
+            if (step.Temperature is { } temperature)
+            {
+                yield return new($"step.{step.Id}.temperature", temperature.ToString(CultureInfo.InvariantCulture));
+            }
+
+            if (step.TopP is { } topP)
+            {
+                yield return new($"step.{step.Id}.top_p", topP.ToString(CultureInfo.InvariantCulture));
+            }
+
+            if (step.Seed is { } seed)
+            {
+                yield return new($"step.{step.Id}.seed", seed.ToString(CultureInfo.InvariantCulture));
+            }
+        }
     }
 
     /// <inheritdoc />

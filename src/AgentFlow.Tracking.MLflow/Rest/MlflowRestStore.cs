@@ -126,6 +126,25 @@ public sealed class MlflowRestStore : IMlflowStore
     }
 
     /// <inheritdoc />
+    public async Task<IReadOnlyList<MlflowExperiment>> ListExperimentsAsync(CancellationToken cancellationToken = default)
+    {
+        var experiments = new List<MlflowExperiment>();
+        string? token = null;
+        do
+        {
+            var page = await SendJsonAsync(
+                HttpMethod.Post, "experiments/search", new SearchExperimentsRequest { MaxResults = 1000, PageToken = token },
+                MlflowJson.Context.SearchExperimentsRequest, MlflowJson.Context.SearchExperimentsResponse,
+                cancellationToken).ConfigureAwait(false);
+            experiments.AddRange((page.Experiments ?? []).Select(ToExperiment));
+            token = string.IsNullOrEmpty(page.NextPageToken) ? null : page.NextPageToken;
+        }
+        while (token is not null);
+
+        return experiments;
+    }
+
+    /// <inheritdoc />
     public async Task<MlflowExperiment?> GetExperimentByNameAsync(string name, CancellationToken cancellationToken = default)
     {
         MlflowValidation.ValidateExperimentName(name);

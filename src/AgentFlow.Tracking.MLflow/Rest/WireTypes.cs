@@ -103,6 +103,22 @@ internal sealed class ExperimentResponse
     public WireExperiment? Experiment { get; init; }
 }
 
+internal sealed class SearchExperimentsRequest
+{
+    public int MaxResults { get; init; }
+
+    public string ViewType { get; init; } = "ACTIVE_ONLY";
+
+    public string? PageToken { get; init; }
+}
+
+internal sealed class SearchExperimentsResponse
+{
+    public List<WireExperiment>? Experiments { get; init; }
+
+    public string? NextPageToken { get; init; }
+}
+
 internal sealed class CreateRunRequest
 {
     public required string ExperimentId { get; init; }
@@ -208,6 +224,8 @@ internal sealed class EmptyResponse
 [JsonSerializable(typeof(CreateExperimentRequest))]
 [JsonSerializable(typeof(CreateExperimentResponse))]
 [JsonSerializable(typeof(ExperimentResponse))]
+[JsonSerializable(typeof(SearchExperimentsRequest))]
+[JsonSerializable(typeof(SearchExperimentsResponse))]
 [JsonSerializable(typeof(CreateRunRequest))]
 [JsonSerializable(typeof(RunResponse))]
 [JsonSerializable(typeof(LogBatchRequest))]

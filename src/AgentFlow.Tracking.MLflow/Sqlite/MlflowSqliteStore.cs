@@ -172,6 +172,38 @@ public sealed class MlflowSqliteStore : IMlflowStore
     }
 
     /// <inheritdoc />
+    public async Task<IReadOnlyList<MlflowExperiment>> ListExperimentsAsync(CancellationToken cancellationToken = default)
+    {
+        var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using (connection.ConfigureAwait(false))
+        {
+            var names = new List<string>();
+            using (var command = Command(connection, null, "SELECT name FROM experiments WHERE lifecycle_stage = 'active' ORDER BY experiment_id;"))
+            {
+                var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                await using (reader.ConfigureAwait(false))
+                {
+                    while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                    {
+                        names.Add(reader.GetString(0));
+                    }
+                }
+            }
+
+            var experiments = new List<MlflowExperiment>();
+            foreach (var name in names)
+            {
+                if (await ReadExperimentAsync(connection, "name = $key", name, cancellationToken).ConfigureAwait(false) is { } experiment)
+                {
+                    experiments.Add(experiment);
+                }
+            }
+
+            return experiments;
+        }
+    }
+
+    /// <inheritdoc />
     public async Task<MlflowExperiment?> GetExperimentByNameAsync(string name, CancellationToken cancellationToken = default)
     {
         MlflowValidation.ValidateExperimentName(name);
