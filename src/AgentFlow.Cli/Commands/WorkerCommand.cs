@@ -24,10 +24,11 @@ internal static class WorkerCommand
         };
         var concurrency = new Option<int>("--concurrency") { Description = "Steps served at once per model (a llama context is never shared).", DefaultValueFactory = _ => 1 };
         var id = new Option<string?>("--id") { Description = "Worker id shown in run records (default: host-pid)." };
+        var http = new Option<string?>("--http") { Description = "Also serve the models as an OpenAI-compatible API on this address, e.g. 127.0.0.1:8088 (/v1/models, /v1/chat/completions)." };
         var config = CommonOptions.Config();
-        var command = new Command("worker", "Serve agent steps for some models from RabbitMQ (AGENTFLOW_RABBITMQ or transport: rabbitmq).")
+        var command = new Command("worker", "Serve agent steps for some models from RabbitMQ (AGENTFLOW_RABBITMQ or transport: rabbitmq) and/or over an OpenAI-compatible HTTP API (--http).")
         {
-            models, concurrency, id, config,
+            models, concurrency, id, http, config,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -36,12 +37,12 @@ internal static class WorkerCommand
                 .SelectMany(m => m.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
                 .Distinct(StringComparer.Ordinal)
                 .ToList();
-            return await RunAsync(cli, names, parse.GetValue(concurrency), parse.GetValue(id), parse.GetValue(config), cancellationToken).ConfigureAwait(false);
+            return await RunAsync(cli, names, parse.GetValue(concurrency), parse.GetValue(id), parse.GetValue(http), parse.GetValue(config), cancellationToken).ConfigureAwait(false);
         });
         return command;
     }
 
-    private static async Task<int> RunAsync(CliContext cli, List<string> names, int concurrency, string? id, string? configPath, CancellationToken cancellationToken)
+    private static async Task<int> RunAsync(CliContext cli, List<string> names, int concurrency, string? id, string? http, string? configPath, CancellationToken cancellationToken)
     {
         if (cli.TryLoadRegistry(configPath) is not { } registry)
         {
@@ -67,9 +68,10 @@ internal static class WorkerCommand
         }
 
         var options = ModelRuntime.ReadOptions(cli, registry);
-        if (options.Transport != MessagingTransport.RabbitMq)
+        var broker = options.Transport == MessagingTransport.RabbitMq;
+        if (!broker && http is null)
         {
-            problems.Add($"a worker serves steps from RabbitMQ: set {MessagingOptions.RabbitMqVariable}=amqp://user:pass@host:5672/ or 'transport: rabbitmq' in agentflow.yaml");
+            problems.Add($"a worker serves steps from RabbitMQ: set {MessagingOptions.RabbitMqVariable}=amqp://user:pass@host:5672/ or 'transport: rabbitmq' in agentflow.yaml (or serve HTTP only with --http 127.0.0.1:8088)");
         }
 
         if (problems.Count > 0)
@@ -90,8 +92,12 @@ internal static class WorkerCommand
             worker.AddModel(name, concurrency);
         }
 
-        await using var runtime = await ModelRuntime.StartWorkerAsync(cli, host, worker, options, CancellationToken.None).ConfigureAwait(false);
-        cli.Error.WriteLine($"worker {worker.WorkerId} serving {string.Join(", ", names)} on {options.RedactedRabbitMqUri} (Ctrl+C to stop)");
+        // Disposed last: without a broker no runtime owns the model host.
+        await using var hostOwner = broker ? null : host;
+        await using var runtime = broker ? await ModelRuntime.StartWorkerAsync(cli, host, worker, options, CancellationToken.None).ConfigureAwait(false) : null;
+        await using var endpoint = http is null ? null : await StartHttpAsync(cli, host, names, http).ConfigureAwait(false);
+        var where = string.Join(" and ", new[] { broker ? options.RedactedRabbitMqUri : null, endpoint?.Address.ToString() }.OfType<string>());
+        cli.Error.WriteLine($"worker {worker.WorkerId} serving {string.Join(", ", names)} on {where} (Ctrl+C to stop)");
         try
         {
             await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(false);
@@ -102,5 +108,17 @@ internal static class WorkerCommand
         }
 
         return ExitCodes.Success;
+    }
+
+    private static async Task<Serving.OpenAI.OpenAIEndpointHandle> StartHttpAsync(CliContext cli, ModelHost host, List<string> names, string address)
+    {
+        var clients = new Dictionary<string, Microsoft.Extensions.AI.IChatClient>(StringComparer.Ordinal);
+        foreach (var name in names)
+        {
+            clients[name] = (await host.GetAsync(name, CancellationToken.None).ConfigureAwait(false)).Client;
+        }
+
+        var url = address.Contains("://", StringComparison.Ordinal) ? address : "http://" + address;
+        return await Serving.OpenAI.OpenAIEndpoint.StartAsync(url, clients, cli.LoggerFactory, cli.Time, CancellationToken.None).ConfigureAwait(false);
     }
 }
