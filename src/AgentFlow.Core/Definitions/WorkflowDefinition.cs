@@ -92,6 +92,31 @@ public sealed record OutputDefinition(string Name, TemplateText Template);
 /// <param name="Location">Where the value starts.</param>
 public sealed record TemplateText(string Text, SourceLocation Location)
 {
+    /// <summary>Where each character of <see cref="Text"/> is in the file, when the loader knows (not part of equality).</summary>
+    internal Yaml.TemplateSourceMap? SourceMap { get; init; }
+
+    /// <summary>
+    /// Where character <paramref name="index"/> of <see cref="Text"/> is in the file: exact when the loader mapped the
+    /// scalar, else counted from <see cref="Location"/> on a one-line text, else <see cref="Location"/> itself.
+    /// </summary>
+    public SourceLocation LocationOf(int index)
+    {
+        index = Math.Clamp(index, 0, Text.Length);
+        if (SourceMap is { } map)
+        {
+            return map.At(index);
+        }
+
+        return Text.AsSpan(0, index).Contains('\n') ? Location : Location with { Column = Location.Column + index };
+    }
+
+    /// <summary>Equal when the text and its location are.</summary>
+    public bool Equals(TemplateText? other) =>
+        other is not null && Text == other.Text && Location == other.Location;
+
+    /// <inheritdoc />
+    public override int GetHashCode() => HashCode.Combine(Text, Location);
+
     /// <inheritdoc />
     public override string ToString() => Text;
 }
