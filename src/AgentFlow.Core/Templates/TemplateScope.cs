@@ -51,10 +51,18 @@ public sealed class TemplateScope
         bool b => BooleanValue.Create(b),
         long l => NumberValue.Create(l),
         int i => NumberValue.Create(i),
-        double d => NumberValue.Create((decimal)d),
+        decimal m => NumberValue.Create(m),
+        double d => Number(d),
+        float f => Number(f),
         StepOutput o => ToValue(o),
         var other => new StringValue(Convert.ToString(other, System.Globalization.CultureInfo.InvariantCulture) ?? string.Empty),
     };
+
+    // Liquid numbers are decimals; a double beyond decimal's range (or NaN) is shown as text rather than failing the render.
+    private static FluidValue Number(double value) =>
+        double.IsFinite(value) && Math.Abs(value) < 7.9e28
+            ? NumberValue.Create((decimal)value)
+            : new StringValue(value.ToString(System.Globalization.CultureInfo.InvariantCulture));
 
     private static DictionaryValue Map(Dictionary<string, FluidValue> values) => new(new FluidValueDictionaryFluidIndexable(values));
 }

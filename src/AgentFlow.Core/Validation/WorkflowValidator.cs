@@ -1,145 +1,130 @@
 using AgentFlow.Definitions;
 using AgentFlow.Diagnostics;
-using AgentFlow.Templates;
 
 namespace AgentFlow.Validation;
 
 /// <summary>
 /// Checks what the YAML structure cannot: unique step ids, declared model aliases, template and condition syntax,
-/// and every reference a template makes.
+/// and every reference a template or condition makes. <see cref="WorkflowLoader"/> calls it; it never throws on a
+/// definition the loader produced, even a partial one.
 /// </summary>
 /// <remarks>
-/// Reference rules. A template may read <c>inputs.NAME</c> (declared inputs) and <c>steps.ID.output</c> of steps that
-/// have certainly run before it on every path:
+/// <para>Reference rules. A template may read <c>inputs.NAME</c> (declared inputs) and <c>steps.ID.output</c> of steps
+/// that certainly ran before it, on every path:</para>
 /// <list type="bullet">
-/// <item>earlier steps of a sequence;</item>
-/// <item>after a <c>switch</c>: the switch itself (its output is that of the branch taken), not the steps inside it;</item>
-/// <item>after a <c>parallel</c> or a <c>loop</c>: the composite and the steps that certainly ran inside it;</item>
-/// <item>parallel branches never see each other;</item>
-/// <item>inside a loop body any step of the same body may be read — one that comes later holds the previous
-/// iteration's output and is empty in the first iteration — and <c>until</c> may read any body step;</item>
-/// <item><c>loop.iteration</c> only inside a loop; <c>outputs</c> see what ran by the end of the workflow.</item>
+/// <item>sequential steps accumulate: a step sees every earlier step of its sequence, and what they made visible;</item>
+/// <item>inside a switch case, the earlier steps of that case; after a <c>switch</c>, the switch itself (its output
+/// is that of the last step of the path taken) but none of the steps inside it, which ran on one path only;</item>
+/// <item>after a <c>parallel</c>, the parallel (its output maps branch id to branch output:
+/// <c>steps.P.output.BRANCH</c>) and every step that certainly ran in its branches;</item>
+/// <item>parallel branches run at the same time and never see each other, not even inside a loop;</item>
+/// <item>inside a loop body, also any step of the same body, the step itself and later ones included: they hold the
+/// previous iteration's output and are empty in the first iteration (what makes draft/critique loops work);
+/// <c>until</c> may read any step of the body; <c>loop.iteration</c> (1-based) exists only inside a loop;</item>
+/// <item>after a <c>loop</c>, the loop (its output is that of the last step of its last iteration) and every step
+/// that certainly ran in its body;</item>
+/// <item><c>outputs</c> see what is defined at the end of the workflow; the memory <c>conversation</c> is rendered
+/// when the run starts and sees inputs only.</item>
 /// </list>
+/// <para>Codes: AF0119 memory without conversation, AF0201 duplicate step id, AF0202 unknown model alias, AF0203
+/// unused model alias (warning), AF0204 unknown input, AF0205 unknown step, AF0206 step not certainly run, AF0207
+/// unknown field, AF0208 <c>loop</c> outside a loop, AF0209 unknown variable, AF0210 step read before any runs,
+/// AF0301 Liquid syntax, AF0302 delimiters in a condition, AF0303 unknown filter, AF0304 unsupported tag.</para>
 /// </remarks>
 public static class WorkflowValidator
 {
-    /// <summary>Every problem of <paramref name="definition"/> beyond its YAML structure.</summary>
+    private static readonly HashSet<string> Nothing = new(StringComparer.Ordinal);
+
+    /// <summary>Every problem of <paramref name="definition"/> beyond its YAML structure, in no particular order.</summary>
     public static IReadOnlyList<Diagnostic> Validate(WorkflowDefinition definition)
     {
         ArgumentNullException.ThrowIfNull(definition);
-        return new Pass(definition).Run();
+        var diagnostics = new List<Diagnostic>();
+        var graph = StepGraph.Build(definition, diagnostics);
+        var inputs = definition.Inputs.Select(i => i.Name).ToHashSet(StringComparer.Ordinal);
+        var checker = new TemplateChecker(inputs, graph, diagnostics);
+        CheckAliases(definition, diagnostics);
+        CheckMemory(definition, checker, diagnostics);
+        var defined = new Flow(checker).Analyze(definition.Steps, Nothing, Nothing, inLoop: false);
+        foreach (var output in definition.Outputs)
+        {
+            checker.CheckTemplate(output.Template, new ReadScope($"output '{output.Name}'", null, defined, Nothing, InLoop: false));
+        }
+
+        return diagnostics;
     }
 
-    private sealed class Pass(WorkflowDefinition definition)
+    private static void CheckAliases(WorkflowDefinition definition, List<Diagnostic> diagnostics)
     {
-        private readonly List<Diagnostic> _diagnostics = [];
-        private readonly Dictionary<string, StepDefinition> _steps = new(StringComparer.Ordinal);
-        private readonly Dictionary<string, StepDefinition> _parents = new(StringComparer.Ordinal);
-        private readonly HashSet<string> _inputs = new(definition.Inputs.Select(i => i.Name), StringComparer.Ordinal);
-        private readonly HashSet<string> _usedAliases = new(StringComparer.Ordinal);
-
-        public List<Diagnostic> Run()
+        var aliases = definition.Models.Select(m => m.Alias).ToList();
+        var used = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var agent in definition.AllSteps().OfType<AgentStepDefinition>())
         {
-            IndexSteps(definition.Steps, parent: null);
-            CheckAliases();
-            CheckMemory();
-            var defined = Analyze(definition.Steps, new HashSet<string>(StringComparer.Ordinal), loopVisible: null);
-            foreach (var output in definition.Outputs)
+            used.Add(agent.ModelAlias);
+            if (agent.ModelAlias.Length > 0 && !aliases.Contains(agent.ModelAlias, StringComparer.Ordinal))
             {
-                CheckTemplate(output.Template, $"output '{output.Name}'", defined, loopVisible: null, inLoop: false, owner: null);
-            }
-
-            foreach (var alias in definition.Models.Where(m => !_usedAliases.Contains(m.Alias)))
-            {
-                _diagnostics.Add(new Diagnostic(alias.Location, "AF0203", $"model alias '{alias.Alias}' is not used by any step", "remove it or use it in a step", DiagnosticSeverity.Warning));
-            }
-
-            return _diagnostics;
-        }
-
-        private void IndexSteps(IEnumerable<StepDefinition> steps, StepDefinition? parent)
-        {
-            foreach (var step in steps)
-            {
-                if (step.Id.Length == 0)
-                {
-                    // A missing id was reported by the loader.
-                }
-                else if (_steps.TryGetValue(step.Id, out var first))
-                {
-                    _diagnostics.Add(new Diagnostic(step.Location, "AF0201", $"duplicate step id '{step.Id}' (first used at line {first.Location.Line})", "step ids must be unique across the whole workflow, including nested steps"));
-                }
-                else
-                {
-                    _steps[step.Id] = step;
-                    if (parent is not null)
-                    {
-                        _parents[step.Id] = parent;
-                    }
-                }
-
-                IndexSteps(step.Children, step);
+                diagnostics.Add(new Diagnostic(agent.ModelAliasLocation, "AF0202",
+                    $"step '{agent.Id}' uses unknown model alias '{agent.ModelAlias}'" + NameSuggestion.DidYouMean(agent.ModelAlias, aliases),
+                    aliases.Count == 0
+                        ? $"declare it under models:, e.g. models: {{ {agent.ModelAlias}: tiny }}"
+                        : $"declared aliases: {string.Join(", ", aliases)}; or declare it under models:"));
             }
         }
 
-        private void CheckAliases()
+        foreach (var alias in definition.Models.Where(m => !used.Contains(m.Alias)))
         {
-            var aliases = definition.Models.Select(m => m.Alias).ToList();
-            foreach (var agent in definition.AllSteps().OfType<AgentStepDefinition>())
-            {
-                _usedAliases.Add(agent.ModelAlias);
-                if (agent.ModelAlias.Length > 0 && !aliases.Contains(agent.ModelAlias, StringComparer.Ordinal))
-                {
-                    _diagnostics.Add(new Diagnostic(agent.ModelAliasLocation, "AF0202",
-                        $"step '{agent.Id}' uses unknown model alias '{agent.ModelAlias}'" + NameSuggestion.DidYouMean(agent.ModelAlias, aliases),
-                        aliases.Count == 0 ? $"declare it under models:, e.g. models: {{ {agent.ModelAlias}: tiny }}" : $"declared aliases: {string.Join(", ", aliases)}; or declare it under models:"));
-                }
-            }
+            diagnostics.Add(new Diagnostic(alias.Location, "AF0203", $"model alias '{alias.Alias}' is not used by any step",
+                "remove it, or use it in a step's model:", DiagnosticSeverity.Warning));
+        }
+    }
+
+    // The conversation id is rendered when the run starts: it may read inputs only.
+    private static void CheckMemory(WorkflowDefinition definition, TemplateChecker checker, List<Diagnostic> diagnostics)
+    {
+        if (definition.Memory is { } memory)
+        {
+            checker.CheckTemplate(memory.Conversation, new ReadScope("the memory conversation", null, Nothing, Nothing, InLoop: false, StepsAllowed: false));
         }
 
-        // The conversation id is rendered when the run starts: it may read inputs only.
-        private void CheckMemory()
+        foreach (var agent in definition.AllSteps().OfType<AgentStepDefinition>().Where(a => a.Memory is not null && definition.Memory is null))
         {
-            if (definition.Memory is { } memory)
-            {
-                CheckTemplate(memory.Conversation, "memory conversation", new HashSet<string>(StringComparer.Ordinal), loopVisible: null, inLoop: false, owner: null);
-            }
-
-            foreach (var agent in definition.AllSteps().OfType<AgentStepDefinition>().Where(a => a.Memory is not null && definition.Memory is null))
-            {
-                _diagnostics.Add(new Diagnostic(agent.Memory!.Location, "AF0119", $"step '{agent.Id}' uses memory, but the workflow names no conversation",
-                    "add at the top level: memory: { conversation: \"{{ inputs.customer_id }}\" }"));
-            }
+            diagnostics.Add(new Diagnostic(agent.Memory!.Location, "AF0119", $"step '{agent.Id}' uses memory, but the workflow names no conversation",
+                "add at the top level: memory: { conversation: \"{{ inputs.customer_id }}\" }"));
         }
+    }
 
-        /// <summary>Checks <paramref name="steps"/> in order; returns the ids certainly run after them.</summary>
-        private HashSet<string> Analyze(IReadOnlyList<StepDefinition> steps, HashSet<string> defined, IReadOnlySet<string>? loopVisible)
+    /// <summary>Walks the steps in run order, checking each template against what has certainly run before it.</summary>
+    private sealed class Flow(TemplateChecker checker)
+    {
+        /// <summary>Checks <paramref name="steps"/> in order; returns the ids certainly run once they are done.</summary>
+        public HashSet<string> Analyze(IReadOnlyList<StepDefinition> steps, IReadOnlySet<string> before, IReadOnlySet<string> loopVisible, bool inLoop)
         {
-            defined = new HashSet<string>(defined, StringComparer.Ordinal);
-            var inLoop = loopVisible is not null;
+            var defined = new HashSet<string>(before, StringComparer.Ordinal);
             foreach (var step in steps)
             {
                 switch (step)
                 {
                     case AgentStepDefinition agent:
+                        var scope = new ReadScope($"step '{agent.Id}'", agent, defined, loopVisible, inLoop);
                         if (agent.System is { } system)
                         {
-                            CheckTemplate(system, $"step '{agent.Id}'", defined, loopVisible, inLoop, agent);
+                            checker.CheckTemplate(system, scope);
                         }
 
-                        CheckTemplate(agent.Prompt, $"step '{agent.Id}'", defined, loopVisible, inLoop, agent);
+                        checker.CheckTemplate(agent.Prompt, scope);
                         break;
 
                     case SwitchStepDefinition @switch:
+                        var condition = new ReadScope($"switch '{@switch.Id}'", @switch, defined, loopVisible, inLoop);
                         foreach (var @case in @switch.Cases)
                         {
-                            CheckCondition(@case.When, $"switch '{@switch.Id}'", defined, loopVisible, inLoop, @switch);
-                            Analyze(@case.Steps, defined, loopVisible);
+                            checker.CheckCondition(@case.When, condition);
+                            Analyze(@case.Steps, defined, loopVisible, inLoop);
                         }
 
                         if (@switch.Default is { } fallback)
                         {
-                            Analyze(fallback, defined, loopVisible);
+                            Analyze(fallback, defined, loopVisible, inLoop);
                         }
 
                         break;
@@ -148,21 +133,19 @@ public static class WorkflowValidator
                         var afterBranches = new HashSet<string>(StringComparer.Ordinal);
                         foreach (var branch in parallel.Branches)
                         {
-                            afterBranches.UnionWith(Analyze([branch], defined, loopVisible));
+                            // A sibling branch runs at the same time, even when the loop around makes its id visible.
+                            var siblings = parallel.Branches.Where(b => !ReferenceEquals(b, branch)).SelectMany(b => StepDefinition.Flatten([b])).Select(s => s.Id);
+                            var visible = loopVisible.Except(siblings, StringComparer.Ordinal).ToHashSet(StringComparer.Ordinal);
+                            afterBranches.UnionWith(Analyze([branch], defined, visible, inLoop));
                         }
 
                         defined.UnionWith(afterBranches);
                         break;
 
                     case LoopStepDefinition loop:
-                        var body = new HashSet<string>(StepDefinition.Flatten(loop.Steps).Select(s => s.Id), StringComparer.Ordinal);
-                        if (loopVisible is not null)
-                        {
-                            body.UnionWith(loopVisible);
-                        }
-
-                        var afterBody = Analyze(loop.Steps, defined, body);
-                        CheckCondition(loop.Until, $"loop '{loop.Id}'", new HashSet<string>(afterBody.Union(body), StringComparer.Ordinal), body, inLoop: true, loop);
+                        var body = StepDefinition.Flatten(loop.Steps).Select(s => s.Id).Concat(loopVisible).ToHashSet(StringComparer.Ordinal);
+                        var afterBody = Analyze(loop.Steps, defined, body, inLoop: true);
+                        checker.CheckCondition(loop.Until, new ReadScope($"loop '{loop.Id}'", loop, afterBody, body, InLoop: true));
                         defined.UnionWith(afterBody);
                         break;
                 }
@@ -172,187 +155,5 @@ public static class WorkflowValidator
 
             return defined;
         }
-
-        private void CheckCondition(TemplateText condition, string user, IReadOnlySet<string> defined, IReadOnlySet<string>? loopVisible, bool inLoop, StepDefinition owner)
-        {
-            if (condition.Text.Contains("{{", StringComparison.Ordinal) || condition.Text.Contains("{%", StringComparison.Ordinal))
-            {
-                _diagnostics.Add(new Diagnostic(condition.Location, "AF0302", $"the condition of {user} contains '{{{{' or '{{%'",
-                    "a condition is an expression, as in {% if … %}: write steps.a.output contains 'x' without braces"));
-                return;
-            }
-
-            if (!LiquidEngine.TryParse(LiquidCondition.AsTemplate(condition.Text), condition.Location, "condition", LiquidCondition.Prefix.Length, out var template, out var diagnostic))
-            {
-                _diagnostics.Add(diagnostic!);
-                return;
-            }
-
-            CheckReferences(condition, TemplateReferences.Collect(template!), user, defined, loopVisible, inLoop, owner);
-        }
-
-        private void CheckTemplate(TemplateText text, string user, IReadOnlySet<string> defined, IReadOnlySet<string>? loopVisible, bool inLoop, StepDefinition? owner)
-        {
-            if (!LiquidEngine.TryParse(text.Text, text.Location, "template", prefixLength: 0, out var template, out var diagnostic))
-            {
-                _diagnostics.Add(diagnostic!);
-                return;
-            }
-
-            CheckReferences(text, TemplateReferences.Collect(template!), user, defined, loopVisible, inLoop, owner);
-        }
-
-        private void CheckReferences(TemplateText text, TemplateReferences references, string user, IReadOnlySet<string> defined, IReadOnlySet<string>? loopVisible, bool inLoop, StepDefinition? owner)
-        {
-            foreach (var path in references.Paths)
-            {
-                var root = path[0];
-                if (references.Locals.Contains(root))
-                {
-                    continue;
-                }
-
-                var at = Locate(text, string.Join('.', path));
-                switch (root)
-                {
-                    case "inputs" when path.Count >= 2 && !_inputs.Contains(path[1]):
-                        Add(at, "AF0204", $"{user} uses unknown input '{path[1]}'" + NameSuggestion.DidYouMean(path[1], _inputs),
-                            _inputs.Count == 0 ? "declare it under inputs:" : $"declared inputs: {string.Join(", ", _inputs)}");
-                        break;
-
-                    case "steps" when path.Count >= 2:
-                        CheckStepReference(at, path, user, defined, loopVisible, owner);
-                        break;
-
-                    case "loop" when !inLoop:
-                        Add(at, "AF0208", $"{user} uses 'loop.{(path.Count > 1 ? path[1] : string.Empty)}' outside a loop", "loop.iteration exists only inside a loop's steps and its until");
-                        break;
-
-                    case "loop" when path.Count >= 2 && path[1] != "iteration":
-                        Add(at, "AF0207", $"{user} uses unknown field 'loop.{path[1]}'" + NameSuggestion.DidYouMean(path[1], ["iteration"]), "a loop has loop.iteration");
-                        break;
-
-                    case "inputs" or "steps" or "loop":
-                        break;
-
-                    default:
-                        Add(at, "AF0209", $"{user} uses unknown variable '{root}'" + NameSuggestion.DidYouMean(root, ["inputs", "steps", "loop"]),
-                            "templates can read inputs.NAME, steps.ID.output and loop.iteration");
-                        break;
-                }
-            }
-        }
-
-        private void CheckStepReference(SourceLocation at, IReadOnlyList<string> path, string user, IReadOnlySet<string> defined, IReadOnlySet<string>? loopVisible, StepDefinition? owner)
-        {
-            var id = path[1];
-            if (!_steps.TryGetValue(id, out var target))
-            {
-                Add(at, "AF0205", $"{user} uses unknown step '{id}'" + NameSuggestion.DidYouMean(id, _steps.Keys), "steps.ID.output reads the output of a step of this workflow");
-                return;
-            }
-
-            if (path.Count >= 3 && path[2] != "output")
-            {
-                Add(at, "AF0207", $"{user} uses unknown field 'steps.{id}.{path[2]}'" + NameSuggestion.DidYouMean(path[2], ["output"]), $"use steps.{id}.output");
-                return;
-            }
-
-            if (owner is not null && owner.Id == id && owner is not LoopStepDefinition)
-            {
-                Add(at, "AF0206", $"{user} reads its own output", "a step can read only steps that ran before it");
-                return;
-            }
-
-            if (defined.Contains(id) || (loopVisible?.Contains(id) ?? false))
-            {
-                return;
-            }
-
-            Add(at, "AF0206", $"{user} reads step '{id}', which may not have run yet: {WhyNotRun(target, owner)}", Remedy(target, owner));
-        }
-
-        private string WhyNotRun(StepDefinition target, StepDefinition? reader)
-        {
-            if (SwitchOf(target, reader) is { } @switch)
-            {
-                return $"it runs only on one path of switch '{@switch.Id}'";
-            }
-
-            if (CommonParallel(target, reader) is { } parallel)
-            {
-                return $"it runs at the same time, in another branch of parallel '{parallel.Id}'";
-            }
-
-            return "it comes later in the workflow";
-        }
-
-        private string Remedy(StepDefinition target, StepDefinition? reader) =>
-            SwitchOf(target, reader) is { } @switch
-                ? $"use steps.{@switch.Id}.output (the output of the branch taken)"
-                : CommonParallel(target, reader) is { } parallel
-                    ? $"read it after the parallel step, e.g. steps.{parallel.Id}.output.{target.Id}"
-                    : "move this step after the one it reads";
-
-        // The switch whose branch holds the target, when the reader is not in that same branch.
-        private SwitchStepDefinition? SwitchOf(StepDefinition target, StepDefinition? reader)
-        {
-            var readerAncestors = reader is null ? [] : Ancestors(reader).Append(reader).ToHashSet();
-            return Ancestors(target).OfType<SwitchStepDefinition>().LastOrDefault(s => !readerAncestors.Contains(s) || !SameBranch(s, target, reader!));
-        }
-
-        private ParallelStepDefinition? CommonParallel(StepDefinition target, StepDefinition? reader) =>
-            reader is null ? null : Ancestors(target).OfType<ParallelStepDefinition>().Intersect(Ancestors(reader).OfType<ParallelStepDefinition>()).LastOrDefault();
-
-        private static bool SameBranch(SwitchStepDefinition @switch, StepDefinition target, StepDefinition reader)
-        {
-            var branches = @switch.Cases.Select(c => c.Steps).Append(@switch.Default ?? []).ToList();
-            return branches.Any(b => StepDefinition.Flatten(b).Contains(target) && StepDefinition.Flatten(b).Contains(reader));
-        }
-
-        private List<StepDefinition> Ancestors(StepDefinition step)
-        {
-            var chain = new List<StepDefinition>();
-            for (var id = step.Id; _parents.TryGetValue(id, out var parent); id = parent.Id)
-            {
-                chain.Add(parent);
-            }
-
-            chain.Reverse();
-            return chain;
-        }
-
-        /// <summary>Where <paramref name="needle"/> appears in a template: on its line when the text is on one line, else its start.</summary>
-        private SourceLocation Locate(TemplateText text, string needle)
-        {
-            var index = text.Text.IndexOf(needle, StringComparison.Ordinal);
-            if (index < 0)
-            {
-                return text.Location;
-            }
-
-            var line = text.Text.AsSpan(0, index).Count('\n');
-            if (line == 0 && !text.Text.Contains('\n', StringComparison.Ordinal))
-            {
-                return text.Location with { Column = text.Location.Column + index };
-            }
-
-            // Block scalar: the text starts on the line after the '|' or '>' indicator; find the column in the source line.
-            var sourceLines = definition.SourceText.Split('\n');
-            var lineNumber = text.Location.Line + 1 + line;
-            if (lineNumber - 1 < sourceLines.Length)
-            {
-                var column = sourceLines[lineNumber - 1].IndexOf(needle, StringComparison.Ordinal);
-                if (column >= 0)
-                {
-                    return text.Location with { Line = lineNumber, Column = column + 1 };
-                }
-            }
-
-            return text.Location;
-        }
-
-        private void Add(SourceLocation at, string code, string message, string hint) =>
-            _diagnostics.Add(new Diagnostic(at, code, message, hint));
     }
 }

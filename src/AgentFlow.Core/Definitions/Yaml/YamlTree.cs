@@ -193,7 +193,8 @@ internal static class YamlTree
 
                     diagnostics.Add(new Diagnostic(At(path, alias.Start), "AF0101", $"YAML syntax error: unknown alias '*{alias.Value.Value}'",
                         $"define the anchor first, e.g. key: &{alias.Value.Value} value"));
-                    return new YamlTreeScalar(string.Empty, ScalarStyle.Plain, alias.Start, alias.End);
+                    // Stands in as the alias text itself, so the value's own checks do not add a second error.
+                    return new YamlTreeScalar("*" + alias.Value.Value, ScalarStyle.Plain, alias.Start, alias.End);
 
                 case Scalar scalar:
                     Next();
