@@ -29,12 +29,23 @@ public sealed class LiquidCondition
     /// </summary>
     internal static Diagnostic? CheckDelimiters(TemplateText condition, string user)
     {
-        foreach (var delimiter in (string[])["{{", "}}", "{%", "%}"])
+        // Inside a quoted string ('{{' or "%}") they are only text.
+        var text = condition.Text;
+        var quote = '\0';
+        for (var i = 0; i < text.Length; i++)
         {
-            var index = condition.Text.IndexOf(delimiter, StringComparison.Ordinal);
-            if (index >= 0)
+            var c = text[i];
+            if (quote != '\0')
             {
-                return new Diagnostic(condition.LocationOf(index), "AF0302", $"the condition of {user} contains '{delimiter}'",
+                quote = c == quote ? '\0' : quote;
+            }
+            else if (c is '\'' or '"')
+            {
+                quote = c;
+            }
+            else if (i + 1 < text.Length && text.AsSpan(i, 2) is "{{" or "}}" or "{%" or "%}")
+            {
+                return new Diagnostic(condition.LocationOf(i), "AF0302", $"the condition of {user} contains '{text.Substring(i, 2)}'",
                     "a condition is an expression, as inside {% if … %}: write steps.a.output contains 'x' without braces");
             }
         }

@@ -15,7 +15,7 @@ public sealed class TemplateScope
     private readonly int? _loopIteration;
 
     /// <summary>Creates a scope.</summary>
-    /// <param name="inputs">Typed inputs (string, long, double, bool or null).</param>
+    /// <param name="inputs">Typed inputs (string, long, double, bool or null); anything else is shown as its invariant text, never as an object.</param>
     /// <param name="steps">Outputs of the steps that have run.</param>
     /// <param name="loopIteration">1-based iteration of the innermost loop, or null outside loops.</param>
     public TemplateScope(IReadOnlyDictionary<string, object?> inputs, IReadOnlyDictionary<string, StepOutput> steps, int? loopIteration)
@@ -29,10 +29,7 @@ public sealed class TemplateScope
     {
         var context = new TemplateContext(LiquidEngine.Options);
         context.SetValue("inputs", Map(_inputs.ToDictionary(kv => kv.Key, kv => ToValue(kv.Value), StringComparer.Ordinal)));
-        context.SetValue("steps", Map(_steps.ToDictionary(
-            kv => kv.Key,
-            kv => (FluidValue)Map(new Dictionary<string, FluidValue>(StringComparer.Ordinal) { ["output"] = ToValue(kv.Value) }),
-            StringComparer.Ordinal)));
+        context.SetValue("steps", Map(_steps.ToDictionary(kv => kv.Key, kv => (FluidValue)StepValue(kv.Value), StringComparer.Ordinal)));
         if (_loopIteration is { } iteration)
         {
             context.SetValue("loop", Map(new Dictionary<string, FluidValue>(StringComparer.Ordinal) { ["iteration"] = NumberValue.Create(iteration) }));
@@ -40,6 +37,11 @@ public sealed class TemplateScope
 
         return context;
     }
+
+    // Each step is a small map so more per-step fields (e.g. steps.ID.approved) can sit beside 'output' later;
+    // the validator's list of step fields (TemplateChecker) must grow with it.
+    private static DictionaryValue StepValue(StepOutput output) =>
+        Map(new Dictionary<string, FluidValue>(StringComparer.Ordinal) { ["output"] = ToValue(output) });
 
     internal static FluidValue ToValue(StepOutput output) =>
         output.Branches is null ? new StringValue(output.Text!) : new BranchesValue(output);
