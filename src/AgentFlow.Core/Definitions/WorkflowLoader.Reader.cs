@@ -161,7 +161,7 @@ public static partial class WorkflowLoader
                 {
                     Error(valueNode.Start, "AF0109", $"model alias '{alias}' names no model", $"bind it to a model of the registry, e.g. {alias}: tiny");
                 }
-                else if (Scalar(valueNode, $"model alias '{alias}'") is { } model)
+                else if (Scalar(valueNode, $"models.{alias}") is { } model)
                 {
                     result.Add(new ModelAliasDefinition(alias, model, At(keyNode.Start)));
                 }
@@ -186,7 +186,7 @@ public static partial class WorkflowLoader
                     Error(keyNode.Start, "AF0107", $"invalid output name '{outputName}'", "use letters, digits and '_', not starting with a digit");
                 }
 
-                if (Template(valueNode, $"output '{outputName}'") is { } template)
+                if (Template(valueNode, $"outputs.{outputName}") is { } template)
                 {
                     result.Add(new OutputDefinition(outputName, template));
                 }

@@ -19,7 +19,7 @@ public static partial class WorkflowLoader
                 var key = keyNode.Value;
                 if (!allowed.Contains(key, StringComparer.Ordinal))
                 {
-                    Error(keyNode.Start, "AF0102", $"unknown key '{key}' in {what}" + NameSuggestion.DidYouMean(key, allowed), $"allowed keys: {string.Join(", ", allowed)}");
+                    Error(keyNode.Start, "AF0102", $"unknown key '{Printable(key)}' in {what}" + NameSuggestion.DidYouMean(key, allowed), $"allowed keys: {string.Join(", ", allowed)}");
                     continue;
                 }
 
@@ -172,6 +172,10 @@ public static partial class WorkflowLoader
             Error(node.Start, code, message, hint);
             return fallback;
         }
+
+        /// <summary>Shows invisible characters of a name as \uXXXX, so "unknown key" messages explain themselves.</summary>
+        private static string Printable(string name) =>
+            name.Any(char.IsControl) ? string.Concat(name.Select(c => char.IsControl(c) ? $"\\u{(int)c:X4}" : c.ToString())) : name;
 
         private static bool TryNumber(string value, out double number) =>
             double.TryParse(value, NumberStyles.AllowLeadingSign | NumberStyles.AllowDecimalPoint | NumberStyles.AllowExponent, CultureInfo.InvariantCulture, out number)

@@ -56,16 +56,27 @@ public static partial class WorkflowLoader
         ArgumentNullException.ThrowIfNull(text);
         ArgumentNullException.ThrowIfNull(path);
         var diagnostics = new List<Diagnostic>();
-        var root = YamlTree.Parse(text, path, diagnostics);
-        var definition = root is null ? null : new Reader(path, text, diagnostics).Read(root);
-        if (root is null && diagnostics.Count == 0)
+        WorkflowDefinition? definition = null;
+        try
         {
-            diagnostics.Add(new Diagnostic(SourceLocation.StartOf(path), "AF0103", "the workflow file is empty", "start with name:, version: and steps:"));
-        }
+            var root = YamlTree.Parse(text, path, diagnostics);
+            definition = root is null ? null : new Reader(path, text, diagnostics).Read(root);
+            if (root is null && diagnostics.Count == 0)
+            {
+                diagnostics.Add(new Diagnostic(SourceLocation.StartOf(path), "AF0103", "the workflow file is empty", "start with name:, version: and steps:"));
+            }
 
-        if (definition is not null)
+            if (definition is not null)
+            {
+                diagnostics.AddRange(WorkflowValidator.Validate(definition));
+            }
+        }
+        catch (Exception ex) when (ex is not (OutOfMemoryException or StackOverflowException or OperationCanceledException))
         {
-            diagnostics.AddRange(WorkflowValidator.Validate(definition));
+            // Last resort: bad input must never surface as an exception or a stack trace.
+            definition = null;
+            diagnostics.Add(new Diagnostic(SourceLocation.StartOf(path), "AF0199", $"the workflow could not be read: {ex.GetType().Name}: {ex.Message}",
+                "this is a bug in AgentFlow's loader; please report it with the file"));
         }
 
         var ordered = diagnostics

@@ -83,7 +83,7 @@ internal sealed class StepGraph
         {
             if (!readerChain.Contains(@switch) || !SamePath(@switch, target, reader!))
             {
-                return ($"it runs only on one path of switch '{@switch.Id}'", $"use steps.{@switch.Id}.output instead (the output of the path taken)");
+                return ($"it runs only on one path of switch '{@switch.Id}'", $"use steps.{@switch.Id}.output instead: it holds the output of the path taken");
             }
         }
 
