@@ -67,6 +67,19 @@ internal sealed class CliContext : IDisposable
         return Memory.Redis.ConversationStoreFactory.CreateAsync(options, LoggerFactory, cancellationToken);
     }
 
+    /// <summary>
+    /// Opens the durable run store: Redis when conversational memory is in Redis (<c>AGENTFLOW_REDIS</c> or
+    /// <c>memory: { store: redis }</c>), so several orchestrators share runs; else <c>.agentflow/runs</c> on local disk.
+    /// </summary>
+    public async Task<Execution.Durable.IRunStore> OpenRunStoreAsync(ModelRegistry registry, CancellationToken cancellationToken)
+    {
+        var options = Memory.MemoryStoreOptions.FromSettings(registry.MemoryStore, registry.MemoryConnection, Environment);
+        options.TimeProvider = Time;
+        return options.Store == Memory.MemoryStoreKind.Redis
+            ? await Memory.Redis.RedisRunStore.ConnectAsync(options, cancellationToken: cancellationToken).ConfigureAwait(false)
+            : new Execution.Durable.FileRunStore(Path.Combine(WorkingDirectory, ".agentflow", "runs"));
+    }
+
     /// <summary>The run record store: <paramref name="trackingUri"/>, else MLFLOW_TRACKING_URI, else sqlite:///.agentflow/mlflow.db.</summary>
     public Tracking.MLflow.IMlflowStore OpenTracking(string? trackingUri) =>
         Tracking.MLflow.MlflowStoreFactory.Create(

@@ -17,6 +17,9 @@ var root = new RootCommand("AgentFlow: run multi-step AI workflows on local and 
     WorkerCommand.Create(Context),
     MemoryCommand.Create(Context),
     RunsCommand.Create(Context),
+    ApprovalCommands.Approvals(Context),
+    ApprovalCommands.Decide(Context, approve: true),
+    ApprovalCommands.Decide(Context, approve: false),
 };
 
 parsed = root.Parse(args);

@@ -65,104 +65,18 @@ internal static class RunCommand
             return ExitCodes.BadInput;
         }
 
-        var depths = StepRow.Depths(definition);
-        RunRecord result;
-        await using var tracking = recordTo is null ? null : cli.OpenTracking(recordTo.TrackingUri);
-        MlflowRunRecorder? recorder = null;
-        try
+        var host = new Dictionary<string, string>(StringComparer.Ordinal)
         {
-            // The MLflow run is created first: its id is the run's id, so `runs show ID` finds it directly.
-            recorder = tracking is null ? null : await MlflowRunRecorder.StartAsync(tracking, definition, "cli", cli.Time, cli.LoggerFactory.CreateLogger<MlflowRunRecorder>(), cancellationToken).ConfigureAwait(false);
-            var request = new RunRequest(definition) { Inputs = inputs, Bindings = bindings, RunId = recorder?.RunId };
-            var models = new ModelHost(registry, cli.CreateProviders());
-            var bound = models.ModelsFor(definition, bindings).Select(s => s.Name).ToList();
-            await using var runtime = await ModelRuntime.StartOrchestratorAsync(cli, models, bound, cancellationToken).ConfigureAwait(false);
-            // Only workflows with memory open the conversation store (no file or Redis connection otherwise).
-            await using var store = definition.Memory is null ? null : await cli.OpenConversationStoreAsync(registry, cancellationToken).ConfigureAwait(false);
-            var runner = new WorkflowRunner(models, runtime.Gateway, cli.Time, cli.LoggerFactory.CreateLogger<WorkflowRunner>(), store?.AsConversationMemory());
-            if (cli.ErrorIsTerminal)
-            {
-                var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(cli.Error) });
-                var live = new LiveProgress(console, depths, cli.Time);
-                result = await live.ShowWhileAsync(() => runner.RunAsync(request, Observers(live, recorder), cancellationToken)).ConfigureAwait(false);
-            }
-            else
-            {
-                result = await runner.RunAsync(request, Observers(new PlainProgress(cli.Error, depths), recorder), cancellationToken).ConfigureAwait(false);
-            }
-        }
-        catch (AgentFlowException ex) when (ex is InputException or ModelConfigurationException or Messaging.MessagingConfigurationException or Memory.MemoryStoreException)
-        {
-            DiagnosticPrinter.PrintError(cli.Error, ex.Message);
-            return ExitCodes.BadInput;
-        }
-        finally
-        {
-            if (recorder is not null)
-            {
-                await recorder.DisposeAsync().ConfigureAwait(false);
-            }
-        }
-
-        var record = result;
-        if (recorder is { Problems.Count: > 0 })
-        {
-            cli.Error.WriteLine($"warning: run {record.RunId} was not fully recorded in MLflow ({tracking!.TrackingUri}): {recorder.Problems[0]}");
-        }
-
-        if (json)
-        {
-            cli.Out.WriteLine(RunResultJson.Serialize(record));
-        }
-        else
-        {
-            PrintOutputs(cli.Out, record);
-        }
-
-        if (record.Error is { } error)
-        {
-            DiagnosticPrinter.PrintError(cli.Error, error.StepId is null ? error.Message : $"run failed at step '{error.StepId}': {error.Message}");
-        }
-
-        return record.Status switch
-        {
-            RunStatus.Succeeded => ExitCodes.Success,
-            RunStatus.Cancelled => ExitCodes.Cancelled,
-            _ => ExitCodes.RunFailed,
+            [RunHost.ConfigKey] = configPath is null ? string.Empty : Path.GetFullPath(configPath, cli.WorkingDirectory),
+            [RunHost.RecordKey] = recordTo is null ? "false" : "true",
+            [RunHost.TrackingKey] = recordTo?.TrackingUri ?? string.Empty,
         };
+        return await RunHost.ExecuteAsync(cli, definition, registry, bindings, host, resumeRunId: null, json,
+            (runner, observer, runId, ct) => runner.RunAsync(
+                new RunRequest(definition) { Inputs = inputs, Bindings = bindings, RunId = runId, Host = host }, observer, ct),
+            cancellationToken).ConfigureAwait(false);
     }
-
-    private static IRunObserver Observers(IRunObserver progress, IRunObserver? recorder) =>
-        recorder is null ? progress : new FanOutObserver([progress, recorder]);
 
     /// <summary>Where to record the run.</summary>
     private sealed record RecordTarget(string? TrackingUri);
-
-    /// <summary>Hands every event to each observer in turn.</summary>
-    private sealed class FanOutObserver(IReadOnlyList<IRunObserver> observers) : IRunObserver
-    {
-        public void OnEvent(RunEvent runEvent)
-        {
-            foreach (var observer in observers)
-            {
-                observer.OnEvent(runEvent);
-            }
-        }
-    }
-
-    private static void PrintOutputs(TextWriter writer, RunRecord record)
-    {
-        if (record.Outputs.Count == 1)
-        {
-            writer.WriteLine(record.Outputs.Values.Single());
-            return;
-        }
-
-        foreach (var (name, value) in record.Outputs)
-        {
-            writer.WriteLine($"{name}:");
-            writer.WriteLine(value);
-            writer.WriteLine();
-        }
-    }
 }

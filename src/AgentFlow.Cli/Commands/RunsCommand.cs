@@ -19,11 +19,12 @@ internal static class RunsCommand
 
     public static Command Create(Func<CliContext> context)
     {
-        var command = new Command("runs", "Recorded runs: list, show a transcript, export, verify the audit chain.");
+        var command = new Command("runs", "Recorded runs: list, show a transcript, export, verify the audit chain, resume an interrupted run.");
         command.Add(List(context));
         command.Add(Show(context));
         command.Add(Export(context));
         command.Add(Verify(context));
+        command.Add(ApprovalCommands.Resume(context));
         return command;
     }
 

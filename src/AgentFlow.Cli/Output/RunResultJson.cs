@@ -35,6 +35,16 @@ internal static class RunResultJson
                 ["detail"] = step.Detail,
                 ["output"] = step.Output,
                 ["error"] = step.Error,
+                ["approval"] = step.Approval is not { } approval ? null : new JsonObject
+                {
+                    ["message"] = approval.Message,
+                    ["show"] = approval.Show,
+                    ["deadline"] = approval.Deadline?.ToString("O", System.Globalization.CultureInfo.InvariantCulture),
+                    ["decision"] = approval.Decision,
+                    ["decided_by"] = approval.DecidedBy,
+                    ["decided_at"] = approval.DecidedAt?.ToString("O", System.Globalization.CultureInfo.InvariantCulture),
+                    ["comment"] = approval.Comment,
+                },
             });
         }
 
@@ -66,6 +76,15 @@ internal static class RunResultJson
             ["outputs"] = outputs,
             ["steps"] = steps,
             ["error"] = record.Error is null ? null : new JsonObject { ["step"] = record.Error.StepId, ["message"] = record.Error.Message },
+            ["waiting"] = record.Waiting is not { } waiting ? null : new JsonObject
+            {
+                ["step"] = waiting.StepId,
+                ["message"] = waiting.Message,
+                ["show"] = waiting.Show,
+                ["requested_at"] = waiting.RequestedAt.ToString("O", System.Globalization.CultureInfo.InvariantCulture),
+                ["deadline"] = waiting.Deadline?.ToString("O", System.Globalization.CultureInfo.InvariantCulture),
+                ["on_timeout"] = waiting.OnTimeout,
+            },
         };
         return root.ToJsonString(Options);
     }

@@ -172,3 +172,39 @@ public sealed record MemoryDefinition(TemplateText Conversation, TimeSpan? Ttl);
 /// <param name="MaxCostUsd">Most US dollars over all agent steps (models need prices for this to count).</param>
 /// <param name="MaxTokens">Most input + output tokens over all agent steps.</param>
 public sealed record BudgetDefinition(double? MaxCostUsd, long? MaxTokens);
+
+/// <summary>
+/// A human decision: the run parks (status <c>waiting</c>, nothing held in memory) until someone approves or
+/// rejects, or the timeout applies <see cref="OnTimeout"/>. Later steps read <c>steps.ID.approved</c>,
+/// <c>steps.ID.comment</c> and <c>steps.ID.decided_by</c>; <c>steps.ID.output</c> is <c>approved</c> or <c>rejected</c>.
+/// </summary>
+public sealed record ApprovalStepDefinition(string Id, SourceLocation Location) : StepDefinition(Id, Location)
+{
+    /// <summary>The question shown to the approver (Liquid).</summary>
+    public required TemplateText Message { get; init; }
+
+    /// <summary>What the approver reviews, e.g. a draft (Liquid); optional.</summary>
+    public TemplateText? Show { get; init; }
+
+    /// <summary>How long the run may wait for a decision; forever when null.</summary>
+    public TimeSpan? Timeout { get; init; }
+
+    /// <summary>What a timeout decides. Default: reject.</summary>
+    public ApprovalTimeoutBehavior OnTimeout { get; init; } = ApprovalTimeoutBehavior.Reject;
+
+    /// <inheritdoc />
+    public override IEnumerable<StepDefinition> Children => [];
+}
+
+/// <summary>What an approval's timeout decides.</summary>
+public enum ApprovalTimeoutBehavior
+{
+    /// <summary>Continue as rejected (<c>steps.ID.approved</c> is false).</summary>
+    Reject,
+
+    /// <summary>Continue as approved.</summary>
+    Approve,
+
+    /// <summary>Fail the run at the approval step.</summary>
+    Fail,
+}

@@ -5,7 +5,7 @@ namespace AgentFlow.Definitions;
 
 public static partial class WorkflowLoader
 {
-    private static readonly string[] StepKinds = ["agent", "switch", "parallel", "loop"];
+    private static readonly string[] StepKinds = ["agent", "switch", "parallel", "loop", "approval"];
     private static readonly string[] StepKeys = ["id", "description", "timeout", "retry", .. StepKinds];
     private static readonly string[] AgentKeys = ["model", "system", "prompt", "max_tokens", "temperature", "top_p", "seed", "stop", "memory", "fallback"];
     private static readonly string[] SwitchKeys = ["cases", "default"];
@@ -15,6 +15,7 @@ public static partial class WorkflowLoader
     private static readonly string[] StepMemoryKeys = ["read", "write", "window"];
     private static readonly string[] WindowKeys = ["messages", "tokens"];
     private static readonly string[] RetryKeys = ["attempts", "backoff"];
+    private static readonly string[] ApprovalKeys = ["message", "show", "timeout", "on_timeout"];
 
     private sealed partial class Reader
     {
@@ -58,14 +59,14 @@ public static partial class WorkflowLoader
             var kinds = StepKinds.Where(keys.ContainsKey).ToList();
             if (kinds.Count == 0)
             {
-                Error(map.Start, "AF0113", $"step '{id}' has no kind", "add exactly one of: agent, switch, parallel, loop");
+                Error(map.Start, "AF0113", $"step '{id}' has no kind", "add exactly one of: agent, switch, parallel, loop, approval");
                 return new UnreadableStepDefinition(id, location);
             }
 
             if (kinds.Count > 1)
             {
                 // Reported once; the first kind is still read so its own problems surface in the same pass.
-                Error(keys[kinds[1]].Start, "AF0114", $"step '{id}' has several kinds ({string.Join(", ", kinds)})", "a step is exactly one of agent, switch, parallel, loop: split it into several steps");
+                Error(keys[kinds[1]].Start, "AF0114", $"step '{id}' has several kinds ({string.Join(", ", kinds)})", "a step is exactly one of agent, switch, parallel, loop, approval: split it into several steps");
             }
 
             var body = keys[kinds[0]];
@@ -81,6 +82,7 @@ public static partial class WorkflowLoader
                 "agent" => ReadAgent(id, location, body) is { } agent ? agent with { Timeout = timeout, Retry = retry } : null,
                 "switch" => ReadSwitch(id, location, body),
                 "parallel" => ReadSteps(body, $"parallel '{id}'", minimum: 2) is { } branches ? new ParallelStepDefinition(id, location) { Branches = branches } : null,
+                "approval" => ReadApproval(id, location, body),
                 _ => ReadLoop(id, location, body),
             };
 
@@ -207,6 +209,56 @@ public static partial class WorkflowLoader
                 Until = until ?? new TemplateText("false", location),
                 Steps = steps ?? [],
                 OnExhausted = onExhausted,
+            };
+        }
+
+        private ApprovalStepDefinition? ReadApproval(string id, SourceLocation location, YamlTreeNode node)
+        {
+            if (Mapping(node, $"approval step '{id}'", "approval: { message: \"Send this reply?\", show: \"{{ steps.draft.output }}\", timeout: 24h, on_timeout: reject }") is not { } map)
+            {
+                return null;
+            }
+
+            var keys = Keys(map, ApprovalKeys, $"approval step '{id}'");
+            Require(map, keys, "message", $"approval step '{id}'", "message: \"Send this reply?\"");
+            var message = keys.TryGetValue("message", out var messageNode) ? Template(messageNode, "message", required: true) : null;
+            var show = keys.TryGetValue("show", out var showNode) && showNode is not YamlTreeScalar { IsNull: true } ? Template(showNode, "show") : null;
+            TimeSpan? timeout = null;
+            if (keys.TryGetValue("timeout", out var timeoutNode) && Duration(timeoutNode, "timeout") is { } t)
+            {
+                if (t < TimeSpan.FromSeconds(1) || t > TimeSpan.FromDays(366))
+                {
+                    Error(timeoutNode.Start, "AF0105", $"approval 'timeout' must be from 1s to 366d, got '{((YamlTreeScalar)timeoutNode).Value}'", "e.g. timeout: 24h, or leave it out to wait without limit");
+                }
+                else
+                {
+                    timeout = t;
+                }
+            }
+
+            var onTimeout = ApprovalTimeoutBehavior.Reject;
+            if (keys.TryGetValue("on_timeout", out var onTimeoutNode) && Scalar(onTimeoutNode, "on_timeout") is { } text)
+            {
+                onTimeout = text switch
+                {
+                    "reject" => ApprovalTimeoutBehavior.Reject,
+                    "approve" => ApprovalTimeoutBehavior.Approve,
+                    "fail" => ApprovalTimeoutBehavior.Fail,
+                    _ => Invalid(onTimeoutNode, "AF0105", $"unknown on_timeout '{text}'" + NameSuggestion.DidYouMean(text, ["reject", "approve", "fail"]), "use reject (the default), approve or fail", ApprovalTimeoutBehavior.Reject),
+                };
+
+                if (timeout is null && timeoutNode is null)
+                {
+                    Error(onTimeoutNode.Start, "AF0105", $"approval '{id}' sets on_timeout but no timeout", "add timeout: 24h (or remove on_timeout)");
+                }
+            }
+
+            return new ApprovalStepDefinition(id, location)
+            {
+                Message = message ?? new TemplateText(string.Empty, location),
+                Show = show,
+                Timeout = timeout,
+                OnTimeout = onTimeout,
             };
         }
 

@@ -19,6 +19,12 @@ public sealed record StepFinishedEvent(string RunId, StepRecord Step) : RunEvent
 /// <summary>The run ended.</summary>
 public sealed record RunFinishedEvent(string RunId, RunRecord Record) : RunEvent(RunId);
 
+/// <summary>A parked or interrupted run continues in this process; <paramref name="Record"/> holds what ran before.</summary>
+public sealed record RunResumedEvent(string RunId, RunRecord Record) : RunEvent(RunId);
+
+/// <summary>The run reached an approval step and parks until a decision.</summary>
+public sealed record ApprovalRequestedEvent(string RunId, WaitingApproval Waiting) : RunEvent(RunId);
+
 /// <summary>Receives a run's events in order. Called on the run's event loop: return quickly.</summary>
 public interface IRunObserver
 {

@@ -18,6 +18,9 @@ public enum RunStatus
 
     /// <summary>The run was cancelled.</summary>
     Cancelled,
+
+    /// <summary>The run is parked at an approval step until someone decides; <see cref="RunRecord.Waiting"/> says where.</summary>
+    Waiting,
 }
 
 /// <summary>How one execution of a step ended.</summary>
@@ -81,6 +84,9 @@ public sealed class RunRecord
 
     /// <summary>Why the run failed, when it did.</summary>
     public RunError? Error { get; set; }
+
+    /// <summary>The approval the run is parked at, while <see cref="Status"/> is <see cref="RunStatus.Waiting"/>.</summary>
+    public WaitingApproval? Waiting { get; set; }
 
     /// <summary>Total input tokens over all agent steps.</summary>
     public long InputTokens => Steps.Sum(s => (long)(s.InputTokens ?? 0));
@@ -167,6 +173,45 @@ public sealed class StepRecord
     /// <summary>For a switch: the case taken (<c>case 1</c>, <c>default</c>, <c>none</c>); for a loop: iterations run.</summary>
     public string? Detail { get; set; }
 
+    /// <summary>An approval step's request and decision; null for other steps.</summary>
+    public ApprovalRecord? Approval { get; set; }
+
     /// <summary>Error message when the step failed.</summary>
     public string? Error { get; set; }
+}
+
+/// <summary>Where a parked run waits.</summary>
+/// <param name="StepId">The approval step.</param>
+/// <param name="Message">The question, rendered.</param>
+/// <param name="Show">What to review, rendered; null when the step shows nothing.</param>
+/// <param name="RequestedAt">When the run parked.</param>
+/// <param name="Deadline">When the timeout applies; null when it waits without limit.</param>
+/// <param name="OnTimeout">What the timeout decides: reject, approve or fail.</param>
+/// <param name="Iteration">The loop iteration, inside a loop.</param>
+public sealed record WaitingApproval(
+    string StepId, string Message, string? Show, DateTimeOffset RequestedAt, DateTimeOffset? Deadline, string OnTimeout, int? Iteration);
+
+/// <summary>An approval step's question and answer, as kept in the run record and its audit chain.</summary>
+public sealed class ApprovalRecord
+{
+    /// <summary>The question, rendered.</summary>
+    public required string Message { get; init; }
+
+    /// <summary>What was shown for review, rendered.</summary>
+    public string? Show { get; init; }
+
+    /// <summary>When the timeout applies, if any.</summary>
+    public DateTimeOffset? Deadline { get; init; }
+
+    /// <summary><c>approved</c> or <c>rejected</c>; null while waiting.</summary>
+    public string? Decision { get; set; }
+
+    /// <summary>Who decided (<c>--as</c>, else the OS user); <c>timeout</c> when the timeout decided.</summary>
+    public string? DecidedBy { get; set; }
+
+    /// <summary>When the decision was made.</summary>
+    public DateTimeOffset? DecidedAt { get; set; }
+
+    /// <summary>The approver's comment.</summary>
+    public string? Comment { get; set; }
 }

@@ -1,6 +1,7 @@
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
 
 namespace AgentFlow.Execution;
 
@@ -9,6 +10,7 @@ namespace AgentFlow.Execution;
 /// Templates see it as <c>steps.ID.output</c> (a map renders as a JSON object, and <c>steps.ID.output.BRANCH</c>
 /// reads one branch).
 /// </summary>
+[JsonConverter(typeof(StepOutputJsonConverter))]
 public sealed record StepOutput
 {
     private StepOutput(string? text, IReadOnlyDictionary<string, StepOutput>? branches)
@@ -22,6 +24,12 @@ public sealed record StepOutput
 
     /// <summary>Branch outputs of a parallel step, in branch order; null for text.</summary>
     public IReadOnlyDictionary<string, StepOutput>? Branches { get; }
+
+    /// <summary>
+    /// Named values beside the output that templates read as <c>steps.ID.NAME</c> (an approval's <c>approved</c>,
+    /// <c>comment</c>, <c>decided_by</c>); text, booleans or null. Null when the step has none.
+    /// </summary>
+    public IReadOnlyDictionary<string, object?>? Fields { get; init; }
 
     /// <summary>A text output.</summary>
     public static StepOutput OfText(string text) => new(text ?? throw new ArgumentNullException(nameof(text)), null);
@@ -72,5 +80,81 @@ public sealed record StepOutput
 
         IEnumerator<KeyValuePair<string, StepOutput>> IEnumerable<KeyValuePair<string, StepOutput>>.GetEnumerator() =>
             _order.Select(k => new KeyValuePair<string, StepOutput>(k, this[k])).GetEnumerator();
+    }
+}
+
+/// <summary>
+/// Round-trips a <see cref="StepOutput"/> exactly (engine checkpoints carry every output of a parked run):
+/// <c>{"text": …}</c> or <c>{"branches": {…}}</c>, plus <c>"fields"</c> when present.
+/// </summary>
+internal sealed class StepOutputJsonConverter : JsonConverter<StepOutput>
+{
+    public override StepOutput Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+    {
+        var node = JsonNode.Parse(ref reader) as JsonObject ?? throw new JsonException("a step output must be a JSON object");
+        return FromNode(node);
+    }
+
+    public override void Write(Utf8JsonWriter writer, StepOutput value, JsonSerializerOptions options) => ToNode(value).WriteTo(writer);
+
+    private static JsonObject ToNode(StepOutput output)
+    {
+        var node = new JsonObject();
+        if (output.Branches is null)
+        {
+            node["text"] = output.Text;
+        }
+        else
+        {
+            var branches = new JsonObject();
+            foreach (var (id, branch) in output.Branches)
+            {
+                branches[id] = ToNode(branch);
+            }
+
+            node["branches"] = branches;
+        }
+
+        if (output.Fields is { } fields)
+        {
+            var map = new JsonObject();
+            foreach (var (name, value) in fields)
+            {
+                map[name] = value switch
+                {
+                    null => null,
+                    bool b => JsonValue.Create(b),
+                    var other => JsonValue.Create(Convert.ToString(other, System.Globalization.CultureInfo.InvariantCulture)),
+                };
+            }
+
+            node["fields"] = map;
+        }
+
+        return node;
+    }
+
+    private static StepOutput FromNode(JsonObject node)
+    {
+        var output = node["branches"] is JsonObject branches
+            ? StepOutput.OfBranches(branches.Select(kv => new KeyValuePair<string, StepOutput>(kv.Key, FromNode((JsonObject)kv.Value!))))
+            : StepOutput.OfText(node["text"]?.GetValue<string>() ?? string.Empty);
+        if (node["fields"] is JsonObject fields)
+        {
+            output = output with
+            {
+                Fields = fields.ToDictionary(
+                    kv => kv.Key,
+                    kv => kv.Value switch
+                    {
+                        null => null,
+                        JsonValue v when v.GetValueKind() is JsonValueKind.True or JsonValueKind.False => (object?)v.GetValue<bool>(),
+                        var v => v.GetValue<string>(),
+                    },
+                    StringComparer.Ordinal),
+            };
+        }
+
+        return output;
     }
 }

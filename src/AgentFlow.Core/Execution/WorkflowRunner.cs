@@ -1,9 +1,12 @@
 using AgentFlow.Conversations;
 using AgentFlow.Definitions;
+using AgentFlow.Execution.Durable;
 using AgentFlow.Execution.Engine;
 using AgentFlow.Models;
 using AgentFlow.Templates;
+using System.Text.Json;
 using Microsoft.Agents.AI.Workflows;
+using Microsoft.Agents.AI.Workflows.Checkpointing;
 using Microsoft.Extensions.Logging;
 
 namespace AgentFlow.Execution;
@@ -20,7 +23,26 @@ public sealed record RunRequest(WorkflowDefinition Definition)
 
     /// <summary>Run id to use; a new one when null.</summary>
     public string? RunId { get; init; }
+
+    /// <summary>Host settings kept with a durable run so another process can continue it (see <see cref="DurableRun.Host"/>).</summary>
+    public IReadOnlyDictionary<string, string> Host { get; init; } = new Dictionary<string, string>();
 }
+
+/// <summary>What to continue: a stored run, its (reloaded) definition and, for a parked run, the decision.</summary>
+/// <param name="Run">The stored run.</param>
+/// <param name="Definition">The workflow, loaded again from <see cref="DurableRun.WorkflowPath"/>.</param>
+public sealed record ResumeRequest(DurableRun Run, WorkflowDefinition Definition)
+{
+    /// <summary>The decision for the approval the run waits at; null to continue an interrupted run (or apply a due timeout).</summary>
+    public ApprovalAnswer? Answer { get; init; }
+}
+
+/// <summary>A person's decision on an approval step.</summary>
+/// <param name="StepId">The approval step.</param>
+/// <param name="Approved">Approve (true) or reject (false).</param>
+/// <param name="DecidedBy">Who decides.</param>
+/// <param name="Comment">Why, optionally.</param>
+public sealed record ApprovalAnswer(string StepId, bool Approved, string DecidedBy, string? Comment);
 
 /// <summary>
 /// Runs a workflow: checks inputs and bindings, loads the bound models, compiles the definition to an Agent
@@ -33,6 +55,8 @@ public sealed partial class WorkflowRunner
     private readonly TimeProvider _time;
     private readonly ILogger<WorkflowRunner> _logger;
     private readonly IConversationMemory? _memory;
+    private readonly IRunStore? _runs;
+    private static readonly string Owner = $"{Environment.MachineName}:{Environment.ProcessId}";
 
     /// <summary>Creates a runner whose models run in this process.</summary>
     public WorkflowRunner(ModelHost models, TimeProvider time, ILogger<WorkflowRunner> logger)
@@ -45,7 +69,17 @@ public sealed partial class WorkflowRunner
     /// conversation store workflows with <c>memory:</c> use.
     /// </summary>
     public WorkflowRunner(ModelHost models, IModelGateway gateway, TimeProvider time, ILogger<WorkflowRunner> logger, IConversationMemory? memory = null)
+        : this(models, gateway, time, logger, memory, runs: null)
     {
+    }
+
+    /// <summary>
+    /// Creates a runner whose runs are durable: state and engine checkpoints go to <paramref name="runs"/> after every
+    /// step and superstep, so runs park at approvals (nothing held in memory) and survive a crash.
+    /// </summary>
+    public WorkflowRunner(ModelHost models, IModelGateway gateway, TimeProvider time, ILogger<WorkflowRunner> logger, IConversationMemory? memory, IRunStore? runs)
+    {
+        _runs = runs;
         _memory = memory;
         _models = models ?? throw new ArgumentNullException(nameof(models));
         _gateway = gateway ?? throw new ArgumentNullException(nameof(gateway));
@@ -54,8 +88,9 @@ public sealed partial class WorkflowRunner
     }
 
     /// <summary>
-    /// Runs <paramref name="request"/> to its end. Bad inputs or bindings throw before any step runs; a failing step
-    /// does not throw: the returned record has status <see cref="RunStatus.Failed"/> and names the step.
+    /// Runs <paramref name="request"/> until it ends, or parks at an approval (status <see cref="RunStatus.Waiting"/>).
+    /// Bad inputs or bindings throw before any step runs; a failing step does not throw: the returned record has
+    /// status <see cref="RunStatus.Failed"/> and names the step.
     /// </summary>
     /// <exception cref="InputException">Inputs do not match the declaration.</exception>
     /// <exception cref="ModelConfigurationException">An alias or model cannot be used.</exception>
@@ -63,9 +98,126 @@ public sealed partial class WorkflowRunner
     {
         ArgumentNullException.ThrowIfNull(request);
         var definition = request.Definition;
-        var inputs = RunInputs.Resolve(definition, request.Inputs);
-        var bindings = _models.Resolve(definition, request.Bindings);
-        var specs = _models.ModelsFor(definition, request.Bindings);
+        if (_runs is null && definition.AllSteps().OfType<ApprovalStepDefinition>().FirstOrDefault() is { } approval)
+        {
+            throw new AgentFlowException($"workflow '{definition.Name}' has approval step '{approval.Id}', and runs that wait need a run store; this host has none");
+        }
+
+        var prepared = await PrepareAsync(definition, request.Inputs, request.Bindings, cancellationToken).ConfigureAwait(false);
+        var record = new RunRecord
+        {
+            RunId = request.RunId ?? Guid.NewGuid().ToString("N"),
+            Workflow = definition.Name,
+            WorkflowVersion = definition.Version,
+            DefinitionSha256 = definition.Sha256,
+            Started = _time.GetUtcNow(),
+            Inputs = RunInputs.ToJson(prepared.Inputs),
+            Bindings = prepared.Bindings.ToDictionary(b => b.Key, b => b.Value.Name, StringComparer.Ordinal),
+            Models = prepared.Endpoints.ToDictionary(e => e.Key, e => e.Value.Info, StringComparer.Ordinal),
+        };
+
+        var context = await CreateContextAsync(definition, record, prepared, cancellationToken).ConfigureAwait(false);
+        var workflow = WorkflowCompiler.Compile(definition, context);
+        DurableRun? durable = null;
+        await using var lease = _runs is null ? null : await _runs.TryAcquireLeaseAsync(record.RunId, Owner, cancellationToken).ConfigureAwait(false);
+        if (_runs is not null)
+        {
+            if (lease is null)
+            {
+                throw new RunStoreException($"run {record.RunId} is already being run by another process");
+            }
+
+            durable = new DurableRun
+            {
+                RunId = record.RunId,
+                WorkflowPath = Path.GetFullPath(definition.FilePath),
+                DefinitionSha256 = definition.Sha256,
+                Inputs = new Dictionary<string, string>(request.Inputs, StringComparer.Ordinal),
+                Bindings = new Dictionary<string, string>(request.Bindings, StringComparer.Ordinal),
+                Host = new Dictionary<string, string>(request.Host, StringComparer.Ordinal),
+                Record = record,
+            };
+            await SaveAsync(durable, CancellationToken.None).ConfigureAwait(false);
+        }
+
+        LogRunStarted(record.RunId, definition.Name);
+        observer?.OnEvent(new RunStartedEvent(record.RunId, record));
+        return await DriveAsync(record, durable, answer: null, observer, async ct => durable is null
+            ? await InProcessExecution.RunStreamingAsync(workflow, FlowState.Initial, record.RunId, ct).ConfigureAwait(false)
+            : await InProcessExecution.RunStreamingAsync(workflow, FlowState.Initial, Checkpointing(durable), record.RunId, ct).ConfigureAwait(false),
+            cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Continues a stored run in this process: a parked run with the decision in <see cref="ResumeRequest.Answer"/>
+    /// (or its due timeout), an interrupted run from its last checkpoint. Steps that finished before are not run again;
+    /// a step that was in flight runs again as a new attempt, the interrupted one kept in the record.
+    /// </summary>
+    /// <exception cref="RunStoreException">The workflow file changed since the run started, the run is finished or run
+    /// by another process, or the decision names a step the run does not wait at.</exception>
+    public async Task<RunRecord> ResumeAsync(ResumeRequest request, IRunObserver? observer, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var runs = _runs ?? throw new InvalidOperationException("resuming needs a runner created with a run store");
+        var (stored, definition) = (request.Run, request.Definition);
+        var record = stored.Record;
+        if (!stored.IsActive)
+        {
+            throw new RunStoreException($"run {stored.RunId} has already ended ({record.Status.ToString().ToLowerInvariant()}); there is nothing to continue");
+        }
+
+        if (!string.Equals(definition.Sha256, stored.DefinitionSha256, StringComparison.Ordinal))
+        {
+            throw new RunStoreException(
+                $"{stored.WorkflowPath} changed since run {stored.RunId} started (sha256 {stored.DefinitionSha256[..12]}… then, {definition.Sha256[..12]}… now); " +
+                "a run continues only on the definition it started with: restore that file (the run's MLflow record keeps it as workflow.yaml) or start a new run");
+        }
+
+        if (request.Answer is { } answer && (record.Status != RunStatus.Waiting || record.Waiting?.StepId != answer.StepId))
+        {
+            throw new RunStoreException(record.Waiting is { } waiting
+                ? $"run {stored.RunId} waits at approval '{waiting.StepId}', not '{answer.StepId}'"
+                : $"run {stored.RunId} is not waiting for a decision (it is {record.Status.ToString().ToLowerInvariant()})");
+        }
+
+        await using var lease = await runs.TryAcquireLeaseAsync(stored.RunId, Owner, cancellationToken).ConfigureAwait(false)
+            ?? throw new RunStoreException($"run {stored.RunId} is being run by another process right now; try again when it parks or ends");
+        var prepared = await PrepareAsync(definition, stored.Inputs, stored.Bindings, cancellationToken).ConfigureAwait(false);
+        foreach (var step in record.Steps.Where(s => s.Kind == "agent" && s.Status == StepStatus.Running))
+        {
+            // Its process stopped mid-step: the attempt stays in the record, and the step runs again as the next one.
+            step.Status = StepStatus.Failed;
+            step.Error = "interrupted: the process running this step stopped before it finished; the step runs again after resume";
+        }
+
+        var context = await CreateContextAsync(definition, record, prepared, cancellationToken).ConfigureAwait(false);
+        context.Restore(record);
+        var workflow = WorkflowCompiler.Compile(definition, context);
+        record.Status = RunStatus.Running;
+        LogRunResumed(stored.RunId, definition.Name, stored.CheckpointId ?? "(start)");
+        observer?.OnEvent(new RunResumedEvent(record.RunId, record));
+        return await DriveAsync(record, stored, request.Answer, observer, async ct => stored.CheckpointId is { } checkpoint
+            ? await InProcessExecution.ResumeStreamingAsync(workflow, new CheckpointInfo(stored.RunId, checkpoint), Checkpointing(stored), ct).ConfigureAwait(false)
+            : await InProcessExecution.RunStreamingAsync(workflow, FlowState.Initial, Checkpointing(stored), stored.RunId, ct).ConfigureAwait(false),
+            cancellationToken).ConfigureAwait(false);
+    }
+
+    private CheckpointManager Checkpointing(DurableRun run) => CheckpointManager.CreateJson(_runs!.Checkpoints(run.RunId), CheckpointJson);
+
+    private static readonly JsonSerializerOptions CheckpointJson = new(JsonSerializerDefaults.General);
+
+    private sealed record Prepared(
+        IReadOnlyDictionary<string, object?> Inputs,
+        IReadOnlyDictionary<string, ModelSpec> Bindings,
+        IReadOnlyList<ModelSpec> Specs,
+        Dictionary<string, ModelEndpoint> Endpoints);
+
+    private async Task<Prepared> PrepareAsync(
+        WorkflowDefinition definition, IReadOnlyDictionary<string, string> rawInputs, IReadOnlyDictionary<string, string> rawBindings, CancellationToken cancellationToken)
+    {
+        var inputs = RunInputs.Resolve(definition, rawInputs);
+        var bindings = _models.Resolve(definition, rawBindings);
+        var specs = _models.ModelsFor(definition, rawBindings);
         var problems = await _gateway.CheckAsync(specs, cancellationToken).ConfigureAwait(false);
         if (problems.Count > 0)
         {
@@ -78,47 +230,29 @@ public sealed partial class WorkflowRunner
             endpoints[spec.Name] = await _gateway.OpenAsync(spec, cancellationToken).ConfigureAwait(false);
         }
 
-        var record = new RunRecord
-        {
-            RunId = request.RunId ?? Guid.NewGuid().ToString("N"),
-            Workflow = definition.Name,
-            WorkflowVersion = definition.Version,
-            DefinitionSha256 = definition.Sha256,
-            Started = _time.GetUtcNow(),
-            Inputs = RunInputs.ToJson(inputs),
-            Bindings = bindings.ToDictionary(b => b.Key, b => b.Value.Name, StringComparer.Ordinal),
-            Models = endpoints.ToDictionary(e => e.Key, e => e.Value.Info, StringComparer.Ordinal),
-        };
+        return new Prepared(inputs, bindings, specs, endpoints);
+    }
 
-        var conversation = await OpenConversationAsync(definition, inputs, cancellationToken).ConfigureAwait(false);
+    private async Task<RunContext> CreateContextAsync(WorkflowDefinition definition, RunRecord record, Prepared prepared, CancellationToken cancellationToken)
+    {
+        var conversation = await OpenConversationAsync(definition, prepared.Inputs, cancellationToken).ConfigureAwait(false);
         record.ConversationId = conversation?.Id;
-        var context = new RunContext(
+        var endpoints = prepared.Endpoints;
+        return new RunContext(
             record.RunId,
-            inputs,
-            bindings.ToDictionary(b => b.Key, b => new BoundModel(b.Key, b.Value.Name, endpoints[b.Value.Name].Client, endpoints[b.Value.Name].Tokens, b.Value.Price), StringComparer.Ordinal),
-            specs.ToDictionary(s => s.Name, s => new BoundModel(s.Name, s.Name, endpoints[s.Name].Client, endpoints[s.Name].Tokens, s.Price), StringComparer.Ordinal),
+            prepared.Inputs,
+            prepared.Bindings.ToDictionary(b => b.Key, b => new BoundModel(b.Key, b.Value.Name, endpoints[b.Value.Name].Client, endpoints[b.Value.Name].Tokens, b.Value.Price), StringComparer.Ordinal),
+            prepared.Specs.ToDictionary(s => s.Name, s => new BoundModel(s.Name, s.Name, endpoints[s.Name].Client, endpoints[s.Name].Tokens, s.Price), StringComparer.Ordinal),
             _time,
             definition.Defaults,
             definition.Budget,
             conversation);
-        var workflow = WorkflowCompiler.Compile(definition, context);
+    }
 
-        LogRunStarted(record.RunId, definition.Name);
-        observer?.OnEvent(new RunStartedEvent(record.RunId, record));
-        try
-        {
-            await ExecuteAsync(workflow, record, observer, cancellationToken).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            record.Status = RunStatus.Cancelled;
-            record.Error = new RunError(record.Steps.LastOrDefault(s => s.Status == StepStatus.Running)?.Id, "the run was cancelled");
-        }
-
-        record.Ended = _time.GetUtcNow();
-        LogRunFinished(record.RunId, record.Status, record.DurationMs ?? 0);
-        observer?.OnEvent(new RunFinishedEvent(record.RunId, record));
-        return record;
+    private async Task SaveAsync(DurableRun durable, CancellationToken cancellationToken)
+    {
+        durable.Updated = _time.GetUtcNow();
+        await _runs!.SaveAsync(durable, cancellationToken).ConfigureAwait(false);
     }
 
     // The conversation id is rendered once, from the inputs, when the run starts.
@@ -141,57 +275,125 @@ public sealed partial class WorkflowRunner
             : new RunConversation(id, _memory, memory.Ttl);
     }
 
-    private static async Task ExecuteAsync(Workflow workflow, RunRecord record, IRunObserver? observer, CancellationToken cancellationToken)
+    // Runs the engine until the workflow ends, fails, or parks at an approval nobody has decided yet; answers the
+    // pending approval with the given decision or its due timeout. State is saved after every step and superstep.
+    private async Task<RunRecord> DriveAsync(
+        RunRecord record, DurableRun? durable, ApprovalAnswer? answer, IRunObserver? observer,
+        Func<CancellationToken, ValueTask<StreamingRun>> start, CancellationToken cancellationToken)
     {
-        await using var run = await InProcessExecution
-            .RunStreamingAsync(workflow, FlowState.Initial, record.RunId, cancellationToken)
-            .ConfigureAwait(false);
-        var gotOutput = false;
-        await foreach (var evt in run.WatchStreamAsync(cancellationToken).ConfigureAwait(false))
+        try
         {
-            switch (evt)
+            await using var run = await start(cancellationToken).ConfigureAwait(false);
+            var gotOutput = false;
+            while (true)
             {
-                case AgentFlowWorkflowEvent { RunEvent: var runEvent }:
-                    if (runEvent is StepStartedEvent started)
+                ExternalRequest? pending = null;
+                await foreach (var evt in run.WatchStreamAsync(blockOnPendingRequest: false, cancellationToken).ConfigureAwait(false))
+                {
+                    switch (evt)
                     {
-                        record.Steps.Add(started.Step);
+                        case AgentFlowWorkflowEvent { RunEvent: var runEvent }:
+                            if (runEvent is StepStartedEvent started)
+                            {
+                                record.Steps.Add(started.Step);
+                            }
+
+                            if (durable is not null && runEvent is StepStartedEvent or StepFinishedEvent)
+                            {
+                                await SaveAsync(durable, cancellationToken).ConfigureAwait(false);
+                            }
+
+                            observer?.OnEvent(runEvent);
+                            break;
+
+                        case SuperStepCompletedEvent { CompletionInfo.Checkpoint: { } checkpoint } when durable is not null:
+                            durable.CheckpointId = checkpoint.CheckpointId;
+                            await SaveAsync(durable, cancellationToken).ConfigureAwait(false);
+                            break;
+
+                        case RequestInfoEvent info:
+                            pending = info.Request;
+                            break;
+
+                        case WorkflowOutputEvent output when output.Is<RunOutputs>(out var outputs):
+                            foreach (var (name, value) in outputs.Values)
+                            {
+                                record.Outputs[name] = value;
+                            }
+
+                            gotOutput = true;
+                            break;
+
+                        case ExecutorFailedEvent failed:
+                            Fail(record, failed.ExecutorId, failed.Data);
+                            break;
+
+                        case WorkflowErrorEvent error:
+                            Fail(record, executorId: null, error.Exception);
+                            break;
                     }
 
-                    observer?.OnEvent(runEvent);
-                    break;
-
-                case WorkflowOutputEvent output when output.Is<RunOutputs>(out var outputs):
-                    foreach (var (name, value) in outputs.Values)
+                    if (record.Error is not null)
                     {
-                        record.Outputs[name] = value;
+                        break;
                     }
+                }
 
-                    gotOutput = true;
+                cancellationToken.ThrowIfCancellationRequested();
+                if (record.Error is not null || gotOutput || pending is null || !pending.TryGetDataAs<ApprovalRequest>(out var asked))
+                {
                     break;
+                }
 
-                case ExecutorFailedEvent failed:
-                    Fail(record, failed.ExecutorId, failed.Data);
+                var now = _time.GetUtcNow();
+                ApprovalDecision? decision = asked.Deadline is { } deadline && deadline <= now
+                    ? ApprovalDecision.OnTimeoutOf(asked, now)
+                    : answer is { } a && a.StepId == asked.StepId ? new ApprovalDecision(a.Approved, a.DecidedBy, now, a.Comment) : null;
+                if (decision is null)
+                {
+                    // Park: the pending request is in the engine's checkpoint; nothing stays in memory.
+                    record.Status = RunStatus.Waiting;
+                    record.Waiting = asked.ToWaiting();
+                    LogRunParked(record.RunId, asked.StepId);
                     break;
+                }
 
-                case WorkflowErrorEvent error:
-                    Fail(record, executorId: null, error.Exception);
-                    break;
+                answer = null;
+                record.Waiting = null;
+                LogApprovalDecided(record.RunId, asked.StepId, decision.Approved, decision.DecidedBy);
+                await run.SendResponseAsync(pending.CreateResponse(decision)).ConfigureAwait(false);
             }
 
-            if (record.Error is not null)
+            if (record.Status != RunStatus.Waiting)
             {
-                break;
+                if (record.Error is null && !gotOutput)
+                {
+                    // The engine went idle without reaching the end: a definition/compiler mismatch, never user input.
+                    record.Error = new RunError(null, "the workflow stopped before reaching its end");
+                }
+
+                record.Status = record.Error is null ? RunStatus.Succeeded : RunStatus.Failed;
             }
         }
-
-        cancellationToken.ThrowIfCancellationRequested();
-        if (record.Error is null && !gotOutput)
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
-            // The engine went idle without reaching the end: a definition/compiler mismatch, never user input.
-            record.Error = new RunError(null, "the workflow stopped before reaching its end");
+            record.Status = RunStatus.Cancelled;
+            record.Error = new RunError(record.Steps.LastOrDefault(s => s.Status == StepStatus.Running)?.Id, "the run was cancelled");
         }
 
-        record.Status = record.Error is null ? RunStatus.Succeeded : RunStatus.Failed;
+        if (record.Status != RunStatus.Waiting)
+        {
+            record.Ended = _time.GetUtcNow();
+            LogRunFinished(record.RunId, record.Status, record.DurationMs ?? 0);
+        }
+
+        if (durable is not null)
+        {
+            await SaveAsync(durable, CancellationToken.None).ConfigureAwait(false);
+        }
+
+        observer?.OnEvent(new RunFinishedEvent(record.RunId, record));
+        return record;
     }
 
     private static void Fail(RunRecord record, string? executorId, Exception? exception)
@@ -227,6 +429,15 @@ public sealed partial class WorkflowRunner
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Run {RunId} of workflow {Workflow} started")]
     private partial void LogRunStarted(string runId, string workflow);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Run {RunId} of workflow {Workflow} resumed from checkpoint {Checkpoint}")]
+    private partial void LogRunResumed(string runId, string workflow, string checkpoint);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Run {RunId} parked at approval {StepId}")]
+    private partial void LogRunParked(string runId, string stepId);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Run {RunId}: approval {StepId} decided (approved: {Approved}) by {DecidedBy}")]
+    private partial void LogApprovalDecided(string runId, string stepId, bool approved, string decidedBy);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Run {RunId} finished: {Status} in {DurationMs:F0} ms")]
     private partial void LogRunFinished(string runId, RunStatus status, double durationMs);

@@ -40,8 +40,16 @@ public sealed class TemplateScope
 
     // Each step is a small map so more per-step fields (e.g. steps.ID.approved) can sit beside 'output' later;
     // the validator's list of step fields (TemplateChecker) must grow with it.
-    private static DictionaryValue StepValue(StepOutput output) =>
-        Map(new Dictionary<string, FluidValue>(StringComparer.Ordinal) { ["output"] = ToValue(output) });
+    private static DictionaryValue StepValue(StepOutput output)
+    {
+        var map = new Dictionary<string, FluidValue>(StringComparer.Ordinal) { ["output"] = ToValue(output) };
+        foreach (var (name, value) in output.Fields ?? new Dictionary<string, object?>())
+        {
+            map[name] = ToValue(value);
+        }
+
+        return Map(map);
+    }
 
     internal static FluidValue ToValue(StepOutput output) =>
         output.Branches is null ? new StringValue(output.Text!) : new BranchesValue(output);

@@ -21,6 +21,9 @@ internal sealed record ReadScope(
 internal sealed class TemplateChecker(IReadOnlySet<string> inputs, StepGraph graph, List<Diagnostic> diagnostics)
 {
     private static readonly string[] Roots = ["inputs", "steps", "loop"];
+
+    /// <summary>Fields an approval step offers besides its output (see <see cref="Execution.StepOutput.Fields"/>).</summary>
+    internal static readonly string[] ApprovalFields = ["approved", "comment", "decided_by"];
     private static readonly string[] TextProperties = ["size", "first", "last"];
 
     public void CheckTemplate(TemplateText text, ReadScope scope)
@@ -126,11 +129,18 @@ internal sealed class TemplateChecker(IReadOnlySet<string> inputs, StepGraph gra
             return;
         }
 
-        if (path.Count == 2 || path[2] != "output")
+        string[] stepFields = target is ApprovalStepDefinition ? [.. ApprovalFields, "output"] : ["output"];
+        if (path.Count == 2 || !stepFields.Contains(path[2], StringComparer.Ordinal))
         {
             var field = path.Count == 2 ? null : path[2];
-            Add(at, "AF0207", field is null ? $"{scope.Subject} uses 'steps.{id}' without a field" : $"{scope.Subject} uses unknown field 'steps.{id}.{field}'" + NameSuggestion.DidYouMean(field, ["output"]),
-                $"use steps.{id}.output");
+            Add(at, "AF0207", field is null ? $"{scope.Subject} uses 'steps.{id}' without a field" : $"{scope.Subject} uses unknown field 'steps.{id}.{field}'" + NameSuggestion.DidYouMean(field, stepFields),
+                target is ApprovalStepDefinition ? $"approval '{id}' offers {string.Join(", ", stepFields.Select(f => $"steps.{id}.{f}"))}" : $"use steps.{id}.output");
+            return;
+        }
+
+        if (path[2] != "output" && path.Count > 3)
+        {
+            Add(at, "AF0207", $"{scope.Subject} uses 'steps.{id}.{path[2]}.{path[3]}', but steps.{id}.{path[2]} is a plain value", $"use steps.{id}.{path[2]}");
             return;
         }
 

@@ -28,7 +28,7 @@ namespace AgentFlow.Validation;
 /// </list>
 /// <para>Codes: AF0119 memory without conversation, AF0201 duplicate step id, AF0202 unknown model alias, AF0203
 /// unused model alias (warning), AF0204 unknown input, AF0205 unknown step, AF0206 step not certainly run, AF0207
-/// unknown field, AF0208 <c>loop</c> outside a loop, AF0209 unknown variable, AF0210 step read before any runs,
+/// unknown field, AF0208 <c>loop</c> outside a loop, AF0209 unknown variable, AF0210 step read before any runs, AF0211 approval inside a parallel branch,
 /// AF0301 Liquid syntax, AF0302 delimiters in a condition, AF0303 unknown filter, AF0304 unsupported tag.</para>
 /// </remarks>
 public static class WorkflowValidator
@@ -45,6 +45,7 @@ public static class WorkflowValidator
         var checker = new TemplateChecker(inputs, graph, diagnostics);
         CheckAliases(definition, diagnostics);
         CheckMemory(definition, checker, diagnostics);
+        CheckApprovals(definition, graph, diagnostics);
         var defined = new Flow(checker).Analyze(definition.Steps, Nothing, Nothing, inLoop: false);
         foreach (var output in definition.Outputs)
         {
@@ -75,6 +76,20 @@ public static class WorkflowValidator
         {
             diagnostics.Add(new Diagnostic(alias.Location, "AF0203", $"model alias '{alias.Alias}' is not used by any step",
                 "remove it, or use it in a step's model:", DiagnosticSeverity.Warning));
+        }
+    }
+
+    // A parked run answers one request at a time; a decision inside concurrently running branches has no single
+    // place to resume from.
+    private static void CheckApprovals(WorkflowDefinition definition, StepGraph graph, List<Diagnostic> diagnostics)
+    {
+        foreach (var approval in definition.AllSteps().OfType<ApprovalStepDefinition>())
+        {
+            if (graph.Ancestors(approval).OfType<ParallelStepDefinition>().FirstOrDefault() is { } parallel)
+            {
+                diagnostics.Add(new Diagnostic(approval.Location, "AF0211", $"approval '{approval.Id}' is inside parallel '{parallel.Id}'",
+                    $"put the approval before or after '{parallel.Id}': approvals run one at a time, not in parallel branches"));
+            }
         }
     }
 
@@ -112,6 +127,16 @@ public static class WorkflowValidator
                         }
 
                         checker.CheckTemplate(agent.Prompt, scope);
+                        break;
+
+                    case ApprovalStepDefinition approval:
+                        var approvalScope = new ReadScope($"approval '{approval.Id}'", approval, defined, loopVisible, inLoop);
+                        checker.CheckTemplate(approval.Message, approvalScope);
+                        if (approval.Show is { } show)
+                        {
+                            checker.CheckTemplate(show, approvalScope);
+                        }
+
                         break;
 
                     case SwitchStepDefinition @switch:

@@ -65,6 +65,17 @@ public sealed partial class MlflowRunRecorder : IRunObserver, IAsyncDisposable
         return new MlflowRunRecorder(store, runId, time, logger);
     }
 
+    /// <summary>
+    /// Continues recording a run an earlier process started (a parked or interrupted run resumed here): no new MLflow
+    /// run, no parameters again; step metrics go on after the steps already recorded.
+    /// </summary>
+    public static MlflowRunRecorder Attach(IMlflowStore store, string runId, TimeProvider time, ILogger logger)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        ArgumentException.ThrowIfNullOrEmpty(runId);
+        return new MlflowRunRecorder(store, runId, time ?? throw new ArgumentNullException(nameof(time)), logger);
+    }
+
     // Each agent step's sampling settings as written (defaults are documented: max_tokens 256, the model's own sampling).
     private static IEnumerable<MlflowParam> SamplingParams(WorkflowDefinition definition)
     {
@@ -115,6 +126,19 @@ public sealed partial class MlflowRunRecorder : IRunObserver, IAsyncDisposable
                     case RunStartedEvent started:
                         _record = started.Record;
                         await RecordStartAsync(started.Record).ConfigureAwait(false);
+                        break;
+                    case RunResumedEvent resumed:
+                        _record = resumed.Record;
+                        foreach (var done in resumed.Record.Steps.Where(s => s.Status != StepStatus.Running))
+                        {
+                            // Metric indexes go on where the earlier process stopped: no duplicate rows.
+                            _executions[done.Id] = _executions.GetValueOrDefault(done.Id, -1) + 1;
+                        }
+
+                        await _store.LogBatchAsync(RunId, metrics: null, parameters: null, [new("agentflow.status", "running")]).ConfigureAwait(false);
+                        break;
+                    case RunFinishedEvent { Record.Status: RunStatus.Waiting } parked:
+                        await RecordParkedAsync(parked.Record).ConfigureAwait(false);
                         break;
                     case StepFinishedEvent { Step: var step }:
                         await RecordStepAsync(step).ConfigureAwait(false);
@@ -183,6 +207,19 @@ public sealed partial class MlflowRunRecorder : IRunObserver, IAsyncDisposable
             // Rewritten after each step: a crash loses at most the step in flight.
             await _store.LogTextArtifactAsync(RunId, RunTranscript.TranscriptPath, RunTranscript.Serialize(RunTranscript.Build(_record))).ConfigureAwait(false);
         }
+    }
+
+    // The MLflow run stays RUNNING while a run waits; tags say where, the transcript holds everything so far.
+    private async Task RecordParkedAsync(RunRecord record)
+    {
+        List<MlflowTag> tags = [new("agentflow.status", "waiting")];
+        if (record.Waiting is { } waiting)
+        {
+            tags.Add(new("agentflow.waiting_step", waiting.StepId));
+        }
+
+        await _store.LogBatchAsync(RunId, metrics: null, parameters: null, tags).ConfigureAwait(false);
+        await _store.LogTextArtifactAsync(RunId, RunTranscript.TranscriptPath, RunTranscript.Serialize(RunTranscript.Build(record))).ConfigureAwait(false);
     }
 
     private async Task RecordEndAsync(RunRecord record)

@@ -173,6 +173,16 @@ public static class RunTranscript
         ["cost_usd"] = step.CostUsd,
         ["detail"] = step.Detail,
         ["error"] = step.Error,
+        ["approval"] = step.Approval is not { } approval ? null : new JsonObject
+        {
+            ["message"] = approval.Message,
+            ["show"] = approval.Show,
+            ["deadline"] = approval.Deadline is { } deadline ? Time(deadline) : null,
+            ["decision"] = approval.Decision,
+            ["decided_by"] = approval.DecidedBy,
+            ["decided_at"] = approval.DecidedAt is { } at ? Time(at) : null,
+            ["comment"] = approval.Comment,
+        },
     };
 
     private static string Genesis(string runId) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes("agentflow-audit:" + runId)));

@@ -76,7 +76,8 @@ internal sealed class AgentStepExecutor : Executor<FlowState, FlowState>
         var scope = _run.Scope(message, _loopId);
         var system = _system is null ? null : await _system.RenderAsync(scope, cancellationToken).ConfigureAwait(false);
         var prompt = await _prompt.RenderAsync(scope, cancellationToken).ConfigureAwait(false);
-        var attempts = new StrongBox<int>(0);
+        // After a resume, numbering goes on from the attempts an earlier process recorded (the one in flight included).
+        var attempts = new StrongBox<int>(_run.PriorAttempts(_step.Id, RunContext.IterationOf(message, _loopId)));
         var failures = new List<string>();
 
         // The bound model first, then each fallback in order; each gets the step's retry and timeout policy.
@@ -128,7 +129,7 @@ internal sealed class AgentStepExecutor : Executor<FlowState, FlowState>
         try
         {
             var messages = await BuildMessagesAsync(system, prompt, model, record, attemptToken).ConfigureAwait(false);
-            var options = ChatOptionsFor(record.Attempt);
+            var options = ChatOptionsFor(record.Attempt, record.Iteration);
             await foreach (var update in model.Client.GetStreamingResponseAsync(messages, options, attemptToken).ConfigureAwait(false))
             {
                 if (update.AdditionalProperties?.TryGetValue(RedeliveredFromProperty, out var lost) == true)
@@ -220,7 +221,7 @@ internal sealed class AgentStepExecutor : Executor<FlowState, FlowState>
         return messages;
     }
 
-    private ChatOptions ChatOptionsFor(int attempt) => new()
+    private ChatOptions ChatOptionsFor(int attempt, int? iteration) => new()
     {
         MaxOutputTokens = _step.MaxTokens ?? DefaultMaxTokens,
         Temperature = _step.Temperature,
@@ -232,6 +233,8 @@ internal sealed class AgentStepExecutor : Executor<FlowState, FlowState>
             ["agentflow.run_id"] = _run.RunId,
             ["agentflow.step_id"] = _step.Id,
             ["agentflow.attempt"] = attempt,
+            // One key per step attempt: a step re-run after a resume is a new attempt, never a duplicate of the old one.
+            ["agentflow.idempotency_key"] = $"{_run.RunId}/{_step.Id}/{iteration ?? 0}/{attempt}",
             ["agentflow.timeout"] = _timeout,
         },
     };

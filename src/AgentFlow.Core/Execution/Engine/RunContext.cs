@@ -20,7 +20,36 @@ internal sealed class RunContext(
     /// <summary>The run's limits, if any.</summary>
     public BudgetDefinition? Budget { get; } = budget;
 
-    private readonly ConcurrentDictionary<string, (StepRecord Record, long Timestamp)> _openComposites = new(StringComparer.Ordinal);
+    // Timestamp null: opened in an earlier process (a resumed run); latency then comes from the wall clock.
+    private readonly ConcurrentDictionary<string, (StepRecord Record, long? Timestamp)> _openComposites = new(StringComparer.Ordinal);
+    private readonly Dictionary<(string Id, int? Iteration), int> _priorAttempts = [];
+
+    /// <summary>
+    /// Continues a run recorded by an earlier process: composites it opened close into its records, attempt numbers
+    /// go on after the recorded ones (each attempt keeps a distinct key), and spending starts from what was spent.
+    /// </summary>
+    public void Restore(RunRecord record)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        foreach (var step in record.Steps)
+        {
+            if (step.Kind == "agent")
+            {
+                var key = (step.Id, step.Iteration);
+                _priorAttempts[key] = Math.Max(_priorAttempts.GetValueOrDefault(key), step.Attempt);
+            }
+            else if (step.Status == StepStatus.Running)
+            {
+                _openComposites[step.Id] = (step, null);
+            }
+        }
+
+        _tokens = record.InputTokens + record.OutputTokens;
+        _microDollars = (long)Math.Round((record.CostUsd ?? 0) * 1_000_000);
+    }
+
+    /// <summary>Attempts of a step (in one loop iteration) an earlier process already made; 0 in a fresh run.</summary>
+    public int PriorAttempts(string stepId, int? iteration) => _priorAttempts.GetValueOrDefault((stepId, iteration));
 
     public string RunId { get; } = runId;
 
@@ -69,15 +98,16 @@ internal sealed class RunContext(
         context.AddEventAsync(new AgentFlowWorkflowEvent(runEvent), cancellationToken);
 
     /// <summary>Starts the record of a composite step (switch, parallel, loop); its closing executor finishes it.</summary>
-    public async ValueTask OpenCompositeAsync(IWorkflowContext context, string id, string kind, int? iteration, CancellationToken cancellationToken)
+    public async ValueTask<StepRecord> OpenCompositeAsync(IWorkflowContext context, string id, string kind, int? iteration, CancellationToken cancellationToken)
     {
         var record = new StepRecord { Id = id, Kind = kind, Iteration = iteration, Started = Time.GetUtcNow() };
         _openComposites[id] = (record, Time.GetTimestamp());
         await EmitAsync(context, new StepStartedEvent(RunId, record), cancellationToken).ConfigureAwait(false);
+        return record;
     }
 
     public async ValueTask CloseCompositeAsync(
-        IWorkflowContext context, string id, StepOutput? output, string? detail, string? error, CancellationToken cancellationToken)
+        IWorkflowContext context, string id, StepOutput? output, string? detail, string? error, CancellationToken cancellationToken, Action<StepRecord>? update = null)
     {
         if (!_openComposites.TryRemove(id, out var open))
         {
@@ -85,7 +115,10 @@ internal sealed class RunContext(
         }
 
         var record = open.Record;
-        record.LatencyMs = Time.GetElapsedTime(open.Timestamp).TotalMilliseconds;
+        update?.Invoke(record);
+        record.LatencyMs = open.Timestamp is { } timestamp
+            ? Time.GetElapsedTime(timestamp).TotalMilliseconds
+            : (Time.GetUtcNow() - record.Started).TotalMilliseconds;
         record.Output = output?.ToString();
         record.Detail = detail;
         record.Error = error;

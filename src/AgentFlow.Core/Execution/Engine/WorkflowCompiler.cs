@@ -6,7 +6,7 @@ namespace AgentFlow.Execution.Engine;
 /// <summary>
 /// Compiles a definition into an Agent Framework <see cref="Workflow"/>: one executor per step (plus entry/exit
 /// executors for composites), wired with the engine's own edges — direct edges for sequences, a switch edge for
-/// <c>switch</c>, fan-out and a fan-in barrier for <c>parallel</c>, conditional back edges for <c>loop</c>.
+/// <c>switch</c>, fan-out and a fan-in barrier for <c>parallel</c>, conditional back edges for <c>loop</c>, a request port for <c>approval</c>.
 /// The engine schedules everything; a workflow object serves one run.
 /// </summary>
 internal static class WorkflowCompiler
@@ -111,6 +111,17 @@ internal static class WorkflowCompiler
                     builder.AddEdge<FlowState>(check, body.Entry, state => state?.Route == again);
                     builder.AddEdge<FlowState>(check, exit, state => state?.Route != again);
                     return (entry, exit);
+                }
+
+            case ApprovalStepDefinition approval:
+                {
+                    // ask -> request port (the run parks here; the engine checkpoints the pending request) -> decided.
+                    ExecutorBinding ask = new ApprovalAskExecutor(approval, loopId, run);
+                    ExecutorBinding port = RequestPort.Create<ApprovalRequest, ApprovalDecision>(ApprovalAskExecutor.PortId(approval.Id));
+                    ExecutorBinding decided = new ApprovalDecidedExecutor(approval, run);
+                    builder.AddEdge(ask, port);
+                    builder.AddEdge(port, decided);
+                    return (ask, decided);
                 }
 
             default:

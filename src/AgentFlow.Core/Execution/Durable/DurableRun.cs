@@ -1,0 +1,76 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace AgentFlow.Execution.Durable;
+
+/// <summary>
+/// What a run store keeps of one run between processes: how to rebuild it (workflow file and its hash, inputs,
+/// bindings, host settings), the engine's latest checkpoint, and the run record so far.
+/// </summary>
+public sealed class DurableRun
+{
+    /// <summary>The run id (also the MLflow run id when recorded).</summary>
+    public required string RunId { get; init; }
+
+    /// <summary>Full path of the workflow file; a resume reloads it and refuses if its hash changed.</summary>
+    public required string WorkflowPath { get; init; }
+
+    /// <summary>SHA-256 of the workflow file when the run started.</summary>
+    public required string DefinitionSha256 { get; init; }
+
+    /// <summary><c>--input</c> values as given.</summary>
+    public Dictionary<string, string> Inputs { get; init; } = new(StringComparer.Ordinal);
+
+    /// <summary><c>--bind</c> values as given.</summary>
+    public Dictionary<string, string> Bindings { get; init; } = new(StringComparer.Ordinal);
+
+    /// <summary>Settings the host needs to continue the run (config file, where it is recorded); opaque to the runner.</summary>
+    public Dictionary<string, string> Host { get; init; } = new(StringComparer.Ordinal);
+
+    /// <summary>The engine checkpoint to resume from; null before the first superstep ends.</summary>
+    public string? CheckpointId { get; set; }
+
+    /// <summary>When this state was last saved.</summary>
+    public DateTimeOffset Updated { get; set; }
+
+    /// <summary>The run record so far (status, steps, the approval it waits at).</summary>
+    public required RunRecord Record { get; init; }
+
+    /// <summary>True while the run is not finished: running (or interrupted) or waiting for a decision.</summary>
+    [JsonIgnore]
+    public bool IsActive => Record.Status is RunStatus.Running or RunStatus.Waiting;
+
+    /// <summary>The stored form.</summary>
+    public string ToJson() => JsonSerializer.Serialize(this, Json);
+
+    /// <summary>Reads the stored form.</summary>
+    /// <exception cref="RunStoreException">The text is not a stored run.</exception>
+    public static DurableRun FromJson(string json, string where)
+    {
+        try
+        {
+            return JsonSerializer.Deserialize<DurableRun>(json, Json) ?? throw new RunStoreException($"{where}: empty run state");
+        }
+        catch (JsonException ex)
+        {
+            throw new RunStoreException($"{where}: the stored run cannot be read ({ex.Message}); it was written by another AgentFlow version or damaged", ex);
+        }
+    }
+
+    // Populate: RunRecord's Steps and Outputs are get-only collections filled in place.
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.General)
+    {
+        PreferredObjectCreationHandling = JsonObjectCreationHandling.Populate,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+    };
+}
+
+/// <summary>A run store cannot be read or written, or a run cannot be continued from it.</summary>
+public sealed class RunStoreException : AgentFlowException
+{
+    /// <summary>Creates the exception.</summary>
+    public RunStoreException(string message, Exception? innerException = null)
+        : base(message, innerException)
+    {
+    }
+}
