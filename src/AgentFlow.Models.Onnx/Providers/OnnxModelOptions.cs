@@ -57,7 +57,9 @@ public sealed record OnnxModelOptions
         ArgumentNullException.ThrowIfNull(spec);
         var reader = new SettingsReader(spec, AllowedSettings);
         reader.CheckUnknownKeys();
+        var before = reader.Problems.Count;
         var builtin = reader.Bool("builtin", false);
+        var builtinValid = reader.Problems.Count == before;
         var rawPath = reader.String("path");
         TinyOnnxOptions? tiny = null;
         if (builtin)
@@ -83,7 +85,7 @@ public sealed record OnnxModelOptions
         }
         else
         {
-            if (rawPath is null)
+            if (rawPath is null && builtinValid)
             {
                 reader.Add("path", "setting 'path' is required for provider 'onnx'; set it to an ONNX Runtime GenAI model folder (the one holding genai_config.json), "
                     + "e.g. path: ~/models/phi-3-mini-4k-instruct-onnx/cpu-int4-rtn-block-32, or set builtin: true for the built-in tiny model");

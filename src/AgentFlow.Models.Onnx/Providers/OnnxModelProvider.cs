@@ -44,7 +44,8 @@ public sealed partial class OnnxModelProvider : IModelProvider
         var options = OnnxModelOptions.TryCreate(spec, out var problems);
         var all = new List<string>(problems);
         var path = options?.Path ?? (spec.GetString("path") is { Length: > 0 } raw ? OnnxModelOptions.ResolvePath(raw, spec) : null);
-        if (options?.Builtin is null && !string.IsNullOrEmpty(path) && CheckFolder(spec, path) is { } folderProblem)
+        var builtin = options?.Builtin is not null || spec.GetString("builtin")?.Trim().ToLowerInvariant() is "true" or "yes" or "on";
+        if (!builtin && !string.IsNullOrEmpty(path) && CheckFolder(spec, path) is { } folderProblem)
         {
             all.Add(folderProblem);
         }
