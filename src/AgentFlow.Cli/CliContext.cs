@@ -2,6 +2,7 @@ using System.Collections;
 using AgentFlow.Models;
 using AgentFlow.Models.Llama.Hosting;
 using AgentFlow.Models.Llama.Providers;
+using AgentFlow.Models.Onnx.Providers;
 using AgentFlow.Models.OpenAI;
 using Microsoft.Extensions.Logging;
 
@@ -52,6 +53,7 @@ internal sealed class CliContext : IDisposable
     [
         new BuiltinModelProvider(loggerFactory: LoggerFactory),
         new LlamaModelProvider(FileHashCache.CreateDefault(), LoggerFactory),
+        new OnnxModelProvider(loggerFactory: LoggerFactory),
         new OpenAIModelProvider(),
     ];
 

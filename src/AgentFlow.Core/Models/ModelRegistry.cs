@@ -52,11 +52,15 @@ public sealed class ModelRegistry
     /// <summary>The registry file read, or null when only built-ins and environment overrides apply.</summary>
     public string? SourcePath { get; }
 
-    /// <summary>Models that exist without any configuration: the tiny llama models AgentFlow writes itself.</summary>
+    /// <summary>
+    /// Models that exist without any configuration: the tiny llama models AgentFlow writes itself (<c>tiny</c>,
+    /// <c>tiny2</c>, run by llama.cpp) and its tiny ONNX decoder (<c>tiny-onnx</c>, run by ONNX Runtime GenAI).
+    /// </summary>
     public static IReadOnlyList<ModelSpec> BuiltinModels { get; } =
     [
         Builtin("tiny", seed: 1),
         Builtin("tiny2", seed: 2),
+        Builtin("tiny-onnx", seed: 1, provider: "onnx"),
     ];
 
     /// <summary>Looks a model up by name.</summary>
@@ -133,17 +137,20 @@ public sealed class ModelRegistry
         return new ModelRegistry(new ReadOnlyDictionary<string, ModelSpec>(models), path, settings);
     }
 
-    private static ModelSpec Builtin(string name, int seed)
+    private static ModelSpec Builtin(string name, int seed, string provider = "builtin")
     {
         var location = new SourceLocation("<built-in>", 1, 1);
-        return new ModelSpec(
-            name,
-            "builtin",
-            new Dictionary<string, ModelSetting>(StringComparer.Ordinal)
-            {
-                ["seed"] = new(seed.ToString(System.Globalization.CultureInfo.InvariantCulture), location),
-            },
-            location);
+        var settings = new Dictionary<string, ModelSetting>(StringComparer.Ordinal)
+        {
+            ["seed"] = new(seed.ToString(System.Globalization.CultureInfo.InvariantCulture), location),
+        };
+        if (provider != "builtin")
+        {
+            // provider: onnx, builtin: true — the provider writes its own tiny model instead of loading a folder.
+            settings["builtin"] = new("true", location);
+        }
+
+        return new ModelSpec(name, provider, settings, location);
     }
 
     private static void ReadFile(string path, string text, Dictionary<string, ModelSpec> models, Dictionary<string, string> settings, List<Diagnostic> diagnostics)
@@ -282,7 +289,7 @@ public sealed class ModelRegistry
 
         if (string.IsNullOrEmpty(provider))
         {
-            diagnostics.Add(new Diagnostic(location, "AF0909", $"model '{name}' has no 'provider'", "add provider: builtin, llama or openai"));
+            diagnostics.Add(new Diagnostic(location, "AF0909", $"model '{name}' has no 'provider'", "add provider: builtin, llama, onnx or openai"));
             return;
         }
 

@@ -14,8 +14,9 @@ public sealed class ModelRegistryTests
         var registry = ModelRegistry.Load(null, NoEnvironment, dir);
 
         Assert.Null(registry.SourcePath);
-        Assert.Equal(["tiny", "tiny2"], registry.Models.Keys);
-        Assert.All(registry.Models.Values, m => Assert.Equal("builtin", m.Provider));
+        Assert.Equal(["tiny", "tiny2", "tiny-onnx"], registry.Models.Keys);
+        Assert.Equal(["builtin", "builtin", "onnx"], registry.Models.Values.Select(m => m.Provider));
+        Assert.Equal("true", registry.Models["tiny-onnx"].GetString("builtin"));
         Assert.NotEqual(registry.Models["tiny"].GetString("seed"), registry.Models["tiny2"].GetString("seed"));
     }
 
