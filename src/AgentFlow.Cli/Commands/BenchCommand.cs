@@ -59,6 +59,12 @@ internal static class BenchCommand
     private static void Print(TextWriter writer, BenchReport report)
     {
         var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(writer) });
+        if (Console.IsOutputRedirected)
+        {
+            // Piped into a file or a document: wide enough for the table, not the 80 columns Spectre assumes.
+            console.Profile.Width = 180;
+        }
+
         console.WriteLine($"machine: {report.Machine}");
         var table = new Table().Border(TableBorder.Rounded);
         table.AddColumns("scenario", "measured", "figure", "baseline", "ratio", "goal", "met");
@@ -72,12 +78,11 @@ internal static class BenchCommand
 
             foreach (var row in scenario.Rows)
             {
-                var details = string.Join(", ", row.Details.Select(d => string.Create(CultureInfo.InvariantCulture, $"{d.Key} {d.Value:0.##}")));
                 table.AddRow(
                     Markup.Escape(scenario.Name),
-                    Markup.Escape(row.Label) + (details.Length > 0 ? $"\n[grey]{Markup.Escape(details)}[/]" : string.Empty),
+                    Markup.Escape(row.Label),
                     Markup.Escape(string.Create(CultureInfo.InvariantCulture, $"{row.Figure:#,0.##} {row.Unit}")),
-                    Markup.Escape(string.Create(CultureInfo.InvariantCulture, $"{row.Baseline:#,0.##}")) + $"\n[grey]{Markup.Escape(row.BaselineLabel)}[/]",
+                    Markup.Escape(string.Create(CultureInfo.InvariantCulture, $"{row.Baseline:#,0.##} ({row.BaselineLabel})")),
                     string.Create(CultureInfo.InvariantCulture, $"{row.Ratio:0.###}×"),
                     Markup.Escape(row.Goal ?? "—"),
                     row.Met switch { true => "[green]met[/]", false => "[red]missed[/]", null => "—" });
@@ -85,9 +90,14 @@ internal static class BenchCommand
         }
 
         console.Write(table);
-        foreach (var scenario in report.Scenarios.Where(s => s.Note is not null))
+        foreach (var scenario in report.Scenarios.Where(s => s.Skipped is null))
         {
-            console.MarkupLine($"[grey]{Markup.Escape(scenario.Name)}: {Markup.Escape(scenario.Note!)} ({scenario.ElapsedSeconds:0.0} s)[/]");
+            console.MarkupLine($"[grey]{Markup.Escape(scenario.Name)}: {Markup.Escape(scenario.Note ?? string.Empty)} ({scenario.ElapsedSeconds:0.0} s)[/]");
+            foreach (var row in scenario.Rows.Where(r => r.Details.Count > 0))
+            {
+                var details = string.Join(", ", row.Details.Select(d => string.Create(CultureInfo.InvariantCulture, $"{d.Key} {d.Value:0.##}")));
+                console.MarkupLine($"[grey]  {Markup.Escape(row.Label)}: {Markup.Escape(details)}[/]");
+            }
         }
     }
 }
