@@ -178,7 +178,10 @@ public sealed partial class MlflowRunRecorder : IRunObserver, IAsyncDisposable
         }
 
         await _store.LogBatchAsync(RunId, metrics, parameters: null, tags: null).ConfigureAwait(false);
-        if (_record is not null)
+
+        // When more events are already queued (the run is ahead of the writer), the next write supersedes this
+        // transcript: rewriting it once the queue is drained keeps the crash guarantee without an O(steps²) cost.
+        if (_record is not null && _events.Reader.Count == 0)
         {
             // Rewritten after each step: a crash loses at most the step in flight.
             await _store.LogTextArtifactAsync(RunId, RunTranscript.TranscriptPath, RunTranscript.Serialize(RunTranscript.Build(_record))).ConfigureAwait(false);
