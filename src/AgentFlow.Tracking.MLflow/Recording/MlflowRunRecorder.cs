@@ -22,6 +22,7 @@ public sealed partial class MlflowRunRecorder : IRunObserver, IAsyncDisposable
     private readonly List<string> _problems = [];
     private readonly Task _writer;
     private RunRecord? _record;
+    private int _queued;
 
     private MlflowRunRecorder(IMlflowStore store, string runId, TimeProvider time, ILogger logger)
     {
@@ -93,7 +94,10 @@ public sealed partial class MlflowRunRecorder : IRunObserver, IAsyncDisposable
     {
         if (runEvent is not StepOutputChunkEvent)
         {
-            _events.Writer.TryWrite(runEvent);
+            if (_events.Writer.TryWrite(runEvent))
+            {
+                Interlocked.Increment(ref _queued);
+            }
         }
     }
 
@@ -108,6 +112,7 @@ public sealed partial class MlflowRunRecorder : IRunObserver, IAsyncDisposable
     {
         await foreach (var runEvent in _events.Reader.ReadAllAsync().ConfigureAwait(false))
         {
+            Interlocked.Decrement(ref _queued);
             try
             {
                 switch (runEvent)
@@ -181,7 +186,7 @@ public sealed partial class MlflowRunRecorder : IRunObserver, IAsyncDisposable
 
         // When more events are already queued (the run is ahead of the writer), the next write supersedes this
         // transcript: rewriting it once the queue is drained keeps the crash guarantee without an O(steps²) cost.
-        if (_record is not null && _events.Reader.Count == 0)
+        if (_record is not null && Volatile.Read(ref _queued) <= 0)
         {
             // Rewritten after each step: a crash loses at most the step in flight.
             await _store.LogTextArtifactAsync(RunId, RunTranscript.TranscriptPath, RunTranscript.Serialize(RunTranscript.Build(_record))).ConfigureAwait(false);
