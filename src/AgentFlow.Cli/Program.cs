@@ -20,6 +20,7 @@ var root = new RootCommand("AgentFlow: run multi-step AI workflows on local and 
     ApprovalCommands.Approvals(Context),
     ApprovalCommands.Decide(Context, approve: true),
     ApprovalCommands.Decide(Context, approve: false),
+    BenchCommand.Create(Context),
 };
 
 parsed = root.Parse(args);

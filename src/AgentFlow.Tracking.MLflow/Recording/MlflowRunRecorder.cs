@@ -22,6 +22,7 @@ public sealed partial class MlflowRunRecorder : IRunObserver, IAsyncDisposable
     private readonly List<string> _problems = [];
     private readonly Task _writer;
     private RunRecord? _record;
+    private int _queued;
 
     private MlflowRunRecorder(IMlflowStore store, string runId, TimeProvider time, ILogger logger)
     {
@@ -104,7 +105,10 @@ public sealed partial class MlflowRunRecorder : IRunObserver, IAsyncDisposable
     {
         if (runEvent is not StepOutputChunkEvent)
         {
-            _events.Writer.TryWrite(runEvent);
+            if (_events.Writer.TryWrite(runEvent))
+            {
+                Interlocked.Increment(ref _queued);
+            }
         }
     }
 
@@ -119,6 +123,7 @@ public sealed partial class MlflowRunRecorder : IRunObserver, IAsyncDisposable
     {
         await foreach (var runEvent in _events.Reader.ReadAllAsync().ConfigureAwait(false))
         {
+            Interlocked.Decrement(ref _queued);
             try
             {
                 switch (runEvent)
@@ -202,7 +207,10 @@ public sealed partial class MlflowRunRecorder : IRunObserver, IAsyncDisposable
         }
 
         await _store.LogBatchAsync(RunId, metrics, parameters: null, tags: null).ConfigureAwait(false);
-        if (_record is not null)
+
+        // When more events are already queued (the run is ahead of the writer), the next write supersedes this
+        // transcript: rewriting it once the queue is drained keeps the crash guarantee without an O(steps²) cost.
+        if (_record is not null && Volatile.Read(ref _queued) <= 0)
         {
             // Rewritten after each step: a crash loses at most the step in flight.
             await _store.LogTextArtifactAsync(RunId, RunTranscript.TranscriptPath, RunTranscript.Serialize(RunTranscript.Build(_record))).ConfigureAwait(false);

@@ -1,0 +1,159 @@
+using System.Globalization;
+using AgentFlow.Bench.Harness;
+using AgentFlow.Models;
+using Microsoft.Extensions.AI;
+
+namespace AgentFlow.Bench.Scenarios;
+
+/// <summary>
+/// step-overhead (in process) and step-overhead-rabbitmq: a 20-step chain on the zero-work client, time per step,
+/// against a plain loop calling the same client (in process) or raw MassTransit request/response (RabbitMQ).
+/// </summary>
+internal static class StepOverheadScenario
+{
+    public const int ChainLength = 20;
+
+    /// <summary>Goal: p50 per step with recording and memory on.</summary>
+    public const double GoalMicroseconds = 500;
+
+    /// <summary>Goal: AgentFlow step over RabbitMQ / raw round trip.</summary>
+    public const double GoalRabbitRatio = 1.5;
+
+    public static async Task<ScenarioResult> RunInProcessAsync(BenchOptions options, string folder, CancellationToken cancellationToken)
+    {
+        var (warm, runs) = (options.Pick(1, 30), options.Pick(2, 300));
+        var zero = new ZeroWorkModelProvider();
+        var loop = await PlainLoopAsync(zero.Client, warm, runs, options.Time, cancellationToken).ConfigureAwait(false);
+        var variants = new (HarnessSettings Settings, bool Goal)[]
+        {
+            (new HarnessSettings(StepTransport.InMemoryBus, Record: true, Memory: true), true),
+            (new HarnessSettings(StepTransport.Direct, Record: false, Memory: false), false),
+            (new HarnessSettings(StepTransport.Direct, Record: false, Memory: true), false),
+            (new HarnessSettings(StepTransport.Direct, Record: true, Memory: false), false),
+            (new HarnessSettings(StepTransport.InMemoryBus, Record: false, Memory: false), false),
+        };
+        var rows = new List<BenchRow>();
+        var index = 0;
+        foreach (var (settings, goal) in variants)
+        {
+            options.Say($"step-overhead: {settings.Describe()}");
+            var perStep = await ChainAsync(settings, [zero], Path.Combine(folder, $"v{index++}"), warm, runs, options, cancellationToken).ConfigureAwait(false);
+            rows.Add(Row($"AgentFlow ({settings.Describe()})", perStep, loop, "plain loop calling the same client") with
+            {
+                Goal = goal ? string.Create(CultureInfo.InvariantCulture, $"p50 ≤ {GoalMicroseconds:0} µs/step") : null,
+                Met = goal ? Stats.Median(perStep) <= GoalMicroseconds : null,
+            });
+        }
+
+        return new ScenarioResult("step-overhead", rows)
+        {
+            Note = string.Create(CultureInfo.InvariantCulture, $"{ChainLength}-step chain, {runs} runs after {warm} warm-up runs; figure = p50 of run wall time / {ChainLength} (recorder start and flush included); first row is what ./agentflow run does, the others isolate each part"),
+        };
+    }
+
+    public static async Task<ScenarioResult> RunRabbitMqAsync(BenchOptions options, string folder, CancellationToken cancellationToken)
+    {
+        const string Name = "step-overhead-rabbitmq";
+        if (await Load.ProbeAsync(options.RabbitMqUri, cancellationToken).ConfigureAwait(false) is { } why)
+        {
+            return ScenarioResult.Skip(Name, why);
+        }
+
+        var (warm, runs) = (options.Pick(1, 20), options.Pick(2, 150));
+        options.Say($"{Name}: raw MassTransit request/response");
+        var raw = new List<double>();
+        await using (var bus = await RawMassTransit.StartAsync(options.RabbitMqUri, 8, options.LoggerFactory, cancellationToken).ConfigureAwait(false))
+        {
+            for (var i = 0; i < (warm + runs) * ChainLength; i++)
+            {
+                var start = options.Time.GetTimestamp();
+                await bus.CallAsync(cancellationToken).ConfigureAwait(false);
+                if (i >= warm * ChainLength)
+                {
+                    raw.Add(Stats.MicrosecondsSince(options.Time, start));
+                }
+            }
+        }
+
+        var zero = new ZeroWorkModelProvider();
+        var rows = new List<BenchRow>();
+        var index = 0;
+        foreach (var (record, memory) in new[] { (true, true), (false, false) })
+        {
+            var settings = new HarnessSettings(StepTransport.RabbitMq, record, memory) { RabbitMqUri = options.RabbitMqUri };
+            options.Say($"{Name}: {settings.Describe()}");
+            var perStep = await ChainAsync(settings, [zero], Path.Combine(folder, $"r{index++}"), warm, runs, options, cancellationToken).ConfigureAwait(false);
+            rows.Add(Row($"AgentFlow ({settings.Describe()})", perStep, raw, "raw MassTransit request/response RTT, same broker") with
+            {
+                Goal = string.Create(CultureInfo.InvariantCulture, $"ratio ≤ {GoalRabbitRatio:0.0}×"),
+                Met = Stats.Median(perStep) / Stats.Median(raw) <= GoalRabbitRatio,
+            });
+        }
+
+        return new ScenarioResult(Name, rows)
+        {
+            Note = string.Create(CultureInfo.InvariantCulture, $"{ChainLength}-step chain, {runs} runs; worker endpoint in this process consuming from the broker; raw = {raw.Count} sequential round trips"),
+        };
+    }
+
+    private static BenchRow Row(string label, List<double> perStep, List<double> baseline, string baselineLabel) =>
+        new(label, Stats.Median(perStep), "µs/step (p50)", Stats.Median(baseline), baselineLabel)
+        {
+            Details = new Dictionary<string, double>(StringComparer.Ordinal)
+            {
+                ["p99_us"] = Stats.Percentile(perStep, 99),
+                ["baseline_p99_us"] = Stats.Percentile(baseline, 99),
+                ["overhead_p50_us"] = Stats.Median(perStep) - Stats.Median(baseline),
+                ["samples"] = perStep.Count,
+            },
+        };
+
+    /// <summary>Per-step microseconds of each measured run of the chain.</summary>
+    internal static async Task<List<double>> ChainAsync(HarnessSettings settings, IReadOnlyList<IModelProvider> providers, string folder, int warm, int runs, BenchOptions options, CancellationToken cancellationToken)
+    {
+        var definition = BenchModels.Chain(ChainLength, settings.Memory);
+        await using var harness = await AgentFlowHarness.StartAsync(settings, providers, folder, options, cancellationToken).ConfigureAwait(false);
+        var samples = new List<double>(runs);
+        for (var i = 0; i < warm + runs; i++)
+        {
+            var inputs = AgentFlowHarness.FreshInputs();
+            var start = options.Time.GetTimestamp();
+            await harness.RunAsync(definition, inputs, cancellationToken).ConfigureAwait(false);
+            if (i >= warm)
+            {
+                samples.Add(Stats.MicrosecondsSince(options.Time, start) / ChainLength);
+            }
+        }
+
+        return samples;
+    }
+
+    /// <summary>The baseline: the same calls (system + prompt, same options, streamed) in a plain loop.</summary>
+    internal static async Task<List<double>> PlainLoopAsync(IChatClient client, int warm, int runs, TimeProvider time, CancellationToken cancellationToken)
+    {
+        var samples = new List<double>(runs);
+        for (var i = 0; i < warm + runs; i++)
+        {
+            var start = time.GetTimestamp();
+            var previous = "bench";
+            for (var step = 1; step <= ChainLength; step++)
+            {
+                List<ChatMessage> messages = [new(ChatRole.System, $"You are step {step}."), new(ChatRole.User, "Continue after: " + previous)];
+                var text = new System.Text.StringBuilder();
+                await foreach (var update in client.GetStreamingResponseAsync(messages, new ChatOptions { MaxOutputTokens = 16, Temperature = 0 }, cancellationToken).ConfigureAwait(false))
+                {
+                    text.Append(update.Text);
+                }
+
+                previous = text.ToString();
+            }
+
+            if (i >= warm)
+            {
+                samples.Add(Stats.MicrosecondsSince(time, start) / ChainLength);
+            }
+        }
+
+        return samples;
+    }
+}

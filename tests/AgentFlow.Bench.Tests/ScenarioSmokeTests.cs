@@ -1,0 +1,99 @@
+using AgentFlow.Bench;
+
+namespace AgentFlow.Bench.Tests;
+
+/// <summary>
+/// Each scenario once at tiny size, so the benchmark cannot rot. Asserts the shape of the result (figures positive,
+/// ratio = figure / baseline), never a timing threshold. RabbitMQ scenarios use AGENTFLOW_RABBITMQ when set and report
+/// "skipped" otherwise.
+/// </summary>
+public sealed class ScenarioSmokeTests
+{
+    private static BenchOptions Tiny() => new()
+    {
+        Size = BenchSize.Tiny,
+        RabbitMqUri = Environment.GetEnvironmentVariable(BenchOptions.RabbitMqVariable) is { Length: > 0 } uri ? new Uri(uri) : null,
+        AgentflowProgram = Path.Combine(AppContext.BaseDirectory, "agentflow.dll"),
+    };
+
+    [Theory]
+    [InlineData("step-overhead")]
+    [InlineData("throughput")]
+    [InlineData("inference")]
+    [InlineData("peer")]
+    [InlineData("scale")]
+    [InlineData("cold-start")]
+    public async Task RunAsync_TinyScenario_ReportsPositiveFiguresAndConsistentRatios(string scenario)
+    {
+        var report = await BenchSuite.RunAsync([scenario], Tiny(), CancellationToken.None);
+
+        var result = Assert.Single(report.Scenarios);
+        Assert.Equal(scenario, result.Name);
+        Assert.Null(result.Skipped);
+        AssertShape(result);
+    }
+
+    [Fact]
+    public async Task RunAsync_RabbitMqScenario_RunsOrSaysWhySkipped()
+    {
+        var report = await BenchSuite.RunAsync(["step-overhead-rabbitmq"], Tiny(), CancellationToken.None);
+
+        var result = Assert.Single(report.Scenarios);
+        if (result.Skipped is not null)
+        {
+            Assert.Empty(result.Rows);
+            Assert.Contains("RabbitMQ", result.Skipped + " " + BenchOptions.RabbitMqVariable, StringComparison.Ordinal);
+            return;
+        }
+
+        AssertShape(result);
+        Assert.All(result.Rows, row => Assert.NotNull(row.Met));
+    }
+
+    [Fact]
+    public async Task RunAsync_NoBroker_SkipsRabbitMqScenarioWithReason()
+    {
+        var options = Tiny();
+        options.RabbitMqUri = null;
+
+        var report = await BenchSuite.RunAsync(["step-overhead-rabbitmq"], options, CancellationToken.None);
+
+        var result = Assert.Single(report.Scenarios);
+        Assert.Contains(BenchOptions.RabbitMqVariable, result.Skipped, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task RunAsync_UnknownScenario_ThrowsNamingTheScenarios()
+    {
+        var ex = await Assert.ThrowsAsync<ArgumentException>(() => BenchSuite.RunAsync(["nope"], Tiny(), CancellationToken.None));
+
+        Assert.Contains("step-overhead", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ToJson_Report_HasFiguresBaselinesRatiosAndGoals()
+    {
+        var row = new BenchRow("a", 10, "µs", 4, "b") { Goal = "≤ 5", Met = false };
+        var report = new BenchReport("m", BenchSize.Tiny, [new ScenarioResult("s", [row]), ScenarioResult.Skip("r", "why")]);
+
+        var json = System.Text.Json.JsonDocument.Parse(report.ToJson()).RootElement;
+
+        var first = json.GetProperty("scenarios")[0].GetProperty("rows")[0];
+        Assert.Equal(2.5, first.GetProperty("ratio").GetDouble());
+        Assert.False(first.GetProperty("met").GetBoolean());
+        Assert.Equal("why", json.GetProperty("scenarios")[1].GetProperty("skipped").GetString());
+    }
+
+    private static void AssertShape(ScenarioResult result)
+    {
+        Assert.NotEmpty(result.Rows);
+        Assert.All(result.Rows, row =>
+        {
+            Assert.True(row.Figure > 0, $"{row.Label}: figure {row.Figure}");
+            Assert.True(row.Baseline > 0, $"{row.Label}: baseline {row.Baseline}");
+            Assert.Equal(row.Figure / row.Baseline, row.Ratio, 9);
+            Assert.Equal(row.Goal is null, row.Met is null);
+            Assert.All(row.Details.Values, v => Assert.True(double.IsFinite(v)));
+        });
+    }
+}
