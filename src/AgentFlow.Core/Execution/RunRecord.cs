@@ -88,6 +88,18 @@ public sealed class RunRecord
     /// <summary>The approval the run is parked at, while <see cref="Status"/> is <see cref="RunStatus.Waiting"/>.</summary>
     public WaitingApproval? Waiting { get; set; }
 
+    /// <summary>
+    /// A copy of <see cref="Steps"/> and <see cref="Outputs"/> that is safe to take while the run is still adding to
+    /// them (observers writing on another thread, e.g. the MLflow recorder); the runner adds under the same lock.
+    /// </summary>
+    public (StepRecord[] Steps, KeyValuePair<string, string>[] Outputs) Snapshot()
+    {
+        lock (Steps)
+        {
+            return ([.. Steps], [.. Outputs]);
+        }
+    }
+
     /// <summary>Total input tokens over all agent steps.</summary>
     public long InputTokens => Steps.Sum(s => (long)(s.InputTokens ?? 0));
 

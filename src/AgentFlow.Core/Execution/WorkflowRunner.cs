@@ -295,7 +295,10 @@ public sealed partial class WorkflowRunner
                         case AgentFlowWorkflowEvent { RunEvent: var runEvent }:
                             if (runEvent is StepStartedEvent started)
                             {
-                                record.Steps.Add(started.Step);
+                                lock (record.Steps)
+                                {
+                                    record.Steps.Add(started.Step);
+                                }
                             }
 
                             if (durable is not null && runEvent is StepStartedEvent or StepFinishedEvent)
@@ -316,9 +319,12 @@ public sealed partial class WorkflowRunner
                             break;
 
                         case WorkflowOutputEvent output when output.Is<RunOutputs>(out var outputs):
-                            foreach (var (name, value) in outputs.Values)
+                            lock (record.Steps)
                             {
-                                record.Outputs[name] = value;
+                                foreach (var (name, value) in outputs.Values)
+                                {
+                                    record.Outputs[name] = value;
+                                }
                             }
 
                             gotOutput = true;

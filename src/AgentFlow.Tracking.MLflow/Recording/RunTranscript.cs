@@ -33,7 +33,8 @@ public static class RunTranscript
         ArgumentNullException.ThrowIfNull(record);
         var steps = new JsonArray();
         var previous = Genesis(record.RunId);
-        foreach (var step in record.Steps)
+        var (stepRecords, outputValues) = record.Snapshot(); // the run may still be adding steps
+        foreach (var step in stepRecords)
         {
             var entry = Step(step, record.Models.GetValueOrDefault(step.Model ?? string.Empty)?.FileSha256);
             previous = Hash(previous, entry);
@@ -42,7 +43,7 @@ public static class RunTranscript
         }
 
         var outputs = new JsonObject();
-        foreach (var (name, value) in record.Outputs)
+        foreach (var (name, value) in outputValues)
         {
             outputs[name] = value;
         }
