@@ -19,6 +19,12 @@ internal sealed class PlainProgress(TextWriter writer, IReadOnlyDictionary<strin
             case StepFinishedEvent { Step: var step }:
                 writer.WriteLine($"{Indent(step)}{(step.Status == StepStatus.Succeeded ? "ok" : "FAILED")} {Describe(step)} {Metrics(step)}");
                 break;
+            case RunFinishedEvent { Record: { Status: RunStatus.Waiting, Waiting: { } waiting } record }:
+                writer.WriteLine($"run {record.RunId} waiting at approval '{waiting.StepId}', tokens in {record.InputTokens} out {record.OutputTokens}");
+                break;
+            case RunResumedEvent { Record: var resumed }:
+                writer.WriteLine($"run {resumed.RunId} resumed ({resumed.Steps.Count(s => s.Status == StepStatus.Succeeded)} step record(s) already done)");
+                break;
             case RunFinishedEvent { Record: var record }:
                 writer.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"run {record.RunId} {record.Status.ToString().ToLowerInvariant()} in {record.DurationMs:F0} ms, tokens in {record.InputTokens} out {record.OutputTokens}"));
