@@ -138,6 +138,15 @@ internal static class RunsCommand
                     cli.Out.WriteLine($"   prompt: {prompt}");
                 }
 
+                if (s["approval"] is JsonObject approval)
+                {
+                    cli.Out.WriteLine($"   asked:  {approval["message"]}");
+                    if (approval["decision"] is { } decision)
+                    {
+                        cli.Out.WriteLine($"   decision: {decision} by {approval["decided_by"]} at {approval["decided_at"]}{(approval["comment"] is { } c ? $": {c}" : string.Empty)}");
+                    }
+                }
+
                 cli.Out.WriteLine($"   answer: {s["output"]}");
                 if (s["error"] is { } error)
                 {
