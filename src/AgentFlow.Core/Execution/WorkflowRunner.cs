@@ -20,6 +20,9 @@ public sealed record RunRequest(WorkflowDefinition Definition)
 
     /// <summary>Run id to use; a new one when null.</summary>
     public string? RunId { get; init; }
+
+    /// <summary>Recorded agent step outputs to reuse instead of calling models (replays); null runs every step live.</summary>
+    public RunReplay? Replay { get; init; }
 }
 
 /// <summary>
@@ -100,7 +103,7 @@ public sealed partial class WorkflowRunner
             _time,
             definition.Defaults,
             definition.Budget,
-            conversation);
+            conversation) { Replay = request.Replay };
         var workflow = WorkflowCompiler.Compile(definition, context);
 
         LogRunStarted(record.RunId, definition.Name);
