@@ -17,6 +17,7 @@ var root = new RootCommand("AgentFlow: run multi-step AI workflows on local and 
     WorkerCommand.Create(Context),
     MemoryCommand.Create(Context),
     RunsCommand.Create(Context),
+    ExperimentCommand.Create(Context),
 };
 
 parsed = root.Parse(args);

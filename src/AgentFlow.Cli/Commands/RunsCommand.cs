@@ -24,6 +24,9 @@ internal static class RunsCommand
         command.Add(Show(context));
         command.Add(Export(context));
         command.Add(Verify(context));
+        command.Add(RunsAnalysisCommands.Compare(context));
+        command.Add(RunsAnalysisCommands.Diff(context));
+        command.Add(RunsAnalysisCommands.Replay(context));
         return command;
     }
 

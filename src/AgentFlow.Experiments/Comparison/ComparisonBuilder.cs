@@ -10,7 +10,7 @@ public static class ComparisonBuilder
     /// Rows: <c>success_rate</c>, <c>latency_p50_ms</c>, <c>latency_p95_ms</c>, <c>tokens_in</c>, <c>tokens_out</c>,
     /// <c>cost_usd</c> (when priced), one <c>score.NAME</c> per scorer, then the same latency/token/cost rows per agent
     /// step. Each has every variant's estimate and the paired difference of every other variant to the first, over the
-    /// cases both have a value for. Each row's bootstrap is seeded from <see cref="BootstrapOptions.Seed"/> and the
+    /// cases both have a value for (unpaired when no case has both, as in live traffic). Each row's bootstrap is seeded from <see cref="BootstrapOptions.Seed"/> and the
     /// row's name, so a row's interval does not depend on which other rows exist.
     /// </summary>
     public static ComparisonTable Build(IReadOnlyList<Observation> observations, IReadOnlyList<string> variants, BootstrapOptions options)
@@ -80,7 +80,10 @@ public static class ComparisonBuilder
         foreach (var variant in variants.Skip(1))
         {
             var pairs = values[variant].Where(p => baseline.ContainsKey(p.Key)).OrderBy(p => p.Key, StringComparer.Ordinal).ToList();
-            differences[variant] = Bootstrap.PairedDifference([.. pairs.Select(p => baseline[p.Key])], [.. pairs.Select(p => p.Value)], kind, rowOptions);
+            // Paired by case when cases ran under both variants; live traffic has no pairs, so its samples are compared unpaired.
+            differences[variant] = pairs.Count > 0
+                ? Bootstrap.PairedDifference([.. pairs.Select(p => baseline[p.Key])], [.. pairs.Select(p => p.Value)], kind, rowOptions)
+                : Bootstrap.UnpairedDifference([.. baseline.Values], [.. values[variant].Values], kind, rowOptions);
         }
 
         return new ComparisonRow(name, step, metric, kind, byVariant, differences);

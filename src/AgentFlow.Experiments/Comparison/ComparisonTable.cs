@@ -71,7 +71,7 @@ public sealed record ComparisonTable(string Baseline, IReadOnlyList<string> Vari
             text.AppendLine(string.Join("  ", line.Select((cell, i) => i == 0 ? cell.PadRight(widths[i]) : cell.PadLeft(widths[i]))).TrimEnd());
         }
 
-        text.Append(CultureInfo.InvariantCulture, $"[low, high]: {Options.Confidence:P0} bootstrap interval ({Options.Resamples} resamples, seed {Options.Seed}); differences are paired by case.");
+        text.Append(CultureInfo.InvariantCulture, $"[low, high]: {Options.Confidence * 100:0.#}% bootstrap interval ({Options.Resamples} resamples, seed {Options.Seed}); differences are paired by case.");
         return text.ToString();
     }
 

@@ -110,6 +110,43 @@ public static class Bootstrap
         return Finish(Compute(kind, b) - Compute(kind, a), stats, n, options);
     }
 
+    /// <summary>
+    /// The unpaired difference statistic(B) − statistic(A) for independent samples (live traffic, where no case ran
+    /// under both variants): each resample draws |A| from A, then |B| from B. Null when either sample is empty.
+    /// </summary>
+    public static Estimate? UnpairedDifference(IReadOnlyList<double> a, IReadOnlyList<double> b, StatisticKind kind, BootstrapOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(a);
+        ArgumentNullException.ThrowIfNull(b);
+        ArgumentNullException.ThrowIfNull(options);
+        Check(options);
+        if (a.Count == 0 || b.Count == 0)
+        {
+            return null;
+        }
+
+        var random = new SplitMix64(options.Seed);
+        var sampleA = new double[a.Count];
+        var sampleB = new double[b.Count];
+        var stats = new double[options.Resamples];
+        for (var r = 0; r < options.Resamples; r++)
+        {
+            for (var i = 0; i < sampleA.Length; i++)
+            {
+                sampleA[i] = a[random.NextIndex(a.Count)];
+            }
+
+            for (var i = 0; i < sampleB.Length; i++)
+            {
+                sampleB[i] = b[random.NextIndex(b.Count)];
+            }
+
+            stats[r] = Compute(kind, sampleB) - Compute(kind, sampleA);
+        }
+
+        return Finish(Compute(kind, b) - Compute(kind, a), stats, Math.Min(a.Count, b.Count), options);
+    }
+
     private static Estimate Finish(double value, double[] stats, int count, BootstrapOptions options)
     {
         Array.Sort(stats);
