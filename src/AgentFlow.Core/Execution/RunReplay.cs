@@ -12,4 +12,9 @@ public readonly record struct ReplayKey(string StepId, int? Iteration);
 /// </summary>
 /// <param name="FromRunId">The recorded run the outputs come from.</param>
 /// <param name="Outputs">Recorded output of each replayed step execution.</param>
-public sealed record RunReplay(string FromRunId, IReadOnlyDictionary<ReplayKey, string> Outputs);
+public sealed record RunReplay(string FromRunId, IReadOnlyDictionary<ReplayKey, RecordedOutput> Outputs);
+
+/// <summary>A step execution's recorded output and the model that produced it.</summary>
+/// <param name="Text">The output text.</param>
+/// <param name="Model">The registry model that produced it (shown in the replay's record); null for the step's bound model.</param>
+public sealed record RecordedOutput(string Text, string? Model);

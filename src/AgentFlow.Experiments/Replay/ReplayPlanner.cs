@@ -51,7 +51,7 @@ public static class ReplayPlanner
 
         var live = order[liveIndex];
         var loopsAroundLive = EnclosingLoops(definition.Steps, live.Id) ?? [];
-        var outputs = new Dictionary<ReplayKey, string>();
+        var outputs = new Dictionary<ReplayKey, RecordedOutput>();
         foreach (var step in order.Take(liveIndex).OfType<AgentStepDefinition>())
         {
             var sharesLoop = (EnclosingLoops(definition.Steps, step.Id) ?? []).Intersect(loopsAroundLive, StringComparer.Ordinal).Any();
@@ -59,7 +59,7 @@ public static class ReplayPlanner
             {
                 if (!sharesLoop || recorded.Iteration is null or 1)
                 {
-                    outputs[new ReplayKey(recorded.Id, recorded.Iteration)] = recorded.Output!;
+                    outputs[new ReplayKey(recorded.Id, recorded.Iteration)] = new RecordedOutput(recorded.Output!, recorded.Model);
                 }
             }
         }

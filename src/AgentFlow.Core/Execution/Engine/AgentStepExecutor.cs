@@ -109,14 +109,14 @@ internal sealed class AgentStepExecutor : Executor<FlowState, FlowState>
 
     // A replayed step: the recorded output of the same step execution in another run; no model call, no tokens.
     private async Task<FlowState> ReplayAsync(
-        string fromRunId, string output, BoundModel model, string? system, string prompt, FlowState message, IWorkflowContext context, CancellationToken cancellationToken)
+        string fromRunId, RecordedOutput output, BoundModel model, string? system, string prompt, FlowState message, IWorkflowContext context, CancellationToken cancellationToken)
     {
         var record = new StepRecord
         {
             Id = _step.Id,
             Kind = "agent",
             ModelAlias = _step.ModelAlias,
-            Model = model.ModelName,
+            Model = output.Model ?? model.ModelName,
             Iteration = RunContext.IterationOf(message, _loopId),
             Started = _run.Time.GetUtcNow(),
             System = system,
@@ -125,10 +125,10 @@ internal sealed class AgentStepExecutor : Executor<FlowState, FlowState>
             Detail = $"replayed from run {fromRunId}",
         };
         await RunContext.EmitAsync(context, new StepStartedEvent(_run.RunId, record), cancellationToken).ConfigureAwait(false);
-        record.Output = output;
+        record.Output = output.Text;
         record.Status = StepStatus.Succeeded;
         await RunContext.EmitAsync(context, new StepFinishedEvent(_run.RunId, record), cancellationToken).ConfigureAwait(false);
-        return message.WithOutput(_step.Id, StepOutput.OfText(output));
+        return message.WithOutput(_step.Id, StepOutput.OfText(output.Text));
     }
 
     private async Task<string> AttemptAsync(
