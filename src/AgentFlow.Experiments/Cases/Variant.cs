@@ -41,6 +41,7 @@ public sealed record Variant(string Name, IReadOnlyDictionary<string, string> Bi
             }
 
             var bindings = new Dictionary<string, string>(StringComparer.Ordinal);
+            var before = problems.Count;
             foreach (var pair in value[(colon + 1)..].Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
             {
                 var eq = pair.IndexOf('=', StringComparison.Ordinal);
@@ -54,7 +55,10 @@ public sealed record Variant(string Name, IReadOnlyDictionary<string, string> Bi
                 }
             }
 
-            variants.Add(new Variant(name, bindings));
+            if (problems.Count == before)
+            {
+                variants.Add(new Variant(name, bindings));
+            }
         }
 
         if (problems.Count == 0 && variants.Count == 0)
