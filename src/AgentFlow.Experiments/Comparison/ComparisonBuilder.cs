@@ -68,7 +68,9 @@ public static class ComparisonBuilder
         var byVariant = new Dictionary<string, Estimate?>(StringComparer.Ordinal);
         var values = variants.ToDictionary(
             v => v,
-            v => observations.Where(o => o.Variant == v && o.Values.ContainsKey(metric)).ToDictionary(o => o.PairKey, o => o.Values[metric], StringComparer.Ordinal),
+            // Ordered by pair key: the table does not depend on the order runs finished in.
+            v => observations.Where(o => o.Variant == v && o.Values.ContainsKey(metric)).OrderBy(o => o.PairKey, StringComparer.Ordinal)
+                .ToDictionary(o => o.PairKey, o => o.Values[metric], StringComparer.Ordinal),
             StringComparer.Ordinal);
         foreach (var variant in variants)
         {
