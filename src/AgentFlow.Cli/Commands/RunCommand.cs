@@ -71,8 +71,19 @@ internal static class RunCommand
         MlflowRunRecorder? recorder = null;
         try
         {
+            // Weighted split bindings choose this run's models (sticky by split_key); the choice is tagged on the run.
+            var splits = await SplitAssignment.ChooseAsync(definition, RunInputs.Resolve(definition, inputs), bindings, Random.Shared, cancellationToken).ConfigureAwait(false);
+            List<Tracking.MLflow.MlflowTag> splitTags = [];
+            if (splits.Count > 0)
+            {
+                bindings = new Dictionary<string, string>(bindings, StringComparer.Ordinal);
+                splits.ToList().ForEach(s => bindings[s.Alias] = s.Model);
+                splitTags.Add(new(SplitAssignment.VariantTag, string.Join(",", splits.Select(s => $"{s.Alias}={s.Model}"))));
+                splitTags.AddRange(splits.Select(s => new Tracking.MLflow.MlflowTag($"agentflow.split.{s.Alias}", s.Model)));
+            }
+
             // The MLflow run is created first: its id is the run's id, so `runs show ID` finds it directly.
-            recorder = tracking is null ? null : await MlflowRunRecorder.StartAsync(tracking, definition, "cli", cli.Time, cli.LoggerFactory.CreateLogger<MlflowRunRecorder>(), cancellationToken).ConfigureAwait(false);
+            recorder = tracking is null ? null : await MlflowRunRecorder.StartAsync(tracking, definition, "cli", null, splitTags, cli.Time, cli.LoggerFactory.CreateLogger<MlflowRunRecorder>(), cancellationToken).ConfigureAwait(false);
             var request = new RunRequest(definition) { Inputs = inputs, Bindings = bindings, RunId = recorder?.RunId };
             var models = new ModelHost(registry, cli.CreateProviders());
             var bound = models.ModelsFor(definition, bindings).Select(s => s.Name).ToList();

@@ -86,6 +86,17 @@ public static class WorkflowValidator
             checker.CheckTemplate(memory.Conversation, new ReadScope("the memory conversation", null, Nothing, Nothing, InLoop: false, StepsAllowed: false));
         }
 
+        // The split key is rendered when the run starts, like the conversation id: inputs only.
+        if (definition.SplitKey is { } splitKey)
+        {
+            checker.CheckTemplate(splitKey, new ReadScope("the split key", null, Nothing, Nothing, InLoop: false, StepsAllowed: false));
+            if (definition.Models.All(m => m.Split.Count == 0))
+            {
+                diagnostics.Add(new Diagnostic(splitKey.Location, "AF0211", "split_key is set, but no model alias is a weighted split",
+                    "split an alias, e.g. models: { writer: { tiny: 80, tiny2: 20 } }, or remove split_key", DiagnosticSeverity.Warning));
+            }
+        }
+
         foreach (var agent in definition.AllSteps().OfType<AgentStepDefinition>().Where(a => a.Memory is not null && definition.Memory is null))
         {
             diagnostics.Add(new Diagnostic(agent.Memory!.Location, "AF0119", $"step '{agent.Id}' uses memory, but the workflow names no conversation",

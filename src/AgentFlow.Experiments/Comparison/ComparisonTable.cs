@@ -21,7 +21,8 @@ public sealed record ComparisonRow(
 /// <param name="VariantNames">Variants in order.</param>
 /// <param name="Rows">Run rows first, then per-step rows.</param>
 /// <param name="Options">The bootstrap settings used.</param>
-public sealed record ComparisonTable(string Baseline, IReadOnlyList<string> VariantNames, IReadOnlyList<ComparisonRow> Rows, BootstrapOptions Options)
+/// <param name="Paired">Whether differences are paired by case (experiments) or unpaired (live traffic, no case ran under two variants).</param>
+public sealed record ComparisonTable(string Baseline, IReadOnlyList<string> VariantNames, IReadOnlyList<ComparisonRow> Rows, BootstrapOptions Options, bool Paired = true)
 {
     /// <summary>The table as JSON: <c>{baseline, confidence, resamples, seed, rows:[{name, step, statistic, variants:{V:{value,low,high,n}}, differences:{V:{…}}}]}</c>.</summary>
     public JsonObject ToJson()
@@ -45,6 +46,7 @@ public sealed record ComparisonTable(string Baseline, IReadOnlyList<string> Vari
             ["confidence"] = Options.Confidence,
             ["resamples"] = Options.Resamples,
             ["seed"] = Options.Seed,
+            ["paired"] = Paired,
             ["rows"] = rows,
         };
     }
@@ -71,7 +73,7 @@ public sealed record ComparisonTable(string Baseline, IReadOnlyList<string> Vari
             text.AppendLine(string.Join("  ", line.Select((cell, i) => i == 0 ? cell.PadRight(widths[i]) : cell.PadLeft(widths[i]))).TrimEnd());
         }
 
-        text.Append(CultureInfo.InvariantCulture, $"[low, high]: {Options.Confidence * 100:0.#}% bootstrap interval ({Options.Resamples} resamples, seed {Options.Seed}); differences are paired by case.");
+        text.Append(CultureInfo.InvariantCulture, $"[low, high]: {Options.Confidence * 100:0.#}% bootstrap interval ({Options.Resamples} resamples, seed {Options.Seed}); {(Paired ? "differences are paired by case." : "differences are unpaired (no case ran under both variants).")}");
         return text.ToString();
     }
 
