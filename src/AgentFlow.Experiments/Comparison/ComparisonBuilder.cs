@@ -58,7 +58,8 @@ public static class ComparisonBuilder
             Add("cost_usd", step, $"step.{step}.cost_usd", StatisticKind.Mean);
         }
 
-        var paired = variants.Count < 2 || observations.Where(o => o.Variant != variants[0]).Any(o => observations.Any(b => b.Variant == variants[0] && b.PairKey == o.PairKey));
+        var baselineKeys = observations.Where(o => o.Variant == variants[0]).Select(o => o.PairKey).ToHashSet(StringComparer.Ordinal);
+        var paired = variants.Count < 2 || observations.Any(o => o.Variant != variants[0] && baselineKeys.Contains(o.PairKey));
         return new ComparisonTable(variants[0], variants, rows, options, paired);
     }
 
