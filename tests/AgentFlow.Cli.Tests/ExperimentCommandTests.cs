@@ -19,7 +19,7 @@ public sealed class ExperimentCommandTests(CliFixture fixture) : IClassFixture<C
 
         var run = await CliProcess.RunAsync(folder, fixture.Environment,
             "experiment", "run", Hello, "--inputs", "cases.jsonl", "--variant", "A:writer=tiny", "--variant", "B:writer=tiny2",
-            "--concurrency", "4", "--score", "contains", "--name", "hello-ab", "--json");
+            "--concurrency", "4", "--score", "contains", "--judge", "tiny2", "--name", "hello-ab", "--json");
 
         Assert.True(run.ExitCode == 0, run.ToString());
         Assert.Contains("[A] 20/20 ", run.Stderr, StringComparison.Ordinal);
@@ -32,7 +32,7 @@ public sealed class ExperimentCommandTests(CliFixture fixture) : IClassFixture<C
 
         var rows = result["comparison"]!["rows"]!.AsArray().Select(r => r!.AsObject()).ToList();
         Assert.Equal(
-            ["success_rate", "latency_p50_ms", "latency_p95_ms", "tokens_in", "tokens_out", "score.contains",
+            ["success_rate", "latency_p50_ms", "latency_p95_ms", "tokens_in", "tokens_out", "score.contains", "score.judge",
              "greet:latency_p50_ms", "greet:latency_p95_ms", "greet:tokens_in", "greet:tokens_out",
              "shorten:latency_p50_ms", "shorten:latency_p95_ms", "shorten:tokens_in", "shorten:tokens_out"],
             rows.Select(r => r["step"] is null ? r["name"]!.GetValue<string>() : $"{r["step"]}:{r["name"]}"));
@@ -57,6 +57,11 @@ public sealed class ExperimentCommandTests(CliFixture fixture) : IClassFixture<C
         Assert.Equal("hello-ab", export["tags"]!["agentflow.experiment"]!.GetValue<string>());
         Assert.Equal("tiny2", export["params"]!["model.writer"]!.GetValue<string>());
         Assert.Equal("\"Person1\"", export["params"]!["input.name"]!.GetValue<string>());
+        Assert.True(export["metrics"]!["score.judge"] is not null, "the judge's score is a run metric");
+        var judged = JsonNode.Parse(await File.ReadAllTextAsync(Directory.GetFiles(Path.Combine(folder, ".agentflow"), "judge.json", SearchOption.AllDirectories).Single(f => f.Contains(b1, StringComparison.Ordinal))))!;
+        Assert.Equal("tiny2", judged[0]!["model"]!.GetValue<string>());
+        Assert.Contains("Answer: ", judged[0]!["prompt"]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.NotNull(judged[0]!["verdict"]);
         var diff = JsonNode.Parse((await CliProcess.RunAsync(folder, fixture.Environment, "runs", "diff", a1, b1, "--json")).Stdout)!;
         Assert.False(diff["steps"]![0]!["same_output"]!.GetValue<bool>(), "tiny and tiny2 answer the same prompt differently");
 
@@ -82,6 +87,18 @@ public sealed class ExperimentCommandTests(CliFixture fixture) : IClassFixture<C
 
         Assert.Equal(2, run.ExitCode);
         Assert.Contains("cases.jsonl:2: field 'inputs' must be an object of input name → value, got an array", run.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ExperimentRun_VariantWithUnknownAlias_ExitsTwoNamingTheVariant()
+    {
+        var folder = NewFolder("unknown-alias");
+        await File.WriteAllTextAsync(Path.Combine(folder, "cases.jsonl"), "{\"name\": \"Ada\"}\n");
+
+        var run = await CliProcess.RunAsync(folder, fixture.Environment, "experiment", "run", Hello, "--inputs", "cases.jsonl", "--variant", "A:writer=tiny", "--variant", "B:writter=tiny2", "--no-record");
+
+        Assert.Equal(2, run.ExitCode);
+        Assert.Contains("--variant B: writter=tiny2: workflow 'hello' has no model alias 'writter'; did you mean 'writer'?", run.Stderr, StringComparison.Ordinal);
     }
 
     [Fact]

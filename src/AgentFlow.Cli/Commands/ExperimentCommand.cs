@@ -118,6 +118,28 @@ internal static class ExperimentCommand
             return ExitCodes.BadInput;
         }
 
+        // Unknown aliases and models, named by variant, before any model loads.
+        await using (var names = new Models.ModelHost(registry, []))
+        {
+            var problems = new List<string>();
+            foreach (var v in variants)
+            {
+                try
+                {
+                    names.Resolve(definition, v.Bindings);
+                }
+                catch (ModelConfigurationException ex)
+                {
+                    problems.AddRange(ex.Message.Split(Environment.NewLine).Select(m => $"--variant {v.Name}: {m.Replace("--bind ", string.Empty, StringComparison.Ordinal)}"));
+                }
+            }
+
+            if (problems.Count > 0)
+            {
+                throw new ExperimentInputException(string.Join(Environment.NewLine, problems));
+            }
+        }
+
         await using var host = await RunnerHost.StartAsync(cli, registry, definition, variants.Select(v => v.Bindings), args.Judge is null ? [] : [args.Judge], cancellationToken).ConfigureAwait(false);
         if (args.Judge is { } judgeModel)
         {
