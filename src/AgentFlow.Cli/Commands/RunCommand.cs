@@ -65,16 +65,36 @@ internal static class RunCommand
             return ExitCodes.BadInput;
         }
 
+        // Weighted split bindings choose this run's models (sticky by split_key); the choice is tagged on the run.
+        List<Tracking.MLflow.MlflowTag> splitTags = [];
+        try
+        {
+            var splits = await SplitAssignment.ChooseAsync(definition, RunInputs.Resolve(definition, inputs), bindings, Random.Shared, cancellationToken).ConfigureAwait(false);
+            if (splits.Count > 0)
+            {
+                bindings = new Dictionary<string, string>(bindings, StringComparer.Ordinal);
+                splits.ToList().ForEach(s => bindings[s.Alias] = s.Model);
+                splitTags.Add(new(SplitAssignment.VariantTag, string.Join(",", splits.Select(s => $"{s.Alias}={s.Model}"))));
+                splitTags.AddRange(splits.Select(s => new Tracking.MLflow.MlflowTag($"agentflow.split.{s.Alias}", s.Model)));
+            }
+        }
+        catch (InputException ex)
+        {
+            DiagnosticPrinter.PrintError(cli.Error, ex.Message);
+            return ExitCodes.BadInput;
+        }
+
         var host = new Dictionary<string, string>(StringComparer.Ordinal)
         {
             [RunHost.ConfigKey] = configPath is null ? string.Empty : Path.GetFullPath(configPath, cli.WorkingDirectory),
             [RunHost.RecordKey] = recordTo is null ? "false" : "true",
             [RunHost.TrackingKey] = recordTo?.TrackingUri ?? string.Empty,
         };
-        return await RunHost.ExecuteAsync(cli, definition, registry, bindings, host, resumeRunId: null, json,
+        var bound = bindings;
+        return await RunHost.ExecuteAsync(cli, definition, registry, bound, host, resumeRunId: null, json,
             (runner, observer, runId, ct) => runner.RunAsync(
-                new RunRequest(definition) { Inputs = inputs, Bindings = bindings, RunId = runId, Host = host }, observer, ct),
-            cancellationToken).ConfigureAwait(false);
+                new RunRequest(definition) { Inputs = inputs, Bindings = bound, RunId = runId, Host = host }, observer, ct),
+            cancellationToken, splitTags).ConfigureAwait(false);
     }
 
     /// <summary>Where to record the run.</summary>

@@ -25,6 +25,9 @@ internal static class RunsCommand
         command.Add(Export(context));
         command.Add(Verify(context));
         command.Add(ApprovalCommands.Resume(context));
+        command.Add(RunsAnalysisCommands.Compare(context));
+        command.Add(RunsAnalysisCommands.Diff(context));
+        command.Add(RunsAnalysisCommands.Replay(context));
         return command;
     }
 

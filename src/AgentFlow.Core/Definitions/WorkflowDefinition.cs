@@ -30,6 +30,9 @@ public sealed class WorkflowDefinition
     /// <summary>Timeout and retry defaults for agent steps (<c>defaults:</c>).</summary>
     public StepPolicy Defaults { get; init; } = StepPolicy.None;
 
+    /// <summary>What makes a split binding sticky (<c>split_key: "{{ inputs.customer_id }}"</c>, inputs only); null: each run draws by weight.</summary>
+    public TemplateText? SplitKey { get; init; }
+
     /// <summary>Top-level steps, in order.</summary>
     public required IReadOnlyList<StepDefinition> Steps { get; init; }
 
@@ -80,7 +83,20 @@ public sealed record InputDefinition(
 /// <param name="Alias">The name steps use.</param>
 /// <param name="Model">The registry model name it is bound to unless re-bound with <c>--bind</c>.</param>
 /// <param name="Location">Where it is declared.</param>
-public sealed record ModelAliasDefinition(string Alias, string Model, SourceLocation Location);
+public sealed record ModelAliasDefinition(string Alias, string Model, SourceLocation Location)
+{
+    /// <summary>
+    /// A weighted traffic split (<c>writer: { qwen: 80, phi: 20 }</c>): each run binds the alias to one of these models,
+    /// sticky by the workflow's <see cref="WorkflowDefinition.SplitKey"/>; empty for a plain binding. <see cref="Model"/>
+    /// is then the heaviest model (what a run uses when the split is not applied, e.g. under <c>--bind</c>).
+    /// </summary>
+    public IReadOnlyList<ModelWeight> Split { get; init; } = [];
+}
+
+/// <summary>One arm of a weighted split binding.</summary>
+/// <param name="Model">Registry model.</param>
+/// <param name="Weight">Relative weight (0 or more; the weights need not sum to 100).</param>
+public sealed record ModelWeight(string Model, int Weight);
 
 /// <summary>A named workflow output.</summary>
 /// <param name="Name">Output name.</param>

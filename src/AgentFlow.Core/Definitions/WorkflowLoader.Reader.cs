@@ -5,7 +5,7 @@ namespace AgentFlow.Definitions;
 
 public static partial class WorkflowLoader
 {
-    private static readonly string[] RootKeys = ["name", "version", "description", "inputs", "models", "memory", "defaults", "budget", "steps", "outputs"];
+    private static readonly string[] RootKeys = ["name", "version", "description", "inputs", "models", "split_key", "memory", "defaults", "budget", "steps", "outputs"];
     private static readonly string[] InputKeys = ["type", "required", "default", "description"];
     private static readonly string[] BudgetKeys = ["max_cost_usd", "max_tokens"];
     private static readonly string[] MemoryKeys = ["conversation", "ttl"];
@@ -41,6 +41,7 @@ public static partial class WorkflowLoader
             var description = keys.TryGetValue("description", out var descriptionNode) ? OptionalScalar(descriptionNode, "description") : null;
             var inputs = keys.TryGetValue("inputs", out var inputsNode) ? ReadInputs(inputsNode) : [];
             var models = keys.TryGetValue("models", out var modelsNode) ? ReadModels(modelsNode) : [];
+            var splitKey = keys.TryGetValue("split_key", out var splitKeyNode) ? Template(splitKeyNode, "split_key", required: true) : null;
             var memory = keys.TryGetValue("memory", out var memoryNode) ? ReadMemory(memoryNode) : null;
             var defaults = keys.TryGetValue("defaults", out var defaultsNode) ? ReadDefaults(defaultsNode) : StepPolicy.None;
             var budget = keys.TryGetValue("budget", out var budgetNode) ? ReadBudget(budgetNode) : null;
@@ -56,6 +57,7 @@ public static partial class WorkflowLoader
                 Description = description,
                 Inputs = inputs,
                 Models = models,
+                SplitKey = splitKey,
                 Memory = memory,
                 Defaults = defaults,
                 Budget = budget,
@@ -160,6 +162,29 @@ public static partial class WorkflowLoader
                 if (valueNode is YamlTreeScalar { IsNull: true })
                 {
                     Error(valueNode.Start, "AF0109", $"model alias '{alias}' names no model", $"bind it to a model of the registry, e.g. {alias}: tiny");
+                }
+                else if (valueNode is YamlTreeMapping weights)
+                {
+                    // A weighted split: writer: { qwen: 80, phi: 20 }.
+                    var split = new List<ModelWeight>();
+                    foreach (var (modelNode, weightNode) in weights.Entries)
+                    {
+                        if (Int(weightNode, $"models.{alias}.{modelNode.Value}", 0, 1_000_000) is { } weight)
+                        {
+                            split.Add(new ModelWeight(modelNode.Value, weight));
+                        }
+                    }
+
+                    if (weights.Entries.Count == 0 || (split.Count == weights.Entries.Count && split.Sum(w => w.Weight) == 0))
+                    {
+                        Error(valueNode.Start, "AF0125", $"the split of model alias '{alias}' has no weight above 0", $"give each model a weight, e.g. {alias}: {{ tiny: 80, tiny2: 20 }}");
+                    }
+
+                    // Declared even when broken, so steps using the alias are not reported as using an unknown one.
+                    if (split.Count > 0)
+                    {
+                        result.Add(new ModelAliasDefinition(alias, split.MaxBy(w => w.Weight)!.Model, At(keyNode.Start)) { Split = split });
+                    }
                 }
                 else if (Scalar(valueNode, $"models.{alias}") is { } model)
                 {

@@ -190,6 +190,9 @@ public sealed class StepRecord
 
     /// <summary>Error message when the step failed.</summary>
     public string? Error { get; set; }
+
+    /// <summary>The run whose recorded output this step reused instead of calling its model (replays); null when it ran live.</summary>
+    public string? ReplayedFrom { get; init; }
 }
 
 /// <summary>Where a parked run waits.</summary>

@@ -26,6 +26,9 @@ public sealed record RunRequest(WorkflowDefinition Definition)
 
     /// <summary>Host settings kept with a durable run so another process can continue it (see <see cref="DurableRun.Host"/>).</summary>
     public IReadOnlyDictionary<string, string> Host { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>Recorded agent step outputs to reuse instead of calling models (replays); null runs every step live.</summary>
+    public RunReplay? Replay { get; init; }
 }
 
 /// <summary>What to continue: a stored run, its (reloaded) definition and, for a parked run, the decision.</summary>
@@ -116,7 +119,7 @@ public sealed partial class WorkflowRunner
             Models = prepared.Endpoints.ToDictionary(e => e.Key, e => e.Value.Info, StringComparer.Ordinal),
         };
 
-        var context = await CreateContextAsync(definition, record, prepared, cancellationToken).ConfigureAwait(false);
+        var context = await CreateContextAsync(definition, record, prepared, request.Replay, cancellationToken).ConfigureAwait(false);
         var workflow = WorkflowCompiler.Compile(definition, context);
         DurableRun? durable = null;
         await using var lease = _runs is null ? null : await _runs.TryAcquireLeaseAsync(record.RunId, Owner, cancellationToken).ConfigureAwait(false);
@@ -190,7 +193,7 @@ public sealed partial class WorkflowRunner
             step.Error = "interrupted: the process running this step stopped before it finished; the step runs again after resume";
         }
 
-        var context = await CreateContextAsync(definition, record, prepared, cancellationToken).ConfigureAwait(false);
+        var context = await CreateContextAsync(definition, record, prepared, replay: null, cancellationToken).ConfigureAwait(false);
         context.Restore(record);
         var workflow = WorkflowCompiler.Compile(definition, context);
         record.Status = RunStatus.Running;
@@ -233,7 +236,7 @@ public sealed partial class WorkflowRunner
         return new Prepared(inputs, bindings, specs, endpoints);
     }
 
-    private async Task<RunContext> CreateContextAsync(WorkflowDefinition definition, RunRecord record, Prepared prepared, CancellationToken cancellationToken)
+    private async Task<RunContext> CreateContextAsync(WorkflowDefinition definition, RunRecord record, Prepared prepared, RunReplay? replay, CancellationToken cancellationToken)
     {
         var conversation = await OpenConversationAsync(definition, prepared.Inputs, cancellationToken).ConfigureAwait(false);
         record.ConversationId = conversation?.Id;
@@ -246,7 +249,7 @@ public sealed partial class WorkflowRunner
             _time,
             definition.Defaults,
             definition.Budget,
-            conversation);
+            conversation) { Replay = replay };
     }
 
     private async Task SaveAsync(DurableRun durable, CancellationToken cancellationToken)

@@ -28,7 +28,7 @@ namespace AgentFlow.Validation;
 /// </list>
 /// <para>Codes: AF0119 memory without conversation, AF0201 duplicate step id, AF0202 unknown model alias, AF0203
 /// unused model alias (warning), AF0204 unknown input, AF0205 unknown step, AF0206 step not certainly run, AF0207
-/// unknown field, AF0208 <c>loop</c> outside a loop, AF0209 unknown variable, AF0210 step read before any runs, AF0211 approval inside a parallel branch,
+/// unknown field, AF0208 <c>loop</c> outside a loop, AF0209 unknown variable, AF0210 step read before any runs, AF0211 approval inside a parallel branch, AF0212 split_key without a split (warning),
 /// AF0301 Liquid syntax, AF0302 delimiters in a condition, AF0303 unknown filter, AF0304 unsupported tag.</para>
 /// </remarks>
 public static class WorkflowValidator
@@ -99,6 +99,17 @@ public static class WorkflowValidator
         if (definition.Memory is { } memory)
         {
             checker.CheckTemplate(memory.Conversation, new ReadScope("the memory conversation", null, Nothing, Nothing, InLoop: false, StepsAllowed: false));
+        }
+
+        // The split key is rendered when the run starts, like the conversation id: inputs only.
+        if (definition.SplitKey is { } splitKey)
+        {
+            checker.CheckTemplate(splitKey, new ReadScope("the split key", null, Nothing, Nothing, InLoop: false, StepsAllowed: false));
+            if (definition.Models.All(m => m.Split.Count == 0))
+            {
+                diagnostics.Add(new Diagnostic(splitKey.Location, "AF0212", "split_key is set, but no model alias is a weighted split",
+                    "split an alias, e.g. models: { writer: { tiny: 80, tiny2: 20 } }, or remove split_key", DiagnosticSeverity.Warning));
+            }
         }
 
         foreach (var agent in definition.AllSteps().OfType<AgentStepDefinition>().Where(a => a.Memory is not null && definition.Memory is null))

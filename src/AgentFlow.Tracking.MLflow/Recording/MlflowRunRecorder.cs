@@ -40,20 +40,29 @@ public sealed partial class MlflowRunRecorder : IRunObserver, IAsyncDisposable
     public IReadOnlyList<string> Problems => _problems;
 
     /// <summary>Creates the MLflow run (get-or-create the workflow's experiment) and records the definition.</summary>
+    public static Task<MlflowRunRecorder> StartAsync(
+        IMlflowStore store, WorkflowDefinition definition, string trigger, TimeProvider time, ILogger logger, CancellationToken cancellationToken) =>
+        StartAsync(store, definition, trigger, experimentName: null, extraTags: null, time, logger, cancellationToken);
+
+    /// <summary>
+    /// Creates the MLflow run in experiment <paramref name="experimentName"/> (the workflow name when null) with
+    /// <paramref name="extraTags"/> added to the initial tags (experiments: variant and case; replays: the original run).
+    /// </summary>
     public static async Task<MlflowRunRecorder> StartAsync(
-        IMlflowStore store, WorkflowDefinition definition, string trigger, TimeProvider time, ILogger logger, CancellationToken cancellationToken)
+        IMlflowStore store, WorkflowDefinition definition, string trigger, string? experimentName, IReadOnlyList<MlflowTag>? extraTags,
+        TimeProvider time, ILogger logger, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(store);
         ArgumentNullException.ThrowIfNull(definition);
         ArgumentNullException.ThrowIfNull(time);
-        var experiment = await store.GetOrCreateExperimentAsync(definition.Name, cancellationToken).ConfigureAwait(false);
+        var experiment = await store.GetOrCreateExperimentAsync(experimentName ?? definition.Name, cancellationToken).ConfigureAwait(false);
         var start = time.GetUtcNow();
         var name = string.Create(CultureInfo.InvariantCulture, $"{definition.Name}-{start:yyyyMMdd-HHmmss}");
         var run = await store.CreateRunAsync(
             experiment.ExperimentId,
             name,
             start.ToUnixTimeMilliseconds(),
-            [new("agentflow.trigger", trigger), new("agentflow.status", "running"), new("agentflow.workflow", definition.Name)],
+            [new("agentflow.trigger", trigger), new("agentflow.status", "running"), new("agentflow.workflow", definition.Name), .. extraTags ?? []],
             cancellationToken).ConfigureAwait(false);
         var runId = run.Info.RunId;
         await store.LogBatchAsync(

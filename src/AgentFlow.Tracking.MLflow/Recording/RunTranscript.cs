@@ -37,6 +37,12 @@ public static class RunTranscript
         foreach (var step in stepRecords)
         {
             var entry = Step(step, record.Models.GetValueOrDefault(step.Model ?? string.Empty)?.FileSha256);
+            if (step.ReplayedFrom is { } replayedFrom)
+            {
+                // Only on replayed steps, so the canonical form (and audit hashes) of every other step is unchanged.
+                entry["replayed_from"] = replayedFrom;
+            }
+
             previous = Hash(previous, entry);
             entry["hash"] = previous;
             steps.Add(entry);

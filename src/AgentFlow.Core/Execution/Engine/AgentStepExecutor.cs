@@ -76,6 +76,11 @@ internal sealed class AgentStepExecutor : Executor<FlowState, FlowState>
         var scope = _run.Scope(message, _loopId);
         var system = _system is null ? null : await _system.RenderAsync(scope, cancellationToken).ConfigureAwait(false);
         var prompt = await _prompt.RenderAsync(scope, cancellationToken).ConfigureAwait(false);
+        if (_run.Replay is { } replay && replay.Outputs.TryGetValue(new ReplayKey(_step.Id, RunContext.IterationOf(message, _loopId)), out var recorded))
+        {
+            return await ReplayAsync(replay.FromRunId, recorded, primary, system, prompt, message, context, cancellationToken).ConfigureAwait(false);
+        }
+
         // After a resume, numbering goes on from the attempts an earlier process recorded (the one in flight included).
         var attempts = new StrongBox<int>(_run.PriorAttempts(_step.Id, RunContext.IterationOf(message, _loopId)));
         var failures = new List<string>();
@@ -101,6 +106,30 @@ internal sealed class AgentStepExecutor : Executor<FlowState, FlowState>
         }
 
         throw new StepFailedException(_step.Id, string.Join("; then ", failures));
+    }
+
+    // A replayed step: the recorded output of the same step execution in another run; no model call, no tokens.
+    private async Task<FlowState> ReplayAsync(
+        string fromRunId, RecordedOutput output, BoundModel model, string? system, string prompt, FlowState message, IWorkflowContext context, CancellationToken cancellationToken)
+    {
+        var record = new StepRecord
+        {
+            Id = _step.Id,
+            Kind = "agent",
+            ModelAlias = _step.ModelAlias,
+            Model = output.Model ?? model.ModelName,
+            Iteration = RunContext.IterationOf(message, _loopId),
+            Started = _run.Time.GetUtcNow(),
+            System = system,
+            Prompt = prompt,
+            ReplayedFrom = fromRunId,
+            Detail = $"replayed from run {fromRunId}",
+        };
+        await RunContext.EmitAsync(context, new StepStartedEvent(_run.RunId, record), cancellationToken).ConfigureAwait(false);
+        record.Output = output.Text;
+        record.Status = StepStatus.Succeeded;
+        await RunContext.EmitAsync(context, new StepFinishedEvent(_run.RunId, record), cancellationToken).ConfigureAwait(false);
+        return message.WithOutput(_step.Id, StepOutput.OfText(output.Text));
     }
 
     private async Task<string> AttemptAsync(

@@ -84,6 +84,9 @@ internal sealed class RunContext(
     /// <summary>The workflow's timeout and retry defaults for agent steps.</summary>
     public StepPolicy Defaults { get; } = defaults;
 
+    /// <summary>Recorded outputs agent steps reuse instead of calling their model (replays), or null.</summary>
+    public RunReplay? Replay { get; init; }
+
     /// <summary>The conversation memory steps read and write, when the workflow has one.</summary>
     public RunConversation? Conversation { get; } = conversation;
 

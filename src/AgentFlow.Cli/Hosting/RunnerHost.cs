@@ -1,0 +1,77 @@
+using AgentFlow.Definitions;
+using AgentFlow.Execution;
+using AgentFlow.Memory;
+using AgentFlow.Models;
+using Microsoft.Extensions.AI;
+using Microsoft.Extensions.Logging;
+
+namespace AgentFlow.Cli.Hosting;
+
+/// <summary>
+/// A workflow runner for several runs of one definition under several binding sets (experiments, replays): the
+/// models of every binding set (and any extra model, e.g. a judge) are served by one bus runtime.
+/// </summary>
+internal sealed class RunnerHost : IAsyncDisposable
+{
+    private readonly ModelRuntime _runtime;
+    private readonly IConversationStore? _store;
+
+    private RunnerHost(ModelRuntime runtime, IConversationStore? store, WorkflowRunner runner)
+    {
+        _runtime = runtime;
+        _store = store;
+        Runner = runner;
+    }
+
+    public WorkflowRunner Runner { get; }
+
+    public ModelHost Models => _runtime.Models;
+
+    /// <summary>Checks every binding set (unknown aliases and models throw <see cref="ModelConfigurationException"/>) and starts the runtime.</summary>
+    public static async Task<RunnerHost> StartAsync(
+        CliContext cli, ModelRegistry registry, WorkflowDefinition definition, IEnumerable<IReadOnlyDictionary<string, string>> bindingSets,
+        IEnumerable<string> extraModels, CancellationToken cancellationToken)
+    {
+        var models = new ModelHost(registry, cli.CreateProviders());
+        try
+        {
+            var names = bindingSets.SelectMany(b => models.ModelsFor(definition, b)).Select(s => s.Name).Concat(extraModels).Distinct(StringComparer.Ordinal).ToList();
+            var runtime = await ModelRuntime.StartOrchestratorAsync(cli, models, names, cancellationToken).ConfigureAwait(false);
+            var store = definition.Memory is null ? null : await cli.OpenConversationStoreAsync(registry, cancellationToken).ConfigureAwait(false);
+            var runner = new WorkflowRunner(models, runtime.Gateway, cli.Time, cli.LoggerFactory.CreateLogger<WorkflowRunner>(), store?.AsConversationMemory());
+            return new RunnerHost(runtime, store, runner);
+        }
+        catch
+        {
+            await models.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>A chat client for registry model <paramref name="name"/> (checked first).</summary>
+    public async Task<IChatClient> OpenModelAsync(string name, CancellationToken cancellationToken)
+    {
+        if (!Models.Registry.TryGet(name, out var spec))
+        {
+            throw new ModelConfigurationException($"unknown model '{name}' (known models: {string.Join(", ", Models.Registry.Models.Keys)})");
+        }
+
+        var problems = await _runtime.Gateway.CheckAsync([spec], cancellationToken).ConfigureAwait(false);
+        if (problems.Count > 0)
+        {
+            throw new ModelConfigurationException(string.Join(Environment.NewLine, problems));
+        }
+
+        return (await _runtime.Gateway.OpenAsync(spec, cancellationToken).ConfigureAwait(false)).Client;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_store is not null)
+        {
+            await _store.DisposeAsync().ConfigureAwait(false);
+        }
+
+        await _runtime.DisposeAsync().ConfigureAwait(false);
+    }
+}
