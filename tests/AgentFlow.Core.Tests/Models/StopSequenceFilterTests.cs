@@ -1,6 +1,6 @@
-using AgentFlow.Models.Llama.Chat;
+using AgentFlow.Models;
 
-namespace AgentFlow.Models.Llama.Tests.Chat;
+namespace AgentFlow.Core.Tests.Models;
 
 public sealed class StopSequenceFilterTests
 {

@@ -1,4 +1,4 @@
-namespace AgentFlow.Models.Onnx.Chat;
+namespace AgentFlow.Models;
 
 /// <summary>The prompt, as the model tokenizes it, does not fit in the model's context window.</summary>
 public sealed class PromptTooLongException : AgentFlowException

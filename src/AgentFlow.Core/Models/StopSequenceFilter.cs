@@ -1,6 +1,6 @@
 using System.Text;
 
-namespace AgentFlow.Models.Llama.Chat;
+namespace AgentFlow.Models;
 
 /// <summary>
 /// Streams generated text while watching for stop sequences that may be split across chunks: text that could be the

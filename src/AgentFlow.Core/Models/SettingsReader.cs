@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace AgentFlow.Models.Onnx.Providers;
+namespace AgentFlow.Models;
 
 /// <summary>
 /// Reads a <see cref="ModelSpec"/>'s settings, collecting every problem (rather than stopping at the first) as a
