@@ -194,7 +194,7 @@ public sealed partial class WorkflowRunner
         }
 
         var context = await CreateContextAsync(definition, record, prepared, replay: null, cancellationToken).ConfigureAwait(false);
-        context.Restore(record);
+        context.Restore(record, stored.CheckpointId is null ? 0 : stored.CheckpointSteps);
         var workflow = WorkflowCompiler.Compile(definition, context);
         record.Status = RunStatus.Running;
         LogRunResumed(stored.RunId, definition.Name, stored.CheckpointId ?? "(start)");
@@ -314,6 +314,11 @@ public sealed partial class WorkflowRunner
 
                         case SuperStepCompletedEvent { CompletionInfo.Checkpoint: { } checkpoint } when durable is not null:
                             durable.CheckpointId = checkpoint.CheckpointId;
+                            lock (record.Steps)
+                            {
+                                durable.CheckpointSteps = record.Steps.Count;
+                            }
+
                             await SaveAsync(durable, cancellationToken).ConfigureAwait(false);
                             break;
 

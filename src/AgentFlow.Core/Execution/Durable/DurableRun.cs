@@ -30,6 +30,9 @@ public sealed class DurableRun
     /// <summary>The engine checkpoint to resume from; null before the first superstep ends.</summary>
     public string? CheckpointId { get; set; }
 
+    /// <summary>How many step records the run record held when <see cref="CheckpointId"/> was taken.</summary>
+    public int CheckpointSteps { get; set; }
+
     /// <summary>When this state was last saved.</summary>
     public DateTimeOffset Updated { get; set; }
 

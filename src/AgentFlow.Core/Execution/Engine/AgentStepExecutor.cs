@@ -76,6 +76,12 @@ internal sealed class AgentStepExecutor : Executor<FlowState, FlowState>
         var scope = _run.Scope(message, _loopId);
         var system = _system is null ? null : await _system.RenderAsync(scope, cancellationToken).ConfigureAwait(false);
         var prompt = await _prompt.RenderAsync(scope, cancellationToken).ConfigureAwait(false);
+        if (_run.TakeCompleted(_step.Id, RunContext.IterationOf(message, _loopId)) is { } done)
+        {
+            // Resumed run: this step succeeded after the last checkpoint, before the crash. Its record stands.
+            return message.WithOutput(_step.Id, StepOutput.OfText(done));
+        }
+
         if (_run.Replay is { } replay && replay.Outputs.TryGetValue(new ReplayKey(_step.Id, RunContext.IterationOf(message, _loopId)), out var recorded))
         {
             return await ReplayAsync(replay.FromRunId, recorded, primary, system, prompt, message, context, cancellationToken).ConfigureAwait(false);

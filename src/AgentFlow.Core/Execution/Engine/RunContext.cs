@@ -23,23 +23,34 @@ internal sealed class RunContext(
     // Timestamp null: opened in an earlier process (a resumed run); latency then comes from the wall clock.
     private readonly ConcurrentDictionary<string, (StepRecord Record, long? Timestamp)> _openComposites = new(StringComparer.Ordinal);
     private readonly Dictionary<(string Id, int? Iteration), int> _priorAttempts = [];
+    private readonly ConcurrentDictionary<(string Id, int? Iteration), string> _completed = new();
 
     /// <summary>
     /// Continues a run recorded by an earlier process: composites it opened close into its records, attempt numbers
     /// go on after the recorded ones (each attempt keeps a distinct key), and spending starts from what was spent.
+    /// Records from <paramref name="checkpointSteps"/> on were made after the checkpoint the run resumes from: the
+    /// engine runs those steps again, so an agent step that had already succeeded there answers from its record (the
+    /// model is not called twice) and a composite reopens its own record (no duplicate rows).
     /// </summary>
-    public void Restore(RunRecord record)
+    public void Restore(RunRecord record, int checkpointSteps)
     {
         ArgumentNullException.ThrowIfNull(record);
-        foreach (var step in record.Steps)
+        for (var i = 0; i < record.Steps.Count; i++)
         {
+            var step = record.Steps[i];
+            var afterCheckpoint = i >= checkpointSteps;
             if (step.Kind == "agent")
             {
                 var key = (step.Id, step.Iteration);
                 _priorAttempts[key] = Math.Max(_priorAttempts.GetValueOrDefault(key), step.Attempt);
+                if (afterCheckpoint && step.Status == StepStatus.Succeeded)
+                {
+                    _completed[key] = step.Output ?? string.Empty;
+                }
             }
-            else if (step.Status == StepStatus.Running)
+            else if (step.Status == StepStatus.Running || afterCheckpoint)
             {
+                step.Status = StepStatus.Running;
                 _openComposites[step.Id] = (step, null);
             }
         }
@@ -47,6 +58,13 @@ internal sealed class RunContext(
         _tokens = record.InputTokens + record.OutputTokens;
         _microDollars = (long)Math.Round((record.CostUsd ?? 0) * 1_000_000);
     }
+
+    /// <summary>
+    /// The output of an agent step that succeeded after the checkpoint a resumed run started from (taken once), or
+    /// null when the step has to run.
+    /// </summary>
+    public string? TakeCompleted(string stepId, int? iteration) =>
+        _completed.Remove((stepId, iteration), out var output) ? output : null;
 
     /// <summary>Attempts of a step (in one loop iteration) an earlier process already made; 0 in a fresh run.</summary>
     public int PriorAttempts(string stepId, int? iteration) => _priorAttempts.GetValueOrDefault((stepId, iteration));
@@ -103,6 +121,12 @@ internal sealed class RunContext(
     /// <summary>Starts the record of a composite step (switch, parallel, loop); its closing executor finishes it.</summary>
     public async ValueTask<StepRecord> OpenCompositeAsync(IWorkflowContext context, string id, string kind, int? iteration, CancellationToken cancellationToken)
     {
+        if (_openComposites.TryGetValue(id, out var restored) && restored.Timestamp is null && restored.Record.Iteration == iteration)
+        {
+            // Opened by the process that stopped, after the checkpoint this run resumed from: the same record goes on.
+            return restored.Record;
+        }
+
         var record = new StepRecord { Id = id, Kind = kind, Iteration = iteration, Started = Time.GetUtcNow() };
         _openComposites[id] = (record, Time.GetTimestamp());
         await EmitAsync(context, new StepStartedEvent(RunId, record), cancellationToken).ConfigureAwait(false);

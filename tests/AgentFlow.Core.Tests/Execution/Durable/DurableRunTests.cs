@@ -211,6 +211,47 @@ public sealed class DurableRunTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ResumeAsync_StepsSucceededAfterTheCheckpoint_AnswerFromTheRecordWithoutNewRows()
+    {
+        // A crash after steps finished but before the engine committed their superstep: the engine runs them again,
+        // and their recorded answers stand (the model is not called twice, the record gets no duplicate rows).
+        const string Chain = """
+            name: chain
+            version: 1
+            models: { w: tiny }
+            steps:
+              - id: a
+                agent: { model: w, prompt: "one", max_tokens: 6, temperature: 0 }
+              - id: pick
+                switch:
+                  cases:
+                    - when: "steps.a.output != ''"
+                      steps:
+                        - id: b
+                          agent: { model: w, prompt: "two {{ steps.a.output }}", max_tokens: 6, temperature: 0 }
+            outputs: { out: "{{ steps.pick.output }}" }
+            """;
+        var store = new FileRunStore(Path.Combine(_home, "runs", Guid.NewGuid().ToString("N")));
+        var first = await Runner(store).RunAsync(new RunRequest(WorkflowLoader.Parse(Chain, "chain.yaml").GetDefinitionOrThrow()), null, CancellationToken.None);
+        Assert.Equal(RunStatus.Succeeded, first.Status);
+        var stored = (await store.LoadAsync(first.RunId, CancellationToken.None))!;
+        var rows = first.Steps.Select(s => (s.Id, s.Attempt, s.Output)).ToList();
+        stored.Record.Status = RunStatus.Running;
+        stored.Record.Ended = null;
+        stored.Record.Outputs.Clear();
+        stored.CheckpointId = null; // as if no superstep had been committed when the process died
+        stored.CheckpointSteps = 0;
+        stored.Record.Steps.Single(s => s.Id == "pick").Status = StepStatus.Running;
+
+        var resumed = await Runner(store).ResumeAsync(new ResumeRequest(stored, WorkflowLoader.Parse(Chain, "chain.yaml").GetDefinitionOrThrow()), null, CancellationToken.None);
+
+        Assert.Equal(RunStatus.Succeeded, resumed.Status);
+        Assert.Equal(rows, resumed.Steps.Select(s => (s.Id, s.Attempt, s.Output)));
+        Assert.Equal(first.Outputs["out"], resumed.Outputs["out"]);
+        Assert.All(resumed.Steps, s => Assert.Equal(StepStatus.Succeeded, s.Status));
+    }
+
+    [Fact]
     public async Task RunAsync_ApprovalWithoutRunStore_RefusesBeforeAnyStep()
     {
         var runner = new WorkflowRunner(_models, new LocalModelGateway(_models), TimeProvider.System, NullLogger<WorkflowRunner>.Instance);
