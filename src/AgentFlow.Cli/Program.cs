@@ -21,6 +21,7 @@ var root = new RootCommand("AgentFlow: run multi-step AI workflows on local and 
     ApprovalCommands.Decide(Context, approve: true),
     ApprovalCommands.Decide(Context, approve: false),
     BenchCommand.Create(Context),
+    ServeCommand.Create(Context),
     ExperimentCommand.Create(Context),
 };
 

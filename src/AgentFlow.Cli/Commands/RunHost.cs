@@ -28,7 +28,7 @@ internal static class RunHost
     public static async Task<int> ExecuteAsync(
         CliContext cli, WorkflowDefinition definition, ModelRegistry registry, IReadOnlyDictionary<string, string> bindings,
         IReadOnlyDictionary<string, string> host, string? resumeRunId, bool json, RunAction action, CancellationToken cancellationToken,
-        IReadOnlyList<Tracking.MLflow.MlflowTag>? tags = null)
+        IReadOnlyList<Tracking.MLflow.MlflowTag>? tags = null, bool background = false)
     {
         var record = host.GetValueOrDefault(RecordKey) != "false";
         var trackingUri = host.GetValueOrDefault(TrackingKey) is { Length: > 0 } uri ? uri : null;
@@ -50,7 +50,7 @@ internal static class RunHost
             await using var store = definition.Memory is null ? null : await cli.OpenConversationStoreAsync(registry, cancellationToken).ConfigureAwait(false);
             await using var runs = await cli.OpenRunStoreAsync(registry, cancellationToken).ConfigureAwait(false);
             var runner = new WorkflowRunner(models, runtime.Gateway, cli.Time, cli.LoggerFactory.CreateLogger<WorkflowRunner>(), store?.AsConversationMemory(), runs);
-            if (cli.ErrorIsTerminal)
+            if (cli.ErrorIsTerminal && !background)
             {
                 var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(cli.Error) });
                 var live = new LiveProgress(console, depths, cli.Time);
@@ -83,7 +83,7 @@ internal static class RunHost
         {
             cli.Out.WriteLine(RunResultJson.Serialize(result));
         }
-        else if (result.Status != RunStatus.Waiting)
+        else if (result.Status != RunStatus.Waiting && !background)
         {
             PrintOutputs(cli.Out, result);
         }

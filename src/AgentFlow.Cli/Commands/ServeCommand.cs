@@ -1,0 +1,392 @@
+using System.Collections.Concurrent;
+using System.CommandLine;
+using System.Globalization;
+using System.Net;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using AgentFlow.Cli.Output;
+using AgentFlow.Definitions;
+using AgentFlow.Execution;
+using AgentFlow.Execution.Durable;
+using AgentFlow.Models;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace AgentFlow.Cli.Commands;
+
+/// <summary>
+/// <c>agentflow serve</c>: a long-running orchestrator. At start and then every sweep it continues every run
+/// that is not finished and not owned by a live process (interrupted runs, runs whose owner died and whose lease
+/// lapsed, approvals whose timeout passed); with Redis several serve processes share the runs. An HTTP API starts
+/// runs, reads them and decides approvals.
+/// </summary>
+internal static partial class ServeCommand
+{
+    /// <summary>Largest request body accepted (runs are started with small JSON documents).</summary>
+    public const long MaxRequestBytes = 256 * 1024;
+
+    public const string TokenVariable = "AGENTFLOW_API_TOKEN";
+
+    public static Command Create(Func<CliContext> context)
+    {
+        var urls = new Option<string>("--urls") { Description = "Where the HTTP API listens (default http://127.0.0.1:8080; port 0 picks a free one).", DefaultValueFactory = _ => "http://127.0.0.1:8080" };
+        var workflows = new Option<string>("--workflows") { Description = "Folder of the workflows the API may start (default ./workflows).", DefaultValueFactory = _ => "workflows" };
+        var sweep = new Option<double>("--sweep") { Description = "Seconds between sweeps for interrupted runs, lapsed leases and due approval timeouts (default 5).", DefaultValueFactory = _ => 5 };
+        var config = CommonOptions.Config();
+        var tracking = CommonOptions.TrackingUri();
+        var command = new Command("serve", "Run a long-lived orchestrator: resumes interrupted runs, applies approval timeouts, takes over runs of dead orchestrators, serves the HTTP API.")
+        {
+            urls, workflows, sweep, config, tracking,
+        };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            using var cli = context();
+            var token = cli.Environment.GetValueOrDefault(TokenVariable);
+            var url = parse.GetValue(urls)!;
+            if (!IsLoopback(url) && string.IsNullOrEmpty(token))
+            {
+                DiagnosticPrinter.PrintError(cli.Error, $"serve listens on {url}, beyond this machine: set {TokenVariable} (clients then send 'Authorization: Bearer <token>'), or listen on 127.0.0.1");
+                return ExitCodes.BadInput;
+            }
+
+            if (cli.TryLoadRegistry(parse.GetValue(config)) is not { } registry)
+            {
+                return ExitCodes.BadInput;
+            }
+
+            var server = new Server(cli, registry, parse.GetValue(config), parse.GetValue(tracking), Path.GetFullPath(parse.GetValue(workflows)!, cli.WorkingDirectory));
+            var builder = WebApplication.CreateSlimBuilder();
+            builder.Logging.ClearProviders();
+            builder.WebHost.UseUrls(url);
+            builder.WebHost.ConfigureKestrel(o => o.Limits.MaxRequestBodySize = MaxRequestBytes);
+            await using var app = builder.Build();
+            if (!string.IsNullOrEmpty(token))
+            {
+                app.Use(async (http, next) =>
+                {
+                    if (!Authorized(http.Request.Headers.Authorization.ToString(), token))
+                    {
+                        await Results.Problem(statusCode: 401, title: "missing or wrong bearer token", detail: $"send 'Authorization: Bearer <{TokenVariable}>'").ExecuteAsync(http).ConfigureAwait(false);
+                        return;
+                    }
+
+                    await next(http).ConfigureAwait(false);
+                });
+            }
+
+            server.Map(app);
+            await app.StartAsync(cancellationToken).ConfigureAwait(false);
+            var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? app.Urls;
+            cli.Error.WriteLine($"agentflow serve: listening on {string.Join(", ", addresses)}; runs in {await server.DescribeStoreAsync(cancellationToken).ConfigureAwait(false)}; Ctrl+C to stop");
+            try
+            {
+                await server.SweepForeverAsync(TimeSpan.FromSeconds(Math.Max(0.2, parse.GetValue(sweep))), cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                // Runs in flight stop with the process: they stay resumable (the next serve, or another one, continues them).
+                cli.Error.WriteLine("agentflow serve: stopped; unfinished runs continue on the next serve");
+            }
+
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+
+    private static bool IsLoopback(string url) =>
+        Uri.TryCreate(url, UriKind.Absolute, out var uri) && (uri.IsLoopback || (IPAddress.TryParse(uri.Host, out var ip) && IPAddress.IsLoopback(ip)));
+
+    // Constant-time: the comparison takes as long whatever prefix of the token is right.
+    private static bool Authorized(string header, string token)
+    {
+        const string Scheme = "Bearer ";
+        var given = header.StartsWith(Scheme, StringComparison.Ordinal) ? header[Scheme.Length..] : string.Empty;
+        return CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(given)), SHA256.HashData(Encoding.UTF8.GetBytes(token)));
+    }
+
+    private sealed partial class Server(CliContext cli, ModelRegistry registry, string? configPath, string? trackingUri, string workflowsDirectory)
+    {
+        private readonly ConcurrentDictionary<string, Task> _inFlight = new(StringComparer.Ordinal);
+        private readonly ILogger _logger = cli.LoggerFactory.CreateLogger("AgentFlow.Serve");
+
+        public async Task<string> DescribeStoreAsync(CancellationToken cancellationToken)
+        {
+            await using var runs = await cli.OpenRunStoreAsync(registry, cancellationToken).ConfigureAwait(false);
+            return runs.Description;
+        }
+
+        public void Map(WebApplication app)
+        {
+            app.MapGet("/healthz", () => Results.Json(new JsonObject { ["status"] = "ok", ["runs_in_flight"] = _inFlight.Count }));
+            app.MapPost("/api/runs", (Delegate)StartRunAsync);
+            app.MapGet("/api/runs/{id}", GetRunAsync);
+            app.MapGet("/api/approvals", ListApprovalsAsync);
+            app.MapPost("/api/runs/{id}/approvals/{step}", DecideAsync);
+        }
+
+        /// <summary>Continues every run no live process owns; called at start and every <paramref name="interval"/>.</summary>
+        public async Task SweepForeverAsync(TimeSpan interval, CancellationToken cancellationToken)
+        {
+            using var timer = new PeriodicTimer(interval, cli.Time);
+            do
+            {
+                try
+                {
+                    await SweepAsync(cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is AgentFlowException or IOException)
+                {
+                    LogSweepFailed(_logger, ex.Message);
+                }
+            }
+            while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false));
+        }
+
+        private async Task SweepAsync(CancellationToken cancellationToken)
+        {
+            await using var runs = await cli.OpenRunStoreAsync(registry, cancellationToken).ConfigureAwait(false);
+            var now = cli.Time.GetUtcNow();
+            foreach (var run in await runs.ListActiveAsync(cancellationToken).ConfigureAwait(false))
+            {
+                var due = run.Record.Status == RunStatus.Running || run.Record.Waiting?.Deadline <= now;
+                if (!due || _inFlight.ContainsKey(run.RunId))
+                {
+                    continue;
+                }
+
+                // Probe the lease: a live owner (this process or another) keeps its run.
+                var probe = await runs.TryAcquireLeaseAsync(run.RunId, "probe", cancellationToken).ConfigureAwait(false);
+                if (probe is null)
+                {
+                    continue;
+                }
+
+                await probe.DisposeAsync().ConfigureAwait(false);
+                LogTakingOver(_logger, run.RunId, run.Record.Status);
+                Launch(run.RunId, () => ApprovalCommands.ContinueAsync(cli, run.RunId, answer: null, configPath, json: false, CancellationToken.None, background: true));
+            }
+        }
+
+        private void Launch(string runId, Func<Task<int>> work)
+        {
+            var task = Task.Run(async () =>
+            {
+                try
+                {
+                    await work().ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is AgentFlowException or IOException or InvalidOperationException)
+                {
+                    LogRunFailed(_logger, runId, ex.Message);
+                }
+                finally
+                {
+                    _inFlight.TryRemove(runId, out _);
+                }
+            });
+            _inFlight.TryAdd(runId, task);
+        }
+
+        private async Task<IResult> StartRunAsync(HttpContext http)
+        {
+            JsonObject body;
+            try
+            {
+                body = await JsonNode.ParseAsync(http.Request.Body, cancellationToken: http.RequestAborted).ConfigureAwait(false) as JsonObject
+                    ?? throw new JsonException("the body is not a JSON object");
+            }
+            catch (JsonException ex)
+            {
+                return Problem(400, "the body is not valid JSON", $"{ex.Message}; send {{\"workflow\": \"hello\", \"inputs\": {{\"name\": \"Ada\"}}, \"bindings\": {{}}}}");
+            }
+
+            var name = body["workflow"]?.GetValue<string>();
+            if (string.IsNullOrEmpty(name) || name.Any(c => !(char.IsAsciiLetterOrDigit(c) || c is '-' or '_')))
+            {
+                return Problem(400, "unknown workflow", $"'workflow' names a workflow of {workflowsDirectory} (letters, digits, '-', '_'; no path)");
+            }
+
+            var file = Path.Combine(workflowsDirectory, name + ".yaml");
+            if (!File.Exists(file))
+            {
+                return Problem(404, "unknown workflow", $"no workflow '{name}' in {workflowsDirectory}");
+            }
+
+            var loaded = WorkflowLoader.Load(file);
+            if (!loaded.Succeeded)
+            {
+                return Problem(422, "invalid workflow", string.Join("\n", loaded.Diagnostics.Select(d => d.ToString())));
+            }
+
+            var definition = loaded.Definition!;
+            Dictionary<string, string> inputs, bindings;
+            try
+            {
+                inputs = Strings(body["inputs"], "inputs");
+                bindings = Strings(body["bindings"], "bindings");
+                _ = RunInputs.Resolve(definition, inputs);
+                _ = new ModelHost(registry, []).Resolve(definition, bindings);
+            }
+            catch (AgentFlowException ex)
+            {
+                return Problem(400, "bad inputs or bindings", ex.Message);
+            }
+
+            var host = new Dictionary<string, string>(StringComparer.Ordinal)
+            {
+                [RunHost.ConfigKey] = configPath is null ? string.Empty : Path.GetFullPath(configPath, cli.WorkingDirectory),
+                [RunHost.RecordKey] = "true",
+                [RunHost.TrackingKey] = trackingUri ?? string.Empty,
+            };
+            var started = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+            var placeholder = Guid.NewGuid().ToString("N");
+            Launch(placeholder, async () =>
+            {
+                try
+                {
+                    return await RunHost.ExecuteAsync(cli, definition, registry, bindings, host, resumeRunId: null, json: false,
+                        (runner, observer, runId, ct) =>
+                        {
+                            var id = runId ?? Guid.NewGuid().ToString("N");
+                            started.TrySetResult(id);
+                            return runner.RunAsync(new RunRequest(definition) { Inputs = inputs, Bindings = bindings, RunId = id, Host = host }, observer, ct);
+                        },
+                        CancellationToken.None, background: true).ConfigureAwait(false);
+                }
+                finally
+                {
+                    started.TrySetException(new AgentFlowException("the run did not start; see the serve log"));
+                }
+            });
+            try
+            {
+                var runId = await started.Task.WaitAsync(TimeSpan.FromMinutes(2), http.RequestAborted).ConfigureAwait(false);
+                return Results.Json(new JsonObject { ["run_id"] = runId, ["status"] = "running", ["url"] = $"/api/runs/{runId}" }, statusCode: 202);
+            }
+            catch (AgentFlowException ex)
+            {
+                return Problem(500, "the run did not start", ex.Message);
+            }
+        }
+
+        private async Task<IResult> GetRunAsync(string id, CancellationToken cancellationToken)
+        {
+            DurableRun? run;
+            try
+            {
+                await using var runs = await cli.OpenRunStoreAsync(registry, cancellationToken).ConfigureAwait(false);
+                run = await runs.LoadAsync(id, cancellationToken).ConfigureAwait(false);
+            }
+            catch (RunStoreException ex)
+            {
+                return Problem(400, "bad run id", ex.Message);
+            }
+
+            return run is null
+                ? Problem(404, "unknown run", $"no run '{id}'")
+                : Results.Text(RunResultJson.Serialize(run.Record), "application/json");
+        }
+
+        private async Task<IResult> ListApprovalsAsync(CancellationToken cancellationToken)
+        {
+            await using var runs = await cli.OpenRunStoreAsync(registry, cancellationToken).ConfigureAwait(false);
+            var array = new JsonArray();
+            foreach (var run in await runs.ListActiveAsync(cancellationToken).ConfigureAwait(false))
+            {
+                if (run.Record.Waiting is { } w)
+                {
+                    array.Add(new JsonObject
+                    {
+                        ["run_id"] = run.RunId,
+                        ["workflow"] = run.Record.Workflow,
+                        ["step"] = w.StepId,
+                        ["message"] = w.Message,
+                        ["show"] = w.Show,
+                        ["requested_at"] = w.RequestedAt.ToString("O", CultureInfo.InvariantCulture),
+                        ["deadline"] = w.Deadline?.ToString("O", CultureInfo.InvariantCulture),
+                        ["on_timeout"] = w.OnTimeout,
+                    });
+                }
+            }
+
+            return Results.Json(array);
+        }
+
+        private async Task<IResult> DecideAsync(string id, string step, HttpContext http)
+        {
+            JsonObject body;
+            try
+            {
+                body = await JsonNode.ParseAsync(http.Request.Body, cancellationToken: http.RequestAborted).ConfigureAwait(false) as JsonObject
+                    ?? throw new JsonException("the body is not a JSON object");
+            }
+            catch (JsonException ex)
+            {
+                return Problem(400, "the body is not valid JSON", $"{ex.Message}; send {{\"approve\": true, \"comment\": \"…\", \"by\": \"alice\"}}");
+            }
+
+            if (body["approve"] is not JsonValue approveValue || !approveValue.TryGetValue<bool>(out var approve))
+            {
+                return Problem(400, "missing decision", "'approve' must be true or false");
+            }
+
+            DurableRun? run;
+            await using (var runs = await cli.OpenRunStoreAsync(registry, http.RequestAborted).ConfigureAwait(false))
+            {
+                run = await runs.LoadAsync(id, http.RequestAborted).ConfigureAwait(false);
+            }
+
+            if (run is null)
+            {
+                return Problem(404, "unknown run", $"no run '{id}'");
+            }
+
+            if (run.Record.Waiting?.StepId != step)
+            {
+                return Problem(409, "not waiting there", run.Record.Waiting is { } w ? $"run {id} waits at approval '{w.StepId}', not '{step}'" : $"run {id} is not waiting for a decision");
+            }
+
+            var answer = new ApprovalAnswer(step, approve, body["by"]?.GetValue<string>() is { Length: > 0 } by ? by : "api", body["comment"]?.GetValue<string>());
+            Launch(id, () => ApprovalCommands.ContinueAsync(cli, id, answer, configPath, json: false, CancellationToken.None, background: true));
+            return Results.Json(new JsonObject { ["run_id"] = id, ["step"] = step, ["decision"] = approve ? "approved" : "rejected", ["url"] = $"/api/runs/{id}" }, statusCode: 202);
+        }
+
+        private static Dictionary<string, string> Strings(JsonNode? node, string field)
+        {
+            if (node is null)
+            {
+                return new Dictionary<string, string>(StringComparer.Ordinal);
+            }
+
+            if (node is not JsonObject map)
+            {
+                throw new InputException([$"'{field}' must be an object of NAME: value"]);
+            }
+
+            return map.ToDictionary(kv => kv.Key, kv => kv.Value switch
+            {
+                JsonValue v when v.TryGetValue<string>(out var text) => text,
+                null => string.Empty,
+                var other => other.ToJsonString(),
+            }, StringComparer.Ordinal);
+        }
+
+        private static IResult Problem(int status, string title, string detail) => Results.Problem(statusCode: status, title: title, detail: detail);
+
+        [LoggerMessage(Level = LogLevel.Warning, Message = "serve: sweep failed: {Reason}")]
+        private static partial void LogSweepFailed(ILogger logger, string reason);
+
+        [LoggerMessage(Level = LogLevel.Information, Message = "serve: continuing run {RunId} ({Status})")]
+        private static partial void LogTakingOver(ILogger logger, string runId, RunStatus status);
+
+        [LoggerMessage(Level = LogLevel.Warning, Message = "serve: run {RunId} stopped: {Reason}")]
+        private static partial void LogRunFailed(ILogger logger, string runId, string reason);
+    }
+}

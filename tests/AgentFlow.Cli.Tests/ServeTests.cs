@@ -1,0 +1,240 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+
+namespace AgentFlow.Cli.Tests;
+
+/// <summary><c>agentflow serve</c> as real processes: the HTTP API, approvals over HTTP, security, takeover.</summary>
+public sealed partial class ServeTests(CliFixture fixture) : IClassFixture<CliFixture>
+{
+    private const string Approval = """
+        name: web-approval
+        version: 1
+        inputs: { ticket: { required: true } }
+        models: { w: tiny }
+        steps:
+          - id: draft
+            agent: { model: w, prompt: "Reply to: {{ inputs.ticket }}", max_tokens: 8, temperature: 0 }
+          - id: review
+            approval: { message: "Send it?", show: "{{ steps.draft.output }}" }
+        outputs:
+          decision: "{{ steps.review.output }} by {{ steps.review.decided_by }}"
+        """;
+
+    private (string Dir, Dictionary<string, string> Env) Workspace(IReadOnlyDictionary<string, string>? extra = null)
+    {
+        var dir = Directory.CreateDirectory(Path.Combine(fixture.Root, Guid.NewGuid().ToString("N"))).FullName;
+        Directory.CreateDirectory(Path.Combine(dir, "workflows"));
+        var env = new Dictionary<string, string>(fixture.Environment);
+        foreach (var (key, value) in extra ?? new Dictionary<string, string>())
+        {
+            env[key] = value;
+        }
+
+        return (dir, env);
+    }
+
+    private static async Task<JsonElement> WaitForRunAsync(HttpClient http, string runId, Func<JsonElement, bool> done, TimeSpan timeout)
+    {
+        var deadline = Stopwatch.StartNew();
+        while (true)
+        {
+            var response = await http.GetAsync(new Uri($"/api/runs/{runId}", UriKind.Relative));
+            if (response.IsSuccessStatusCode)
+            {
+                using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+                if (done(json.RootElement))
+                {
+                    return json.RootElement.Clone();
+                }
+            }
+
+            if (deadline.Elapsed > timeout)
+            {
+                throw new TimeoutException($"run {runId} did not get there in {timeout}: {await response.Content.ReadAsStringAsync()}");
+            }
+
+            await Task.Delay(200);
+        }
+    }
+
+    private static string Status(JsonElement run) => run.GetProperty("status").GetString()!;
+
+    [Fact]
+    public async Task Serve_StartRunAndApproveOverHttp_RunFinishesWithTheDecision()
+    {
+        var (dir, env) = Workspace();
+        await File.WriteAllTextAsync(Path.Combine(dir, "workflows", "web-approval.yaml"), Approval);
+        await using var serve = await ServeProcess.StartAsync(dir, env);
+        using var http = new HttpClient { BaseAddress = serve.Address };
+
+        var start = await http.PostAsJsonAsync("/api/runs", new { workflow = "web-approval", inputs = new { ticket = "refund" } });
+        Assert.Equal(HttpStatusCode.Accepted, start.StatusCode);
+        var runId = (await start.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("run_id").GetString()!;
+        var waiting = await WaitForRunAsync(http, runId, r => Status(r) == "waiting", TimeSpan.FromSeconds(60));
+        Assert.Equal("review", waiting.GetProperty("waiting").GetProperty("step").GetString());
+        var approvals = await http.GetFromJsonAsync<JsonElement>("/api/approvals");
+        Assert.Equal(runId, Assert.Single(approvals.EnumerateArray()).GetProperty("run_id").GetString());
+
+        var wrong = await http.PostAsJsonAsync($"/api/runs/{runId}/approvals/draft", new { approve = true });
+        Assert.Equal(HttpStatusCode.Conflict, wrong.StatusCode);
+        var decide = await http.PostAsJsonAsync($"/api/runs/{runId}/approvals/review", new { approve = true, by = "erin", comment = "fine" });
+        Assert.Equal(HttpStatusCode.Accepted, decide.StatusCode);
+
+        var done = await WaitForRunAsync(http, runId, r => Status(r) is "succeeded" or "failed", TimeSpan.FromSeconds(60));
+        Assert.Equal("succeeded", Status(done));
+        Assert.Equal("approved by erin", done.GetProperty("outputs").GetProperty("decision").GetString());
+    }
+
+    [Fact]
+    public async Task Serve_BadRequests_AreClear4xxNeverA500()
+    {
+        var (dir, env) = Workspace();
+        await File.WriteAllTextAsync(Path.Combine(dir, "workflows", "web-approval.yaml"), Approval);
+        await using var serve = await ServeProcess.StartAsync(dir, env);
+        using var http = new HttpClient { BaseAddress = serve.Address };
+
+        var traversal = await http.PostAsJsonAsync("/api/runs", new { workflow = "../etc/passwd" });
+        var unknown = await http.PostAsJsonAsync("/api/runs", new { workflow = "nope" });
+        var badInput = await http.PostAsJsonAsync("/api/runs", new { workflow = "web-approval", inputs = new { tikket = "x" } });
+        var notJson = await http.PostAsync(new Uri("/api/runs", UriKind.Relative), new StringContent("{"));
+        var tooBig = await http.PostAsync(new Uri("/api/runs", UriKind.Relative), new StringContent(new string(' ', 300 * 1024)));
+        var noRun = await http.GetAsync(new Uri("/api/runs/0123456789abcdef", UriKind.Relative));
+
+        Assert.Equal(
+            [HttpStatusCode.BadRequest, HttpStatusCode.NotFound, HttpStatusCode.BadRequest, HttpStatusCode.BadRequest, HttpStatusCode.RequestEntityTooLarge, HttpStatusCode.NotFound],
+            new[] { traversal, unknown, badInput, notJson, tooBig, noRun }.Select(r => r.StatusCode));
+        Assert.Contains("unknown input 'tikket'", await badInput.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Serve_WithToken_RequestsWithoutTheBearerAreRejected()
+    {
+        var (dir, env) = Workspace(new Dictionary<string, string> { ["AGENTFLOW_API_TOKEN"] = "s3cret-token" });
+        await using var serve = await ServeProcess.StartAsync(dir, env);
+        using var http = new HttpClient { BaseAddress = serve.Address };
+
+        var none = await http.GetAsync(new Uri("/healthz", UriKind.Relative));
+        http.DefaultRequestHeaders.Authorization = new("Bearer", "wrong");
+        var wrong = await http.GetAsync(new Uri("/healthz", UriKind.Relative));
+        http.DefaultRequestHeaders.Authorization = new("Bearer", "s3cret-token");
+        var right = await http.GetAsync(new Uri("/healthz", UriKind.Relative));
+
+        Assert.Equal((HttpStatusCode.Unauthorized, HttpStatusCode.Unauthorized, HttpStatusCode.OK), (none.StatusCode, wrong.StatusCode, right.StatusCode));
+        Assert.DoesNotContain("s3cret", await wrong.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Serve_BeyondLoopbackWithoutToken_RefusesToStart()
+    {
+        var (dir, env) = Workspace();
+
+        var result = await CliProcess.RunAsync(dir, env, "serve", "--urls", "http://0.0.0.0:0");
+
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.Contains("AGENTFLOW_API_TOKEN", result.Stderr, StringComparison.Ordinal);
+    }
+
+    [RedisFact]
+    public async Task Serve_TwoOrchestratorsOnRedis_SurvivorTakesOverTheKilledOwnersRun()
+    {
+        var (dir, env) = Workspace(new Dictionary<string, string> { ["AGENTFLOW_REDIS"] = RedisFactAttribute.Connection! });
+        await File.WriteAllTextAsync(Path.Combine(dir, "agentflow.yaml"), "models:\n  long: { provider: builtin, context: 16384 }\n");
+        var steps = string.Concat(Enumerable.Range(1, 4).Select(i =>
+            $"  - id: s{i}\n    agent: {{ model: {(i == 2 ? "x" : "w")}, prompt: \"Step {i}\", max_tokens: {(i == 2 ? 3000 : 16)}, temperature: 0 }}\n"));
+        await File.WriteAllTextAsync(Path.Combine(dir, "workflows", "chain.yaml"), $"name: chain\nversion: 1\nmodels: {{ w: tiny, x: long }}\nsteps:\n{steps}outputs:\n  last: \"{{{{ steps.s4.output }}}}\"\n");
+        var owner = await ServeProcess.StartAsync(dir, env, "--config", "agentflow.yaml");
+        string runId;
+        using (var http = new HttpClient { BaseAddress = owner.Address })
+        {
+            var start = await http.PostAsJsonAsync("/api/runs", new { workflow = "chain" });
+            Assert.Equal(HttpStatusCode.Accepted, start.StatusCode);
+            runId = (await start.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("run_id").GetString()!;
+            await WaitForRunAsync(http, runId, r => r.GetProperty("steps").EnumerateArray().Any(s => s.GetProperty("id").GetString() == "s2"), TimeSpan.FromSeconds(60));
+        }
+
+        owner.Kill(); // SIGKILL mid-s2: its Redis lease is no longer renewed
+        await owner.DisposeAsync();
+        await using var survivor = await ServeProcess.StartAsync(dir, env, "--config", "agentflow.yaml", "--sweep", "1");
+        using var client = new HttpClient { BaseAddress = survivor.Address };
+        var done = await WaitForRunAsync(client, runId, r => Status(r) is "succeeded" or "failed", TimeSpan.FromSeconds(90));
+
+        Assert.Equal("succeeded", Status(done));
+        var records = done.GetProperty("steps").EnumerateArray().Select(s => (s.GetProperty("id").GetString()!, s.GetProperty("attempt").GetInt32(), s.GetProperty("status").GetString()!)).ToList();
+        Assert.Equal([("s1", 1, "succeeded"), ("s2", 1, "failed"), ("s2", 2, "succeeded"), ("s3", 1, "succeeded"), ("s4", 1, "succeeded")], records);
+        Assert.Contains($"continuing run {runId}", survivor.Log, StringComparison.Ordinal);
+    }
+
+    /// <summary>A real <c>./agentflow serve</c> process on a free loopback port.</summary>
+    private sealed partial class ServeProcess : IAsyncDisposable
+    {
+        private readonly Process _process;
+        private readonly System.Text.StringBuilder _log = new();
+        private readonly Lock _gate = new();
+
+        private ServeProcess(Process process)
+        {
+            _process = process;
+            process.ErrorDataReceived += (_, e) => { lock (_gate) { _log.AppendLine(e.Data); } };
+            process.OutputDataReceived += (_, e) => { lock (_gate) { _log.AppendLine(e.Data); } };
+            process.BeginErrorReadLine();
+            process.BeginOutputReadLine();
+        }
+
+        public Uri Address { get; private set; } = null!;
+
+        public string Log
+        {
+            get { lock (_gate) { return _log.ToString(); } }
+        }
+
+        public static async Task<ServeProcess> StartAsync(string dir, IReadOnlyDictionary<string, string> env, params string[] extra)
+        {
+            var info = new ProcessStartInfo(Path.Combine(CliProcess.RepoRoot, "agentflow")) { WorkingDirectory = dir, RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
+            foreach (var arg in ServeArguments.Concat(extra))
+            {
+                info.ArgumentList.Add(arg);
+            }
+
+            foreach (var (key, value) in env)
+            {
+                info.Environment[key] = value;
+            }
+
+            var serve = new ServeProcess(Process.Start(info)!);
+            var deadline = Stopwatch.StartNew();
+            while (ListeningOn().Match(serve.Log) is not { Success: true } match)
+            {
+                if (serve._process.HasExited || deadline.Elapsed > TimeSpan.FromSeconds(90))
+                {
+                    throw new TimeoutException($"serve did not start:\n{serve.Log}");
+                }
+
+                await Task.Delay(50);
+            }
+
+            serve.Address = new Uri(ListeningOn().Match(serve.Log).Groups[1].Value);
+            return serve;
+        }
+
+        private static readonly string[] ServeArguments = ["serve", "--urls", "http://127.0.0.1:0", "-v"];
+
+        [GeneratedRegex(@"listening on (http://127\.0\.0\.1:\d+)")]
+        private static partial Regex ListeningOn();
+
+        public void Kill() => _process.Kill(entireProcessTree: true);
+
+        public async ValueTask DisposeAsync()
+        {
+            if (!_process.HasExited)
+            {
+                _process.Kill(entireProcessTree: true);
+                await _process.WaitForExitAsync();
+            }
+
+            _process.Dispose();
+        }
+    }
+}
