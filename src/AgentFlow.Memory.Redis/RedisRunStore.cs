@@ -20,6 +20,9 @@ public sealed class RedisRunStore : IRunStore
     /// <summary>The set of active run ids.</summary>
     public const string ActiveKey = "agentflow:runs:active";
 
+    /// <summary>Every run id, scored by start time (ms since the epoch).</summary>
+    public const string AllKey = "agentflow:runs:all";
+
     // ARGV[1] owner. Renews or releases the lease only while this owner still holds it.
     private const string RenewScript = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end";
     private const string ReleaseScript = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
@@ -72,6 +75,7 @@ public sealed class RedisRunStore : IRunStore
         var transaction = _db.CreateTransaction();
         _ = transaction.StringSetAsync(KeyPrefix + run.RunId, run.ToJson());
         _ = run.IsActive ? transaction.SetAddAsync(ActiveKey, run.RunId) : transaction.SetRemoveAsync(ActiveKey, run.RunId);
+        _ = transaction.SortedSetAddAsync(AllKey, run.RunId, run.Record.Started.ToUnixTimeMilliseconds());
         await transaction.ExecuteAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
@@ -97,6 +101,22 @@ public sealed class RedisRunStore : IRunStore
         }
 
         return [.. runs.OrderBy(r => r.Record.Started)];
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<DurableRun>> ListRecentAsync(int limit, CancellationToken cancellationToken)
+    {
+        var ids = await _db.SortedSetRangeByRankAsync(AllKey, 0, Math.Max(0, limit) - 1, Order.Descending).WaitAsync(cancellationToken).ConfigureAwait(false);
+        var runs = new List<DurableRun>();
+        foreach (var id in ids)
+        {
+            if (await LoadAsync(id.ToString(), cancellationToken).ConfigureAwait(false) is { } run)
+            {
+                runs.Add(run);
+            }
+        }
+
+        return runs;
     }
 
     /// <inheritdoc />

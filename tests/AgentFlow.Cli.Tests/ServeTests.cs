@@ -88,6 +88,94 @@ public sealed partial class ServeTests(CliFixture fixture) : IClassFixture<CliFi
         Assert.Equal("approved by erin", done.GetProperty("outputs").GetProperty("decision").GetString());
     }
 
+    private const string Two = """
+        name: two
+        version: 1
+        models: { w: tiny }
+        steps:
+          - id: a
+            agent: { model: w, prompt: "one", max_tokens: 8, temperature: 0 }
+          - id: b
+            agent: { model: w, prompt: "two {{ steps.a.output }}", max_tokens: 8, temperature: 0 }
+        outputs: { out: "{{ steps.b.output }}" }
+        """;
+
+    [Fact]
+    public async Task Serve_RunEvents_StreamEveryStepLiveUntilTheRunFinishes()
+    {
+        var (dir, env) = Workspace();
+        await File.WriteAllTextAsync(Path.Combine(dir, "workflows", "two.yaml"), Two);
+        await using var serve = await ServeProcess.StartAsync(dir, env);
+        using var http = new HttpClient { BaseAddress = serve.Address };
+
+        var start = await http.PostAsJsonAsync("/api/runs", new { workflow = "two" });
+        var runId = (await start.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("run_id").GetString()!;
+        using var stream = new StreamReader(await http.GetStreamAsync(new Uri($"/api/runs/{runId}/events", UriKind.Relative)));
+        var events = new List<(string Name, JsonElement Data)>();
+        string? name = null;
+        while (await stream.ReadLineAsync() is { } line)
+        {
+            if (line.StartsWith("event: ", StringComparison.Ordinal))
+            {
+                name = line["event: ".Length..];
+            }
+            else if (line.StartsWith("data: ", StringComparison.Ordinal))
+            {
+                events.Add((name!, JsonDocument.Parse(line["data: ".Length..]).RootElement.Clone()));
+            }
+        }
+
+        var names = events.Select(e => e.Name).ToList();
+        Assert.Equal("run_finished", names[^1]);
+        Assert.Equal("succeeded", Status(events[^1].Data));
+        // A stream that opened mid-run starts with the run so far; every later step arrives as started, chunks, finished.
+        Assert.Contains("chunk", names);
+        var finished = events.Where(e => e.Name == "step_finished").Select(e => e.Data.GetProperty("id").GetString()).ToList();
+        var seen = events[0].Name == "run" ? events[0].Data.GetProperty("steps").EnumerateArray().Where(st => st.GetProperty("status").GetString() == "succeeded").Select(st => st.GetProperty("id").GetString()) : [];
+        Assert.Equal(["a", "b"], seen.Concat(finished));
+    }
+
+    [Fact]
+    public async Task Serve_ListsVerifyAndOpenApi_DescribeWhatIsThere()
+    {
+        var (dir, env) = Workspace();
+        await File.WriteAllTextAsync(Path.Combine(dir, "workflows", "two.yaml"), Two);
+        await File.WriteAllTextAsync(Path.Combine(dir, "workflows", "broken.yaml"), "name: Broken\nversion: 1\nsteps: []\n");
+        await using var serve = await ServeProcess.StartAsync(dir, env);
+        using var http = new HttpClient { BaseAddress = serve.Address };
+        var runId = (await (await http.PostAsJsonAsync("/api/runs", new { workflow = "two" })).Content.ReadFromJsonAsync<JsonElement>()).GetProperty("run_id").GetString()!;
+        await WaitForRunAsync(http, runId, r => Status(r) == "succeeded", TimeSpan.FromSeconds(60));
+
+        var workflows = await http.GetFromJsonAsync<JsonElement>("/api/workflows");
+        var runs = await http.GetFromJsonAsync<JsonElement>("/api/runs?workflow=two&status=succeeded");
+        var none = await http.GetFromJsonAsync<JsonElement>("/api/runs?status=failed");
+        var verify = await WaitForVerifyAsync(http, runId);
+        var openapi = await http.GetStringAsync(new Uri("/openapi/v1.json", UriKind.Relative));
+
+        Assert.Equal([("broken", false), ("two", true)], workflows.EnumerateArray().Select(w => (w.GetProperty("name").GetString(), w.GetProperty("valid").GetBoolean())));
+        Assert.Contains("AF0104", workflows[0].GetProperty("diagnostics")[0].GetString(), StringComparison.Ordinal);
+        Assert.Equal(runId, Assert.Single(runs.EnumerateArray()).GetProperty("run_id").GetString());
+        Assert.Empty(none.EnumerateArray());
+        Assert.True(verify.GetProperty("ok").GetBoolean(), verify.ToString());
+        Assert.Contains("/api/runs/{id}/approvals/{step}", openapi, StringComparison.Ordinal);
+    }
+
+    // The MLflow record is written in the background; its final artifacts land just after the run ends.
+    private static async Task<JsonElement> WaitForVerifyAsync(HttpClient http, string runId)
+    {
+        for (var i = 0; ; i++)
+        {
+            var response = await http.GetAsync(new Uri($"/api/runs/{runId}/verify", UriKind.Relative));
+            var body = await response.Content.ReadFromJsonAsync<JsonElement>();
+            if ((response.IsSuccessStatusCode && body.GetProperty("ok").GetBoolean()) || i == 50)
+            {
+                return body;
+            }
+
+            await Task.Delay(100);
+        }
+    }
+
     [Fact]
     public async Task Serve_BadRequests_AreClear4xxNeverA500()
     {

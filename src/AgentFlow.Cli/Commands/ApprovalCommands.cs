@@ -153,7 +153,7 @@ internal static class ApprovalCommands
 
     /// <summary>Continues a stored run in this process (the decision, when given, answers its approval).</summary>
     internal static async Task<int> ContinueAsync(
-        CliContext cli, string runId, ApprovalAnswer? answer, string? configPath, bool json, CancellationToken cancellationToken, bool background = false)
+        CliContext cli, string runId, ApprovalAnswer? answer, string? configPath, bool json, CancellationToken cancellationToken, bool background = false, IRunObserver? listener = null)
     {
         if (cli.TryLoadRegistry(configPath) is not { } registry)
         {
@@ -196,7 +196,7 @@ internal static class ApprovalCommands
         var definition = loaded.Definition!;
         var code = await RunHost.ExecuteAsync(cli, definition, registry, stored.Bindings, stored.Host, resumeRunId: stored.RunId, json,
             (runner, observer, _, ct) => runner.ResumeAsync(new ResumeRequest(stored, definition) { Answer = answer }, observer, ct),
-            cancellationToken, background: background).ConfigureAwait(false);
+            cancellationToken, background: background, listener: listener).ConfigureAwait(false);
         if (answer is not null && stored.Record.Steps.LastOrDefault(s => s.Id == answer.StepId)?.Approval?.DecidedBy == Execution.Engine.ApprovalDecision.Timeout)
         {
             cli.Error.WriteLine($"warning: approval '{answer.StepId}' had timed out before this decision; its on_timeout applied instead");

@@ -28,7 +28,7 @@ internal static class RunHost
     public static async Task<int> ExecuteAsync(
         CliContext cli, WorkflowDefinition definition, ModelRegistry registry, IReadOnlyDictionary<string, string> bindings,
         IReadOnlyDictionary<string, string> host, string? resumeRunId, bool json, RunAction action, CancellationToken cancellationToken,
-        IReadOnlyList<Tracking.MLflow.MlflowTag>? tags = null, bool background = false)
+        IReadOnlyList<Tracking.MLflow.MlflowTag>? tags = null, bool background = false, IRunObserver? listener = null)
     {
         var record = host.GetValueOrDefault(RecordKey) != "false";
         var trackingUri = host.GetValueOrDefault(TrackingKey) is { Length: > 0 } uri ? uri : null;
@@ -58,7 +58,7 @@ internal static class RunHost
             }
             else
             {
-                result = await action(runner, Observers(new PlainProgress(cli.Error, depths), recorder), recorder?.RunId, cancellationToken).ConfigureAwait(false);
+                result = await action(runner, Observers(new PlainProgress(cli.Error, depths), recorder, listener), recorder?.RunId, cancellationToken).ConfigureAwait(false);
             }
         }
         catch (AgentFlowException ex) when (ex is InputException or ModelConfigurationException or Messaging.MessagingConfigurationException or MemoryStoreException or RunStoreException)
@@ -114,8 +114,8 @@ internal static class RunHost
         };
     }
 
-    private static IRunObserver Observers(IRunObserver progress, IRunObserver? recorder) =>
-        recorder is null ? progress : new FanOutObserver([progress, recorder]);
+    private static IRunObserver Observers(IRunObserver progress, IRunObserver? recorder, IRunObserver? listener = null) =>
+        recorder is null && listener is null ? progress : new FanOutObserver([progress, .. new[] { recorder, listener }.OfType<IRunObserver>()]);
 
     /// <summary>Hands every event to each observer in turn.</summary>
     private sealed class FanOutObserver(IReadOnlyList<IRunObserver> observers) : IRunObserver

@@ -11,6 +11,7 @@ using AgentFlow.Definitions;
 using AgentFlow.Execution;
 using AgentFlow.Execution.Durable;
 using AgentFlow.Models;
+using AgentFlow.Tracking.MLflow;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -66,6 +67,7 @@ internal static partial class ServeCommand
             builder.Logging.ClearProviders();
             builder.WebHost.UseUrls(url);
             builder.WebHost.ConfigureKestrel(o => o.Limits.MaxRequestBodySize = MaxRequestBytes);
+            builder.Services.AddOpenApi();
             await using var app = builder.Build();
             if (!string.IsNullOrEmpty(token))
             {
@@ -114,6 +116,7 @@ internal static partial class ServeCommand
     private sealed partial class Server(CliContext cli, ModelRegistry registry, string? configPath, string? trackingUri, string workflowsDirectory)
     {
         private readonly ConcurrentDictionary<string, Task> _inFlight = new(StringComparer.Ordinal);
+        private readonly RunEventHub _hub = new();
         private readonly ILogger _logger = cli.LoggerFactory.CreateLogger("AgentFlow.Serve");
 
         public async Task<string> DescribeStoreAsync(CancellationToken cancellationToken)
@@ -124,9 +127,14 @@ internal static partial class ServeCommand
 
         public void Map(WebApplication app)
         {
+            app.MapOpenApi(); // /openapi/v1.json
             app.MapGet("/healthz", () => Results.Json(new JsonObject { ["status"] = "ok", ["runs_in_flight"] = _inFlight.Count }));
             app.MapPost("/api/runs", (Delegate)StartRunAsync);
+            app.MapGet("/api/workflows", ListWorkflows);
+            app.MapGet("/api/runs", ListRunsAsync);
             app.MapGet("/api/runs/{id}", GetRunAsync);
+            app.MapGet("/api/runs/{id}/events", (Delegate)StreamEventsAsync);
+            app.MapGet("/api/runs/{id}/verify", VerifyAsync);
             app.MapGet("/api/approvals", ListApprovalsAsync);
             app.MapPost("/api/runs/{id}/approvals/{step}", DecideAsync);
         }
@@ -170,7 +178,7 @@ internal static partial class ServeCommand
 
                 await probe.DisposeAsync().ConfigureAwait(false);
                 LogTakingOver(_logger, run.RunId, run.Record.Status);
-                Launch(run.RunId, () => ApprovalCommands.ContinueAsync(cli, run.RunId, answer: null, configPath, json: false, CancellationToken.None, background: true));
+                Launch(run.RunId, () => ApprovalCommands.ContinueAsync(cli, run.RunId, answer: null, configPath, json: false, CancellationToken.None, background: true, listener: _hub));
             }
         }
 
@@ -255,10 +263,11 @@ internal static partial class ServeCommand
                         (runner, observer, runId, ct) =>
                         {
                             var id = runId ?? Guid.NewGuid().ToString("N");
-                            started.TrySetResult(id);
-                            return runner.RunAsync(new RunRequest(definition) { Inputs = inputs, Bindings = bindings, RunId = id, Host = host }, observer, ct);
+                            // Answer the client once the run is saved, so its id can be read back at once.
+                            var signal = new StartedSignal(observer, started);
+                            return runner.RunAsync(new RunRequest(definition) { Inputs = inputs, Bindings = bindings, RunId = id, Host = host }, signal, ct);
                         },
-                        CancellationToken.None, background: true).ConfigureAwait(false);
+                        CancellationToken.None, background: true, listener: _hub).ConfigureAwait(false);
                 }
                 finally
                 {
@@ -273,6 +282,153 @@ internal static partial class ServeCommand
             catch (AgentFlowException ex)
             {
                 return Problem(500, "the run did not start", ex.Message);
+            }
+        }
+
+        private IResult ListWorkflows()
+        {
+            var array = new JsonArray();
+            if (Directory.Exists(workflowsDirectory))
+            {
+                foreach (var file in Directory.GetFiles(workflowsDirectory, "*.yaml").Order(StringComparer.Ordinal))
+                {
+                    var loaded = WorkflowLoader.Load(file);
+                    var definition = loaded.Definition;
+                    array.Add(new JsonObject
+                    {
+                        ["name"] = Path.GetFileNameWithoutExtension(file),
+                        ["description"] = definition?.Description,
+                        ["valid"] = loaded.Succeeded,
+                        ["diagnostics"] = new JsonArray([.. loaded.Diagnostics.Select(d => (JsonNode)JsonValue.Create(d.ToString()))]),
+                        ["inputs"] = new JsonArray([.. (definition?.Inputs ?? []).Select(i => (JsonNode)new JsonObject
+                        {
+                            ["name"] = i.Name,
+                            ["type"] = i.Type.ToString().ToLowerInvariant(),
+                            ["required"] = i.Required,
+                            ["default"] = i.Default?.ToString(),
+                        })]),
+                    });
+                }
+            }
+
+            return Results.Json(array);
+        }
+
+        private async Task<IResult> ListRunsAsync(string? workflow, string? status, int? limit, CancellationToken cancellationToken)
+        {
+            var take = Math.Clamp(limit ?? 50, 1, 500);
+            await using var runs = await cli.OpenRunStoreAsync(registry, cancellationToken).ConfigureAwait(false);
+            var array = new JsonArray();
+            foreach (var run in await runs.ListRecentAsync(take * 4, cancellationToken).ConfigureAwait(false))
+            {
+                var record = run.Record;
+                if ((workflow is null || record.Workflow == workflow) && (status is null || string.Equals(record.Status.ToString(), status, StringComparison.OrdinalIgnoreCase)) && array.Count < take)
+                {
+                    array.Add(new JsonObject
+                    {
+                        ["run_id"] = record.RunId,
+                        ["workflow"] = record.Workflow,
+                        ["status"] = record.Status.ToString().ToLowerInvariant(),
+                        ["started"] = record.Started.ToString("O", CultureInfo.InvariantCulture),
+                        ["duration_ms"] = record.DurationMs,
+                        ["bindings"] = new JsonObject([.. record.Bindings.Select(b => KeyValuePair.Create(b.Key, (JsonNode?)b.Value))]),
+                        ["input_tokens"] = record.InputTokens,
+                        ["output_tokens"] = record.OutputTokens,
+                        ["cost_usd"] = record.CostUsd,
+                        ["waiting_step"] = record.Waiting?.StepId,
+                    });
+                }
+            }
+
+            return Results.Json(array);
+        }
+
+        // Server-Sent Events: the run as it is now, then every event until it finishes or parks.
+        private async Task StreamEventsAsync(string id, HttpContext http)
+        {
+            DurableRun? stored;
+            using var subscription = _hub.Subscribe(id);
+            try
+            {
+                await using var runs = await cli.OpenRunStoreAsync(registry, http.RequestAborted).ConfigureAwait(false);
+                stored = await runs.LoadAsync(id, http.RequestAborted).ConfigureAwait(false);
+            }
+            catch (RunStoreException ex)
+            {
+                await Problem(400, "bad run id", ex.Message).ExecuteAsync(http).ConfigureAwait(false);
+                return;
+            }
+
+            if (stored is null)
+            {
+                await Problem(404, "unknown run", $"no run '{id}'").ExecuteAsync(http).ConfigureAwait(false);
+                return;
+            }
+
+            http.Response.ContentType = "text/event-stream";
+            http.Response.Headers.CacheControl = "no-cache";
+            var live = _hub.IsLive(id);
+            await SendAsync(http, live ? "run" : stored.Record.Status == RunStatus.Waiting ? "waiting" : "run_finished", RunResultJson.ToJson(stored.Record)).ConfigureAwait(false);
+            if (!live)
+            {
+                return;
+            }
+
+            try
+            {
+                await foreach (var runEvent in subscription.Reader.ReadAllAsync(http.RequestAborted).ConfigureAwait(false))
+                {
+                    var (name, data) = runEvent switch
+                    {
+                        StepStartedEvent e => ("step_started", (JsonNode)RunResultJson.Step(e.Step)),
+                        StepOutputChunkEvent e => ("chunk", new JsonObject { ["step"] = e.StepId, ["text"] = e.Text }),
+                        StepFinishedEvent e => ("step_finished", RunResultJson.Step(e.Step)),
+                        ApprovalRequestedEvent e => ("approval_requested", new JsonObject { ["step"] = e.Waiting.StepId, ["message"] = e.Waiting.Message, ["show"] = e.Waiting.Show }),
+                        RunFinishedEvent e => (e.Record.Status == RunStatus.Waiting ? "waiting" : "run_finished", RunResultJson.ToJson(e.Record)),
+                        _ => (string.Empty, null!),
+                    };
+                    if (name.Length > 0)
+                    {
+                        await SendAsync(http, name, data).ConfigureAwait(false);
+                    }
+
+                    if (runEvent is RunFinishedEvent)
+                    {
+                        break;
+                    }
+                }
+            }
+            catch (OperationCanceledException) when (http.RequestAborted.IsCancellationRequested)
+            {
+                // The client went away.
+            }
+        }
+
+        private static async Task SendAsync(HttpContext http, string name, JsonNode data)
+        {
+            await http.Response.WriteAsync($"event: {name}\ndata: {data.ToJsonString()}\n\n", http.RequestAborted).ConfigureAwait(false);
+            await http.Response.Body.FlushAsync(http.RequestAborted).ConfigureAwait(false);
+        }
+
+        private async Task<IResult> VerifyAsync(string id, CancellationToken cancellationToken)
+        {
+            await using var store = cli.OpenTracking(trackingUri);
+            try
+            {
+                var run = await store.GetRunAsync(id, cancellationToken).ConfigureAwait(false);
+                var transcript = await store.ReadTextArtifactAsync(id, Tracking.MLflow.Recording.RunTranscript.TranscriptPath, cancellationToken).ConfigureAwait(false);
+                var audit = await store.ReadTextArtifactAsync(id, Tracking.MLflow.Recording.RunTranscript.AuditPath, cancellationToken).ConfigureAwait(false);
+                var problem = Tracking.MLflow.Recording.RunTranscript.Verify(transcript, audit, run.Tag(Tracking.MLflow.Recording.RunTranscript.HeadTag));
+                return Results.Json(new JsonObject
+                {
+                    ["run_id"] = id,
+                    ["ok"] = problem is null,
+                    ["message"] = problem ?? "the audit chain matches every step record",
+                });
+            }
+            catch (Tracking.MLflow.MlflowException ex)
+            {
+                return Problem(404, "no record to verify", ex.Message);
             }
         }
 
@@ -354,7 +510,7 @@ internal static partial class ServeCommand
             }
 
             var answer = new ApprovalAnswer(step, approve, body["by"]?.GetValue<string>() is { Length: > 0 } by ? by : "api", body["comment"]?.GetValue<string>());
-            Launch(id, () => ApprovalCommands.ContinueAsync(cli, id, answer, configPath, json: false, CancellationToken.None, background: true));
+            Launch(id, () => ApprovalCommands.ContinueAsync(cli, id, answer, configPath, json: false, CancellationToken.None, background: true, listener: _hub));
             return Results.Json(new JsonObject { ["run_id"] = id, ["step"] = step, ["decision"] = approve ? "approved" : "rejected", ["url"] = $"/api/runs/{id}" }, statusCode: 202);
         }
 
@@ -376,6 +532,19 @@ internal static partial class ServeCommand
                 null => string.Empty,
                 var other => other.ToJsonString(),
             }, StringComparer.Ordinal);
+        }
+
+        /// <summary>Completes <paramref name="started"/> with the run id when the run has started (and is stored).</summary>
+        private sealed class StartedSignal(IRunObserver inner, TaskCompletionSource<string> started) : IRunObserver
+        {
+            public void OnEvent(RunEvent runEvent)
+            {
+                inner.OnEvent(runEvent);
+                if (runEvent is RunStartedEvent)
+                {
+                    started.TrySetResult(runEvent.RunId);
+                }
+            }
         }
 
         private static IResult Problem(int status, string title, string detail) => Results.Problem(statusCode: status, title: title, detail: detail);

@@ -10,42 +10,15 @@ internal static class RunResultJson
     // Relaxed escaping: the result is read by people and programs, not embedded in HTML.
     private static readonly JsonSerializerOptions Options = new() { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
-    public static string Serialize(RunRecord record)
+    public static string Serialize(RunRecord record) => ToJson(record).ToJsonString(Options);
+
+    /// <summary>The run as a JSON object (what <see cref="Serialize"/> prints).</summary>
+    public static JsonObject ToJson(RunRecord record)
     {
         var steps = new JsonArray();
         foreach (var step in record.Steps)
         {
-            steps.Add(new JsonObject
-            {
-                ["id"] = step.Id,
-                ["kind"] = step.Kind,
-                ["model"] = step.Model,
-                ["model_alias"] = step.ModelAlias,
-                ["worker"] = step.Worker,
-                ["attempt"] = step.Attempt,
-                ["iteration"] = step.Iteration,
-                ["status"] = Lower(step.Status.ToString()),
-                ["started"] = step.Started.ToString("O", System.Globalization.CultureInfo.InvariantCulture),
-                ["latency_ms"] = Math.Round(step.LatencyMs, 3),
-                ["input_tokens"] = step.InputTokens,
-                ["output_tokens"] = step.OutputTokens,
-                ["memory_messages"] = step.MemoryMessages,
-                ["cost_usd"] = step.CostUsd,
-                ["finish_reason"] = step.FinishReason,
-                ["detail"] = step.Detail,
-                ["output"] = step.Output,
-                ["error"] = step.Error,
-                ["approval"] = step.Approval is not { } approval ? null : new JsonObject
-                {
-                    ["message"] = approval.Message,
-                    ["show"] = approval.Show,
-                    ["deadline"] = approval.Deadline?.ToString("O", System.Globalization.CultureInfo.InvariantCulture),
-                    ["decision"] = approval.Decision,
-                    ["decided_by"] = approval.DecidedBy,
-                    ["decided_at"] = approval.DecidedAt?.ToString("O", System.Globalization.CultureInfo.InvariantCulture),
-                    ["comment"] = approval.Comment,
-                },
-            });
+            steps.Add(Step(step));
         }
 
         var outputs = new JsonObject();
@@ -86,8 +59,41 @@ internal static class RunResultJson
                 ["on_timeout"] = waiting.OnTimeout,
             },
         };
-        return root.ToJsonString(Options);
+        return root;
     }
+
+    /// <summary>One step attempt as the run JSON shows it.</summary>
+    public static JsonObject Step(StepRecord step) => new JsonObject
+    {
+        ["id"] = step.Id,
+        ["kind"] = step.Kind,
+        ["model"] = step.Model,
+        ["model_alias"] = step.ModelAlias,
+        ["worker"] = step.Worker,
+        ["attempt"] = step.Attempt,
+        ["iteration"] = step.Iteration,
+        ["status"] = Lower(step.Status.ToString()),
+        ["started"] = step.Started.ToString("O", System.Globalization.CultureInfo.InvariantCulture),
+        ["latency_ms"] = Math.Round(step.LatencyMs, 3),
+        ["input_tokens"] = step.InputTokens,
+        ["output_tokens"] = step.OutputTokens,
+        ["memory_messages"] = step.MemoryMessages,
+        ["cost_usd"] = step.CostUsd,
+        ["finish_reason"] = step.FinishReason,
+        ["detail"] = step.Detail,
+        ["output"] = step.Output,
+        ["error"] = step.Error,
+        ["approval"] = step.Approval is not { } approval ? null : new JsonObject
+        {
+            ["message"] = approval.Message,
+            ["show"] = approval.Show,
+            ["deadline"] = approval.Deadline?.ToString("O", System.Globalization.CultureInfo.InvariantCulture),
+            ["decision"] = approval.Decision,
+            ["decided_by"] = approval.DecidedBy,
+            ["decided_at"] = approval.DecidedAt?.ToString("O", System.Globalization.CultureInfo.InvariantCulture),
+            ["comment"] = approval.Comment,
+        },
+    };
 
     private static string Lower(string value) => value.ToLowerInvariant();
 }

@@ -61,6 +61,22 @@ public sealed class FileRunStore : IRunStore
     }
 
     /// <inheritdoc />
+    public async Task<IReadOnlyList<DurableRun>> ListRecentAsync(int limit, CancellationToken cancellationToken)
+    {
+        // Newest folders first by write time, then ordered exactly by the recorded start.
+        var runs = new List<DurableRun>();
+        foreach (var dir in new DirectoryInfo(_root).EnumerateDirectories().OrderByDescending(d => d.CreationTimeUtc).Take(Math.Max(0, limit) * 2))
+        {
+            if (await LoadAsync(dir.Name, cancellationToken).ConfigureAwait(false) is { } run)
+            {
+                runs.Add(run);
+            }
+        }
+
+        return [.. runs.OrderByDescending(r => r.Record.Started).Take(limit)];
+    }
+
+    /// <inheritdoc />
     public JsonCheckpointStore Checkpoints(string runId) => new FileCheckpoints(Path.Combine(RunDirectory(runId), "checkpoints"));
 
     /// <inheritdoc />

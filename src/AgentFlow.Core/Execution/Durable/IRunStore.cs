@@ -21,6 +21,9 @@ public interface IRunStore : IAsyncDisposable
     /// <summary>Runs not finished yet (running, interrupted or waiting), oldest first.</summary>
     Task<IReadOnlyList<DurableRun>> ListActiveAsync(CancellationToken cancellationToken);
 
+    /// <summary>The <paramref name="limit"/> most recently started runs, finished ones included, newest first.</summary>
+    Task<IReadOnlyList<DurableRun>> ListRecentAsync(int limit, CancellationToken cancellationToken);
+
     /// <summary>The engine's checkpoint store for one run; the index keeps commit order.</summary>
     JsonCheckpointStore Checkpoints(string runId);
 
