@@ -219,6 +219,61 @@ internal static class ExperimentCommand
         public void TrialFinished(TrialResult trial, int done, int total) => tasks[trial.Variant].Value = done;
     }
 
+    /// <summary>An experiment's (or a workflow's live) comparison, recomputed from its recorded runs.</summary>
+    internal sealed record Comparison(MlflowExperiment Experiment, List<Observation> Observations, List<string> Variants, ComparisonTable Table)
+    {
+        public JsonObject ToJson() => new()
+        {
+            ["experiment"] = Experiment.Name,
+            ["runs"] = Observations.Count,
+            ["variants"] = new JsonObject(Variants.Select(v => KeyValuePair.Create(v, (JsonNode?)Observations.Count(o => o.Variant == v)))),
+            ["comparison"] = Table.ToJson(),
+        };
+    }
+
+    /// <summary>Loads the finished runs of experiment <paramref name="experimentName"/> (or workflow <paramref name="workflowName"/>) and compares their variants.</summary>
+    internal static async Task<(Comparison? Report, string? Problem)> CompareAsync(
+        IMlflowStore store, string? experimentName, string? workflowName, string? filter, ulong seed, CancellationToken cancellationToken)
+    {
+        var experiment = await store.GetExperimentByNameAsync(experimentName ?? workflowName!, cancellationToken).ConfigureAwait(false);
+        if (experiment is null)
+        {
+            return (null, $"no recorded {(experimentName is null ? "workflow" : "experiment")} '{experimentName ?? workflowName}' in {store.TrackingUri}");
+        }
+
+        var observations = new List<Observation>();
+        await foreach (var run in store.SearchAllRunsAsync(new MlflowRunQuery { ExperimentIds = [experiment.ExperimentId], Filter = filter, OrderBy = ["attributes.start_time ASC"] }, cancellationToken).ConfigureAwait(false))
+        {
+            if (run.Info.Status == MlflowRunStatus.Running)
+            {
+                continue;
+            }
+
+            RecordedRun recorded;
+            try
+            {
+                recorded = RecordedRun.FromTranscript(JsonNode.Parse(await store.ReadTextArtifactAsync(run.Info.RunId, RunTranscript.TranscriptPath, cancellationToken).ConfigureAwait(false))!.AsObject());
+            }
+            catch (MlflowException)
+            {
+                continue;
+            }
+
+            var variant = run.Tag(ExperimentRunner.VariantTag) ?? string.Join(",", recorded.Bindings.Select(b => $"{b.Key}={b.Value}"));
+            var pair = run.Tag(ExperimentRunner.CaseTag) is { } c ? $"{c}#{run.Tag(ExperimentRunner.RepeatTag) ?? "1"}" : run.Info.RunId;
+            var scores = run.Metrics.Where(m => m.Key.StartsWith("score.", StringComparison.Ordinal)).ToDictionary(m => m.Key["score.".Length..], m => m.Value, StringComparer.Ordinal);
+            observations.Add(Observation.FromRun(variant, pair, recorded, scores));
+        }
+
+        if (observations.Count == 0)
+        {
+            return (null, $"no finished runs in '{experiment.Name}'{(filter is null ? string.Empty : " in that window")}");
+        }
+
+        var variants = observations.Select(o => o.Variant).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
+        return (new Comparison(experiment, observations, variants, ComparisonBuilder.Build(observations, variants, new BootstrapOptions(Seed: seed))), null);
+    }
+
     private static Command Report(Func<CliContext> context)
     {
         var name = new Option<string?>("--name") { Description = "Compare the variants of this experiment (the name given to experiment run)." };
@@ -255,55 +310,17 @@ internal static class ExperimentCommand
             }
 
             await using var store = cli.OpenTracking(parse.GetValue(tracking));
-            var experiment = await store.GetExperimentByNameAsync(experimentName ?? workflowName!, cancellationToken).ConfigureAwait(false);
-            if (experiment is null)
+            var (report, problem) = await CompareAsync(store, experimentName, workflowName, filter, parse.GetValue(seed), cancellationToken).ConfigureAwait(false);
+            if (report is null)
             {
-                DiagnosticPrinter.PrintError(cli.Error, $"no recorded {(experimentName is null ? "workflow" : "experiment")} '{experimentName ?? workflowName}' in {store.TrackingUri}");
+                DiagnosticPrinter.PrintError(cli.Error, problem!);
                 return ExitCodes.BadInput;
             }
 
-            var observations = new List<Observation>();
-            await foreach (var run in store.SearchAllRunsAsync(new MlflowRunQuery { ExperimentIds = [experiment.ExperimentId], Filter = filter, OrderBy = ["attributes.start_time ASC"] }, cancellationToken).ConfigureAwait(false))
-            {
-                if (run.Info.Status == MlflowRunStatus.Running)
-                {
-                    continue;
-                }
-
-                RecordedRun recorded;
-                try
-                {
-                    recorded = RecordedRun.FromTranscript(JsonNode.Parse(await store.ReadTextArtifactAsync(run.Info.RunId, RunTranscript.TranscriptPath, cancellationToken).ConfigureAwait(false))!.AsObject());
-                }
-                catch (MlflowException)
-                {
-                    continue;
-                }
-
-                var variant = run.Tag(ExperimentRunner.VariantTag) ?? string.Join(",", recorded.Bindings.Select(b => $"{b.Key}={b.Value}"));
-                var pair = run.Tag(ExperimentRunner.CaseTag) is { } c ? $"{c}#{run.Tag(ExperimentRunner.RepeatTag) ?? "1"}" : run.Info.RunId;
-                var scores = run.Metrics.Where(m => m.Key.StartsWith("score.", StringComparison.Ordinal)).ToDictionary(m => m.Key["score.".Length..], m => m.Value, StringComparer.Ordinal);
-                observations.Add(Observation.FromRun(variant, pair, recorded, scores));
-            }
-
-            if (observations.Count == 0)
-            {
-                DiagnosticPrinter.PrintError(cli.Error, $"no finished runs in '{experiment.Name}'{(filter is null ? string.Empty : " in that window")}");
-                return ExitCodes.BadInput;
-            }
-
-            var variants = observations.Select(o => o.Variant).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
-            var table = ComparisonBuilder.Build(observations, variants, new BootstrapOptions(Seed: parse.GetValue(seed)));
+            var (experiment, observations, variants, table) = report;
             if (parse.GetValue(json))
             {
-                var result = new JsonObject
-                {
-                    ["experiment"] = experiment.Name,
-                    ["runs"] = observations.Count,
-                    ["variants"] = new JsonObject(variants.Select(v => KeyValuePair.Create(v, (JsonNode?)observations.Count(o => o.Variant == v)))),
-                    ["comparison"] = table.ToJson(),
-                };
-                cli.Out.WriteLine(result.ToJsonString(Indented));
+                cli.Out.WriteLine(report.ToJson().ToJsonString(Indented));
             }
             else
             {

@@ -135,6 +135,7 @@ internal static partial class ServeCommand
             app.MapGet("/api/runs/{id}", GetRunAsync);
             app.MapGet("/api/runs/{id}/events", (Delegate)StreamEventsAsync);
             app.MapGet("/api/runs/{id}/verify", VerifyAsync);
+            app.MapGet("/api/experiments/{name}", CompareExperimentAsync);
             app.MapGet("/api/approvals", ListApprovalsAsync);
             app.MapPost("/api/runs/{id}/approvals/{step}", DecideAsync);
         }
@@ -408,6 +409,14 @@ internal static partial class ServeCommand
         {
             await http.Response.WriteAsync($"event: {name}\ndata: {data.ToJsonString()}\n\n", http.RequestAborted).ConfigureAwait(false);
             await http.Response.Body.FlushAsync(http.RequestAborted).ConfigureAwait(false);
+        }
+
+        // The comparison 'experiment report --name NAME --json' prints: per variant and step, with intervals.
+        private async Task<IResult> CompareExperimentAsync(string name, CancellationToken cancellationToken)
+        {
+            await using var store = cli.OpenTracking(trackingUri);
+            var (report, problem) = await ExperimentCommand.CompareAsync(store, name, workflowName: null, filter: null, seed: 42, cancellationToken).ConfigureAwait(false);
+            return report is null ? Problem(404, "no such experiment", problem!) : Results.Json(report.ToJson());
         }
 
         private async Task<IResult> VerifyAsync(string id, CancellationToken cancellationToken)
