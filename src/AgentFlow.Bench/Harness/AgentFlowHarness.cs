@@ -1,6 +1,7 @@
 using AgentFlow.Conversations;
 using AgentFlow.Definitions;
 using AgentFlow.Execution;
+using AgentFlow.Execution.Durable;
 using AgentFlow.Memory;
 using AgentFlow.Memory.Local;
 using AgentFlow.Messaging.Bus;
@@ -34,17 +35,24 @@ internal sealed record HarnessSettings(StepTransport Transport, bool Record, boo
     /// <summary>The broker, for <see cref="StepTransport.RabbitMq"/>.</summary>
     public Uri? RabbitMqUri { get; init; }
 
+    /// <summary>
+    /// Durable runs as <c>./agentflow run</c> has them (<c>RunHost</c>): a <see cref="FileRunStore"/> in the harness folder,
+    /// saved after every step event and an engine checkpoint per superstep.
+    /// </summary>
+    public bool RunStore { get; init; }
+
     /// <summary>Steps the worker serves at once per model (bus transports).</summary>
     public int WorkerConcurrency { get; init; } = 8;
 
     public string Describe() =>
         $"{Transport switch { StepTransport.Direct => "direct", StepTransport.InMemoryBus => "in-memory bus", _ => "RabbitMQ" }}" +
-        (Record ? " + recording" : string.Empty) + (Memory ? " + memory" : string.Empty);
+        (Record ? " + recording" : string.Empty) + (Memory ? " + memory" : string.Empty) + (RunStore ? " + run store" : string.Empty);
 }
 
 /// <summary>
 /// AgentFlow as a host assembles it (<c>RunCommand</c>): a model host, the gateway for the transport, a
-/// <see cref="WorkflowRunner"/>, an MLflow recorder on an embedded SQLite store and a SQLite conversation store, in a
+/// <see cref="WorkflowRunner"/>, an MLflow recorder on an embedded SQLite store, a SQLite conversation store and a
+/// <see cref="FileRunStore"/> (durable runs), in a
 /// folder of its own. Runs workflows the way <c>./agentflow run</c> does, minus console output.
 /// </summary>
 internal sealed class AgentFlowHarness : IAsyncDisposable
@@ -52,19 +60,21 @@ internal sealed class AgentFlowHarness : IAsyncDisposable
     private readonly IHost? _bus;
     private readonly IMlflowStore? _tracking;
     private readonly IConversationStore? _conversations;
+    private readonly IRunStore? _runs;
     private readonly WorkflowRunner _runner;
     private readonly TimeProvider _time;
     private readonly ILoggerFactory _loggers;
 
-    private AgentFlowHarness(ModelHost models, IHost? bus, IModelGateway gateway, IMlflowStore? tracking, IConversationStore? conversations, TimeProvider time, ILoggerFactory loggers)
+    private AgentFlowHarness(ModelHost models, IHost? bus, IModelGateway gateway, IMlflowStore? tracking, IConversationStore? conversations, IRunStore? runs, TimeProvider time, ILoggerFactory loggers)
     {
+        _runs = runs;
         Models = models;
         _bus = bus;
         _tracking = tracking;
         _conversations = conversations;
         _time = time;
         _loggers = loggers;
-        _runner = new WorkflowRunner(models, gateway, time, loggers.CreateLogger<WorkflowRunner>(), conversations?.AsConversationMemory());
+        _runner = new WorkflowRunner(models, gateway, time, loggers.CreateLogger<WorkflowRunner>(), conversations?.AsConversationMemory(), runs);
     }
 
     public ModelHost Models { get; }
@@ -97,7 +107,8 @@ internal sealed class AgentFlowHarness : IAsyncDisposable
         var conversations = settings.Memory
             ? SqliteConversationStore.Open(new MemoryStoreOptions { DatabasePath = Path.Combine(folder, "memory.db"), TimeProvider = options.Time }, options.LoggerFactory)
             : null;
-        return new AgentFlowHarness(models, bus, gateway, tracking, conversations, options.Time, options.LoggerFactory);
+        IRunStore? runs = settings.RunStore ? new FileRunStore(Path.Combine(folder, "runs")) : null;
+        return new AgentFlowHarness(models, bus, gateway, tracking, conversations, runs, options.Time, options.LoggerFactory);
     }
 
     /// <summary>Starts a generic host with a bus configured by <paramref name="configure"/>.</summary>
@@ -157,6 +168,11 @@ internal sealed class AgentFlowHarness : IAsyncDisposable
         if (_conversations is not null)
         {
             await _conversations.DisposeAsync().ConfigureAwait(false);
+        }
+
+        if (_runs is not null)
+        {
+            await _runs.DisposeAsync().ConfigureAwait(false);
         }
 
         await Models.DisposeAsync().ConfigureAwait(false);

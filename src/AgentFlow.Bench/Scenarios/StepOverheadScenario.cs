@@ -26,10 +26,11 @@ internal static class StepOverheadScenario
         var loop = await PlainLoopAsync(zero.Client, warm, runs, options.Time, cancellationToken).ConfigureAwait(false);
         var variants = new (HarnessSettings Settings, bool Goal)[]
         {
-            (new HarnessSettings(StepTransport.InMemoryBus, Record: true, Memory: true), true),
+            (new HarnessSettings(StepTransport.InMemoryBus, Record: true, Memory: true) { RunStore = true }, true),
             (new HarnessSettings(StepTransport.Direct, Record: false, Memory: false), false),
             (new HarnessSettings(StepTransport.Direct, Record: false, Memory: true), false),
             (new HarnessSettings(StepTransport.Direct, Record: true, Memory: false), false),
+            (new HarnessSettings(StepTransport.Direct, Record: false, Memory: false) { RunStore = true }, false),
             (new HarnessSettings(StepTransport.InMemoryBus, Record: false, Memory: false), false),
         };
         var rows = new List<BenchRow>();
@@ -80,7 +81,7 @@ internal static class StepOverheadScenario
         var index = 0;
         foreach (var (record, memory) in new[] { (true, true), (false, false) })
         {
-            var settings = new HarnessSettings(StepTransport.RabbitMq, record, memory) { RabbitMqUri = options.RabbitMqUri };
+            var settings = new HarnessSettings(StepTransport.RabbitMq, record, memory) { RabbitMqUri = options.RabbitMqUri, RunStore = record };
             options.Say($"{Name}: {settings.Describe()}");
             var perStep = await ChainAsync(settings, [zero], Path.Combine(folder, $"r{index++}"), warm, runs, options, cancellationToken).ConfigureAwait(false);
             rows.Add(Row($"AgentFlow ({settings.Describe()})", perStep, raw, "raw MassTransit request/response RTT, same broker") with

@@ -8,7 +8,7 @@ namespace AgentFlow.Memory.Local;
 /// <summary>
 /// The local conversation store: an SQLite database on disk (default <c>.agentflow/memory.db</c> in the working folder),
 /// so a conversation carries over between runs and processes. The database is in WAL mode; each write is one
-/// <c>BEGIN IMMEDIATE</c> transaction and waits up to <see cref="MemoryStoreOptions.SqliteBusyTimeout"/> for another
+/// <c>BEGIN IMMEDIATE</c> transaction (<c>synchronous = NORMAL</c>: durable across process crashes, not power loss) and waits up to <see cref="MemoryStoreOptions.SqliteBusyTimeout"/> for another
 /// writer (thread or process), so concurrent writers never interleave a turn. Time to live is an <c>expires_at</c>
 /// column per conversation: reads ignore expired conversations, writes delete them.
 /// </summary>
@@ -33,7 +33,7 @@ public sealed class SqliteConversationStore : IConversationStore
         """;
 
     private readonly string _connectionString;
-    private readonly int _busyTimeoutMs;
+    private readonly string _connectionPragmas;
     private readonly TimeProvider _time;
     private readonly TimeSpan? _defaultTtl;
     private readonly ILogger _logger;
@@ -44,7 +44,12 @@ public sealed class SqliteConversationStore : IConversationStore
         _time = options.TimeProvider;
         _defaultTtl = options.DefaultTtl;
         _logger = logger;
-        _busyTimeoutMs = (int)options.SqliteBusyTimeout.TotalMilliseconds;
+        // synchronous = NORMAL under WAL: a commit is appended to the WAL without an fsync (the WAL is synced at
+        // checkpoints). A committed turn survives the process crashing or being killed (the OS has the write); a power
+        // loss or OS crash may lose the last commits, never corrupt the database. Set on every (pooled) connection:
+        // the setting is per connection.
+        _connectionPragmas = string.Create(CultureInfo.InvariantCulture,
+            $"PRAGMA busy_timeout = {(int)options.SqliteBusyTimeout.TotalMilliseconds}; PRAGMA synchronous = NORMAL;");
         _connectionString = new SqliteConnectionStringBuilder
         {
             DataSource = databasePath,
@@ -100,7 +105,7 @@ public sealed class SqliteConversationStore : IConversationStore
     {
         using var connection = new SqliteConnection(_connectionString);
         connection.Open();
-        Execute(connection, null, $"PRAGMA busy_timeout = {_busyTimeoutMs.ToString(CultureInfo.InvariantCulture)};");
+        Execute(connection, null, _connectionPragmas);
         // Switching to WAL needs a moment without other connections; another process may hold one: it is WAL already then.
         Execute(connection, null, "PRAGMA journal_mode = WAL;");
         using var transaction = connection.BeginTransaction(deferred: false);
@@ -275,8 +280,7 @@ public sealed class SqliteConversationStore : IConversationStore
             await using (connection.ConfigureAwait(false))
             {
                 await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
-                await ExecuteAsync(connection, null,
-                    $"PRAGMA busy_timeout = {_busyTimeoutMs.ToString(CultureInfo.InvariantCulture)};", cancellationToken).ConfigureAwait(false);
+                await ExecuteAsync(connection, null, _connectionPragmas, cancellationToken).ConfigureAwait(false);
                 return await body(connection).ConfigureAwait(false);
             }
         }

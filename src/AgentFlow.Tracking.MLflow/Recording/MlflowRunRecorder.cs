@@ -9,8 +9,9 @@ namespace AgentFlow.Tracking.MLflow.Recording;
 /// <summary>
 /// Records one run in MLflow: experiment = workflow name, params = definition and bindings, metrics per step and for
 /// the run, tags = status, trigger, failing step, workers, audit head; artifacts = the workflow file, transcript.json
-/// and audit.json. Events are queued and written by a background task, so recording never slows a step; the
-/// transcript is rewritten after every step, so a crash loses at most the step in flight.
+/// and audit.json. Events are queued and written by a background task, so recording never slows a step; what is
+/// queued is written in batches (the metrics of all queued steps in one transaction, then the transcript rewritten
+/// once), so a crash loses at most the steps the writer had not caught up with.
 /// </summary>
 public sealed partial class MlflowRunRecorder : IRunObserver, IAsyncDisposable
 {
@@ -128,47 +129,78 @@ public sealed partial class MlflowRunRecorder : IRunObserver, IAsyncDisposable
         await _writer.ConfigureAwait(false);
     }
 
+    // Drains the queue in batches: the metrics of every step finished while the writer was busy go in one store
+    // call (one transaction), and the interim transcript is rewritten once per batch, when the queue is empty.
+    // Other events are written in order, after the steps queued before them.
     private async Task WriteAsync()
     {
-        await foreach (var runEvent in _events.Reader.ReadAllAsync().ConfigureAwait(false))
+        var reader = _events.Reader;
+        var metrics = new List<MlflowMetric>();
+        while (await reader.WaitToReadAsync().ConfigureAwait(false))
         {
-            Interlocked.Decrement(ref _queued);
-            try
+            while (reader.TryRead(out var runEvent))
             {
-                switch (runEvent)
+                Interlocked.Decrement(ref _queued);
+                if (runEvent is StepFinishedEvent { Step: var step })
                 {
-                    case RunStartedEvent started:
-                        _record = started.Record;
-                        await RecordStartAsync(started.Record).ConfigureAwait(false);
-                        break;
-                    case RunResumedEvent resumed:
-                        _record = resumed.Record;
-                        foreach (var done in resumed.Record.Steps.Where(s => s.Status != StepStatus.Running))
-                        {
-                            // Metric indexes go on where the earlier process stopped: no duplicate rows.
-                            _executions[done.Id] = _executions.GetValueOrDefault(done.Id, -1) + 1;
-                        }
+                    AddStepMetrics(step, metrics);
+                    if (metrics.Count > MlflowLimits.MaxMetricsPerBatch - MetricsPerStep)
+                    {
+                        await WriteStepsAsync(metrics, transcript: Volatile.Read(ref _queued) <= 0).ConfigureAwait(false);
+                    }
 
-                        await _store.LogBatchAsync(RunId, metrics: null, parameters: null, [new("agentflow.status", "running")]).ConfigureAwait(false);
-                        break;
-                    case RunFinishedEvent { Record.Status: RunStatus.Waiting } parked:
-                        await RecordParkedAsync(parked.Record).ConfigureAwait(false);
-                        break;
-                    case StepFinishedEvent { Step: var step }:
-                        await RecordStepAsync(step).ConfigureAwait(false);
-                        break;
-                    case RunFinishedEvent finished:
-                        await RecordEndAsync(finished.Record).ConfigureAwait(false);
-                        break;
+                    continue;
                 }
+
+                // The event's own write covers the transcript (run end, park) or precedes any step (start, resume).
+                await WriteStepsAsync(metrics, transcript: false).ConfigureAwait(false);
+                await WriteEventAsync(runEvent).ConfigureAwait(false);
             }
-            catch (Exception ex) when (ex is not OperationCanceledException)
+
+            // Queue drained: what the run has finished so far is written, with the transcript.
+            await WriteStepsAsync(metrics, transcript: true).ConfigureAwait(false);
+        }
+    }
+
+    private async Task WriteEventAsync(RunEvent runEvent)
+    {
+        try
+        {
+            switch (runEvent)
             {
-                // Recording must never fail the run; the problem is reported at the end.
-                _problems.Add(ex.Message);
-                LogWriteFailed(_logger, RunId, ex.Message);
+                case RunStartedEvent started:
+                    _record = started.Record;
+                    await RecordStartAsync(started.Record).ConfigureAwait(false);
+                    break;
+                case RunResumedEvent resumed:
+                    _record = resumed.Record;
+                    foreach (var done in resumed.Record.Steps.Where(s => s.Status != StepStatus.Running))
+                    {
+                        // Metric indexes go on where the earlier process stopped: no duplicate rows.
+                        _executions[done.Id] = _executions.GetValueOrDefault(done.Id, -1) + 1;
+                    }
+
+                    await _store.LogBatchAsync(RunId, metrics: null, parameters: null, [new("agentflow.status", "running")]).ConfigureAwait(false);
+                    break;
+                case RunFinishedEvent { Record.Status: RunStatus.Waiting } parked:
+                    await RecordParkedAsync(parked.Record).ConfigureAwait(false);
+                    break;
+                case RunFinishedEvent finished:
+                    await RecordEndAsync(finished.Record).ConfigureAwait(false);
+                    break;
             }
         }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // Recording must never fail the run; the problem is reported at the end.
+            Report(ex);
+        }
+    }
+
+    private void Report(Exception ex)
+    {
+        _problems.Add(ex.Message);
+        LogWriteFailed(_logger, RunId, ex.Message);
     }
 
     private Task RecordStartAsync(RunRecord record)
@@ -198,12 +230,15 @@ public sealed partial class MlflowRunRecorder : IRunObserver, IAsyncDisposable
         return _store.LogBatchAsync(RunId, metrics: null, parameters, tags);
     }
 
-    private async Task RecordStepAsync(StepRecord step)
+    // Latency, and for agent steps tokens in/out, attempt and cost.
+    private const int MetricsPerStep = 5;
+
+    private void AddStepMetrics(StepRecord step, List<MlflowMetric> metrics)
     {
         var key = $"{step.Id}";
         var index = _executions[key] = _executions.GetValueOrDefault(key, -1) + 1;
         var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
-        var metrics = new List<MlflowMetric> { new($"step.{step.Id}.latency_ms", Math.Round(step.LatencyMs, 3), now, index) };
+        metrics.Add(new($"step.{step.Id}.latency_ms", Math.Round(step.LatencyMs, 3), now, index));
         if (step.Kind == "agent")
         {
             metrics.Add(new($"step.{step.Id}.input_tokens", step.InputTokens ?? 0, now, index));
@@ -214,15 +249,43 @@ public sealed partial class MlflowRunRecorder : IRunObserver, IAsyncDisposable
                 metrics.Add(new($"step.{step.Id}.cost_usd", cost, now, index));
             }
         }
+    }
 
-        await _store.LogBatchAsync(RunId, metrics, parameters: null, tags: null).ConfigureAwait(false);
+    // One transaction for the metrics of all steps collected; then, when asked, the transcript so far. Rewritten after
+    // each batch: a crash loses at most the steps the writer had not caught up with.
+    private async Task WriteStepsAsync(List<MlflowMetric> metrics, bool transcript)
+    {
+        if (metrics.Count == 0)
+        {
+            return;
+        }
+
+        try
+        {
+            await _store.LogBatchAsync(RunId, [.. metrics], parameters: null, tags: null).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            Report(ex);
+            return;
+        }
+        finally
+        {
+            metrics.Clear();
+        }
 
         // When more events are already queued (the run is ahead of the writer), the next write supersedes this
-        // transcript: rewriting it once the queue is drained keeps the crash guarantee without an O(steps²) cost.
-        if (_record is not null && Volatile.Read(ref _queued) <= 0)
+        // transcript: rewriting it once per batch keeps the crash guarantee without an O(steps²) cost.
+        if (transcript && _record is not null)
         {
-            // Rewritten after each step: a crash loses at most the step in flight.
-            await _store.LogTextArtifactAsync(RunId, RunTranscript.TranscriptPath, RunTranscript.Serialize(RunTranscript.Build(_record))).ConfigureAwait(false);
+            try
+            {
+                await _store.LogTextArtifactAsync(RunId, RunTranscript.TranscriptPath, RunTranscript.Serialize(RunTranscript.Build(_record))).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                Report(ex);
+            }
         }
     }
 

@@ -27,7 +27,7 @@ public sealed class MlflowSqliteStore : IMlflowStore
     private const string RunColumns = "r.run_uuid, r.experiment_id, r.name, r.user_id, r.status, r.start_time, r.end_time, r.artifact_uri, r.lifecycle_stage";
 
     private readonly string _connectionString;
-    private readonly int _busyTimeoutMs;
+    private readonly string _connectionPragmas;
     private readonly TimeProvider _time;
     private readonly string _user;
     private readonly ILogger _logger;
@@ -40,7 +40,11 @@ public sealed class MlflowSqliteStore : IMlflowStore
         _time = options.TimeProvider;
         _user = user;
         _logger = logger;
-        _busyTimeoutMs = (int)options.SqliteBusyTimeout.TotalMilliseconds;
+        // synchronous = NORMAL under WAL: a commit is appended to the WAL without an fsync (the WAL is synced at
+        // checkpoints). What was committed survives the process crashing or being killed (the OS has the write); a
+        // power loss or OS crash may lose the last commits, never corrupt the database. Per connection, so set on each.
+        _connectionPragmas = string.Create(CultureInfo.InvariantCulture,
+            $"PRAGMA busy_timeout = {(int)options.SqliteBusyTimeout.TotalMilliseconds}; PRAGMA synchronous = NORMAL;");
         _connectionString = new SqliteConnectionStringBuilder
         {
             DataSource = databasePath,
@@ -104,7 +108,7 @@ public sealed class MlflowSqliteStore : IMlflowStore
     {
         using var connection = new SqliteConnection(_connectionString);
         connection.Open();
-        Execute(connection, null, $"PRAGMA busy_timeout = {_busyTimeoutMs.ToString(CultureInfo.InvariantCulture)};");
+        Execute(connection, null, _connectionPragmas);
         Execute(connection, null, "PRAGMA journal_mode = WAL;");
 
         using var transaction = connection.BeginTransaction(deferred: false);
@@ -550,7 +554,7 @@ public sealed class MlflowSqliteStore : IMlflowStore
         try
         {
             await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
-            Execute(connection, null, $"PRAGMA busy_timeout = {_busyTimeoutMs.ToString(CultureInfo.InvariantCulture)};");
+            Execute(connection, null, _connectionPragmas);
             return connection;
         }
         catch
@@ -562,8 +566,25 @@ public sealed class MlflowSqliteStore : IMlflowStore
 
     private async Task<string> RunArtifactDirectoryAsync(string runId, CancellationToken cancellationToken)
     {
-        var run = await GetRunAsync(runId, cancellationToken).ConfigureAwait(false);
-        var uri = run.Info.ArtifactUri ?? throw new MlflowException(MlflowErrorCodes.InvalidState, $"Run {runId} has no artifact_uri.");
+        // Only the artifact location: reading the whole run (params, tags, every metric) for each artifact write
+        // grew with the run and dominated interim transcript writes.
+        MlflowValidation.ValidateRunId(runId);
+        string? uri;
+        var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using (connection.ConfigureAwait(false))
+        {
+            using var command = Command(connection, null, "SELECT count(*), max(artifact_uri) FROM runs WHERE run_uuid = $id;", ("$id", runId));
+            using var reader = command.ExecuteReader();
+            reader.Read();
+            if (reader.GetInt64(0) == 0)
+            {
+                throw RunNotFound(runId);
+            }
+
+            uri = reader.IsDBNull(1) ? null : reader.GetString(1);
+        }
+
+        uri = uri ?? throw new MlflowException(MlflowErrorCodes.InvalidState, $"Run {runId} has no artifact_uri.");
         return LocalArtifactPath(uri)
             ?? throw new MlflowException(MlflowErrorCodes.InvalidState,
                 $"Run {runId} keeps its artifacts at '{uri}', which is not a local folder this store can use.");
