@@ -160,6 +160,28 @@ public sealed partial class ServeTests(CliFixture fixture) : IClassFixture<CliFi
         Assert.Contains("/api/runs/{id}/approvals/{step}", openapi, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Serve_ExperimentComparison_SameAsTheReportCommand()
+    {
+        var (dir, env) = Workspace();
+        var flow = Path.Combine(dir, "workflows", "hello-exp.yaml");
+        await File.WriteAllTextAsync(flow, "name: hello-exp\nversion: 1\ninputs: { name: { required: true } }\nmodels: { writer: tiny }\nsteps:\n  - id: greet\n    agent: { model: writer, prompt: \"Greet {{ inputs.name }}\", max_tokens: 6, temperature: 0 }\noutputs: { text: \"{{ steps.greet.output }}\" }\n");
+        await File.WriteAllTextAsync(Path.Combine(dir, "cases.jsonl"), "{\"name\": \"Ada\"}\n{\"name\": \"Bo\"}\n{\"name\": \"Cy\"}\n");
+        var experiment = await CliProcess.RunAsync(dir, env, "experiment", "run", flow, "--inputs", "cases.jsonl", "--variant", "A:writer=tiny", "--variant", "B:writer=tiny2", "--name", "served-ab");
+        Assert.True(experiment.ExitCode == 0, experiment.ToString());
+        var report = await CliProcess.RunAsync(dir, env, "experiment", "report", "--name", "served-ab", "--json");
+        await using var serve = await ServeProcess.StartAsync(dir, env);
+        using var http = new HttpClient { BaseAddress = serve.Address };
+
+        var served = await http.GetStringAsync(new Uri("/api/experiments/served-ab", UriKind.Relative));
+        var missing = await http.GetAsync(new Uri("/api/experiments/nope", UriKind.Relative));
+
+        Assert.Equal(JsonNodeText(report.Stdout), JsonNodeText(served));
+        Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
+    }
+
+    private static string JsonNodeText(string json) => System.Text.Json.Nodes.JsonNode.Parse(json)!.ToJsonString();
+
     // The MLflow record is written in the background; its final artifacts land just after the run ends.
     private static async Task<JsonElement> WaitForVerifyAsync(HttpClient http, string runId)
     {
