@@ -34,18 +34,7 @@ internal static class ApprovalCommands
                 var array = new JsonArray();
                 foreach (var run in waiting)
                 {
-                    var w = run.Record.Waiting!;
-                    array.Add(new JsonObject
-                    {
-                        ["run_id"] = run.RunId,
-                        ["workflow"] = run.Record.Workflow,
-                        ["step"] = w.StepId,
-                        ["message"] = w.Message,
-                        ["show"] = w.Show,
-                        ["requested_at"] = w.RequestedAt.ToString("O", CultureInfo.InvariantCulture),
-                        ["deadline"] = w.Deadline?.ToString("O", CultureInfo.InvariantCulture),
-                        ["on_timeout"] = w.OnTimeout,
-                    });
+                    array.Add(RunResultJson.Approval(run.Record, run.Record.Waiting!));
                 }
 
                 cli.Out.WriteLine(array.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));

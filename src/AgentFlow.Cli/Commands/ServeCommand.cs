@@ -467,17 +467,7 @@ internal static partial class ServeCommand
             {
                 if (run.Record.Waiting is { } w)
                 {
-                    array.Add(new JsonObject
-                    {
-                        ["run_id"] = run.RunId,
-                        ["workflow"] = run.Record.Workflow,
-                        ["step"] = w.StepId,
-                        ["message"] = w.Message,
-                        ["show"] = w.Show,
-                        ["requested_at"] = w.RequestedAt.ToString("O", CultureInfo.InvariantCulture),
-                        ["deadline"] = w.Deadline?.ToString("O", CultureInfo.InvariantCulture),
-                        ["on_timeout"] = w.OnTimeout,
-                    });
+                    array.Add(RunResultJson.Approval(run.Record, w));
                 }
             }
 

@@ -62,6 +62,19 @@ internal static class RunResultJson
         return root;
     }
 
+    /// <summary>A run waiting for a decision, as <c>approvals list --json</c> and <c>GET /api/approvals</c> show it.</summary>
+    public static JsonObject Approval(RunRecord record, WaitingApproval waiting) => new()
+    {
+        ["run_id"] = record.RunId,
+        ["workflow"] = record.Workflow,
+        ["step"] = waiting.StepId,
+        ["message"] = waiting.Message,
+        ["show"] = waiting.Show,
+        ["requested_at"] = waiting.RequestedAt.ToString("O", System.Globalization.CultureInfo.InvariantCulture),
+        ["deadline"] = waiting.Deadline?.ToString("O", System.Globalization.CultureInfo.InvariantCulture),
+        ["on_timeout"] = waiting.OnTimeout,
+    };
+
     /// <summary>One step attempt as the run JSON shows it.</summary>
     public static JsonObject Step(StepRecord step) => new JsonObject
     {
