@@ -129,6 +129,7 @@ internal static partial class ServeCommand
             app.MapGet("/api/runs/{id}", GetRunAsync);
             app.MapGet("/api/approvals", ListApprovalsAsync);
             app.MapPost("/api/runs/{id}/approvals/{step}", DecideAsync);
+            Dashboard.Map(app);
         }
 
         /// <summary>Continues every run no live process owns; called at start and every <paramref name="interval"/>.</summary>
