@@ -141,8 +141,8 @@ async function runsPage() {
   const list = h('div', { id: 'run-list' });
   root.append(h('section', { class: 'card' },
     h('form', { class: 'inline', 'aria-label': 'Filter runs', onsubmit: e => { e.preventDefault(); load(); } },
-      h('label', { for: 'filter-workflow' }, 'Workflow', fWorkflow),
-      h('label', { for: 'filter-status' }, 'Status', fStatus),
+      h('label', { for: 'filter-workflow' }, 'Filter by workflow', fWorkflow),
+      h('label', { for: 'filter-status' }, 'Filter by status', fStatus),
       h('button', { type: 'submit', class: 'secondary' }, 'Filter')),
     h('form', { class: 'inline', 'aria-label': 'Open a run', onsubmit: e => { e.preventDefault(); if (openId.value.trim()) location.hash = `#/runs/${openId.value.trim()}`; } },
       h('label', { for: 'open-run' }, 'Open run', openId), h('button', { type: 'submit', class: 'secondary' }, 'Open')),
