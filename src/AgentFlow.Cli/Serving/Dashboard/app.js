@@ -305,18 +305,22 @@ async function runPage(runId) {
 
   // Live: Server-Sent Events when the server has them, else poll every second.
   const first = await refresh();
-  if (!first || TERMINAL.includes(first.status)) { mode.textContent = ''; return; }
+  if (first && TERMINAL.includes(first.status)) { mode.textContent = ''; return; }
   let polling = false;
   function poll() {
     if (polling || stopped) return;
     polling = true;
     mode.textContent = '· live (polling)';
+    let misses = 0;
     const t = setInterval(async () => {
       const r = await refresh();
-      if (r && TERMINAL.includes(r.status)) { clearInterval(t); mode.textContent = ''; }
+      misses = r ? 0 : misses + 1;
+      if ((r && TERMINAL.includes(r.status)) || misses > 30) { clearInterval(t); mode.textContent = ''; }
     }, 1000);
     cleanup.push(() => clearInterval(t));
   }
+  // No record yet (a run just started writes its first one a moment later) or a server hiccup: retry every second.
+  if (!first) { poll(); return; }
   if (!('EventSource' in window)) { poll(); return; }
   const es = new EventSource(`/api/runs/${runId}/events`);
   cleanup.push(() => es.close());
