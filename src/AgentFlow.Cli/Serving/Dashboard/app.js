@@ -218,7 +218,7 @@ async function runPage(runId) {
     waiting.replaceChildren(r.status === 'waiting' && r.waiting ? approvalCard(r.run_id, r.workflow, r.waiting, () => refresh()) : '');
     drawGraph(s);
     drawTimeline(s);
-    steps.replaceChildren(h('h2', {}, 'Steps'), s.length ? s.map(stepView) : h('p', { class: 'muted' }, 'No step has started yet.'));
+    steps.replaceChildren(h('h2', {}, 'Steps'), ...(s.length ? s.map(stepView) : [h('p', { class: 'muted' }, 'No step has started yet.')]));
     if (TERMINAL.includes(r.status)) { live.hidden = true; loadVerify(); }
   }
 
@@ -398,7 +398,7 @@ async function approvalsPage() {
     const shown = new Set([...list.querySelectorAll('[data-approval]')].map(x => x.dataset.approval));
     const now = new Set(r.data.map(a => a.run_id));
     if (shown.size === now.size && [...now].every(x => shown.has(x)) && shown.size) return;   // keep what is being typed
-    list.replaceChildren(r.data.length ? r.data.map(a => approvalCard(a.run_id, a.workflow, a, null)) : h('p', { class: 'muted' }, 'Nothing is waiting for a decision.'));
+    list.replaceChildren(...(r.data.length ? r.data.map(a => approvalCard(a.run_id, a.workflow, a, null)) : [h('p', { class: 'muted' }, 'Nothing is waiting for a decision.')]));
   }
   await load();
   every(2000, load);
