@@ -69,9 +69,9 @@ public sealed class DashboardTests(CliFixture fixture) : IClassFixture<CliFixtur
         await Assertions.Expect(status).ToHaveTextAsync("succeeded", new() { Timeout = (float)RunTimeout.TotalMilliseconds });
 
         Assert.True(await page.EvaluateAsync<bool>("() => window.__sameDocument === true"), "the run page reloaded instead of updating live");
-        Assert.Equal(["cons", "pros", "summary"], (await page.Locator("#run-steps .step h3").AllTextContentsAsync()).Order(StringComparer.Ordinal));
-        Assert.Equal(2, await page.Locator("#run-graph .row").First.Locator(".node").CountAsync());   // the parallel branches side by side
-        Assert.Equal(3, await page.Locator("#run-timeline .bar").CountAsync());
+        Assert.Equal(["cons", "pros", "research", "summary"], (await page.Locator("#run-steps .step h3").AllTextContentsAsync()).Order(StringComparer.Ordinal));
+        Assert.Equal(1, await page.Locator("#run-graph .row:has([data-step='pros']):has([data-step='cons'])").CountAsync());   // the parallel branches side by side
+        Assert.Equal(4, await page.Locator("#run-timeline .bar").CountAsync());
         await Assertions.Expect(page.Locator("#run-outputs")).ToContainTextAsync("summary");
         await Assertions.Expect(page.Locator("#run-verify")).Not.ToBeEmptyAsync();
 
