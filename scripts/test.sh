@@ -3,6 +3,7 @@
 # run as root:
 #   1. starts Redis and RabbitMQ on loopback via scripts/services.sh (installing them with apt-get when missing;
 #      servers already running are reused and left running, servers started here are stopped on exit),
+#      and the Debian chromium for the dashboard browser tests via scripts/browser.sh (apt-get when missing),
 #   2. builds the solution once in Release,
 #   3. runs every test project (one totals line per project), TRX results in $AGENTFLOW_TEST_RESULTS
 #      (default artifacts/test-results),
@@ -23,6 +24,8 @@ if ! scripts/services.sh status >/dev/null 2>&1; then stop_services=1; fi
 scripts/services.sh up
 export AGENTFLOW_TEST_REDIS="127.0.0.1:${REDIS_PORT:-6379}"
 export AGENTFLOW_TEST_RABBITMQ="amqp://guest:guest@127.0.0.1:${AMQP_PORT:-5672}/"
+scripts/browser.sh
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1   # the tests drive /usr/bin/chromium; never a browser download
 
 # --- 2. Build once.
 t0=$SECONDS

@@ -138,6 +138,7 @@ internal static partial class ServeCommand
             app.MapGet("/api/experiments/{name}", CompareExperimentAsync);
             app.MapGet("/api/approvals", ListApprovalsAsync);
             app.MapPost("/api/runs/{id}/approvals/{step}", DecideAsync);
+            Dashboard.Map(app);
         }
 
         /// <summary>Continues every run no live process owns; called at start and every <paramref name="interval"/>.</summary>
