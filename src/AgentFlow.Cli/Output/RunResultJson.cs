@@ -93,6 +93,8 @@ internal static class RunResultJson
         ["memory_messages"] = step.MemoryMessages,
         ["cost_usd"] = step.CostUsd,
         ["finish_reason"] = step.FinishReason,
+        ["system"] = step.System,
+        ["prompt"] = step.Prompt,
         ["detail"] = step.Detail,
         ["output"] = step.Output,
         ["error"] = step.Error,

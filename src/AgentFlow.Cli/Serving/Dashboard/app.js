@@ -118,7 +118,8 @@ async function runsPage() {
     wfField.addEventListener('change', describe);
     describe();
   }
-  wfHolder.append(h('label', { for: 'start-workflow' }, 'Workflow', wfField));
+  // The label names the field without wrapping it: a wrapped select would add its option text to the label's name.
+  wfHolder.append(h('label', { for: 'start-workflow' }, 'Workflow'), wfField);
 
   form.addEventListener('submit', async e => {
     e.preventDefault();
