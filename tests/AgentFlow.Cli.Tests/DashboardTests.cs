@@ -82,6 +82,33 @@ public sealed class DashboardTests(CliFixture fixture) : IClassFixture<CliFixtur
     }
 
     [ChromiumFact]
+    public async Task Dashboard_ExperimentPage_ChartsEachMetricPerVariantWithIntervals()
+    {
+        var dir = Workspace();
+        var flow = Path.Combine(dir, "workflows", "greet.yaml");
+        await File.WriteAllTextAsync(flow, "name: greet\nversion: 1\ninputs: { name: { required: true } }\nmodels: { writer: tiny }\nsteps:\n  - id: hi\n    agent: { model: writer, prompt: \"Greet {{ inputs.name }}\", max_tokens: 6, temperature: 0 }\noutputs: { text: \"{{ steps.hi.output }}\" }\n");
+        await File.WriteAllTextAsync(Path.Combine(dir, "cases.jsonl"), "{\"name\": \"Ada\"}\n{\"name\": \"Bo\"}\n{\"name\": \"Cy\"}\n");
+        var experiment = await CliProcess.RunAsync(dir, fixture.Environment, "experiment", "run", flow, "--inputs", "cases.jsonl", "--variant", "A:writer=tiny", "--variant", "B:writer=tiny2", "--name", "greet-ab");
+        Assert.True(experiment.ExitCode == 0, experiment.ToString());
+        await using var serve = await ServeProcess.StartAsync(dir, fixture.Environment);
+        using var http = new HttpClient { BaseAddress = serve.Address };
+        var rows = (await http.GetFromJsonAsync<JsonElement>("/api/experiments/greet-ab")).GetProperty("comparison").GetProperty("rows").GetArrayLength();
+        await using var browser = await Browser.OpenAsync(dir);
+        var page = browser.Page;
+
+        await page.GotoAsync(new Uri(serve.Address, "/#/experiments/greet-ab").ToString());
+
+        await Assertions.Expect(page.GetByRole(AriaRole.Heading, new() { Name = "Experiment greet-ab" })).ToBeVisibleAsync();
+        await Assertions.Expect(page.Locator("svg.chart")).ToHaveCountAsync(rows);
+        Assert.True(rows > 0);
+        Assert.Equal(2 * rows, await page.Locator("svg.chart rect.chart-bar").CountAsync());   // one bar per variant
+        Assert.Equal(2 * rows, await page.Locator("svg.chart line.chart-ci").CountAsync());    // with its interval
+        await Assertions.Expect(page.Locator("section[aria-label='Comparison']")).ToContainTextAsync("B−A");
+        var screenshots = Directory.CreateDirectory(Path.Combine(CliProcess.RepoRoot, "artifacts", "screenshots")).FullName;
+        await page.ScreenshotAsync(new() { Path = Path.Combine(screenshots, "experiment-page.png"), FullPage = true });
+    }
+
+    [ChromiumFact]
     public async Task Dashboard_ApproveWaitingRunByClicking_RunSucceedsWithTheDecision()
     {
         var dir = Workspace();

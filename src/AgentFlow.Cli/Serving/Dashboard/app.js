@@ -71,6 +71,7 @@ const routes = [
   [/^#\/approvals$/, approvalsPage],
   [/^#\/compare(?:\/([\w-]+)\/([\w-]+))?$/, comparePage],
   [/^#\/runs$/, runsPage],
+  [/^#\/experiments(?:\/([\w.-]+))?$/, experimentPage],
 ];
 function route() {
   cleanup.forEach(f => f());
@@ -453,4 +454,48 @@ function diffWords(x, y) {
   while (i < m) out.push(h('del', {}, a[i++]));
   while (j < n) out.push(h('ins', {}, b[j++]));
   return out;
+}
+
+// ---------- an experiment's comparison: per metric, each variant's estimate with its 95% interval, as a chart
+async function experimentPage(name) {
+  const root = view();
+  root.append(h('h1', {}, name ? `Experiment ${name}` : 'Experiments'));
+  const field = h('input', { id: 'experiment-name', name: 'experiment', placeholder: 'hello-ab', value: name || '' });
+  root.append(h('form', { class: 'card', 'aria-label': 'Open an experiment', onsubmit: e => { e.preventDefault(); if (field.value.trim()) location.hash = `#/experiments/${field.value.trim()}`; } },
+    h('label', { for: 'experiment-name' }, 'Experiment'), field, h('button', { type: 'submit' }, 'Show')));
+  if (!name) return;
+  const r = await api(`/api/experiments/${encodeURIComponent(name)}`);
+  if (!r.ok) { root.append(h('p', { class: 'error', role: 'alert' }, problem(r))); return; }
+  const cmp = r.data.comparison;
+  const variants = Object.keys(r.data.variants);
+  root.append(h('p', { class: 'muted' }, `${r.data.runs} runs · ${variants.map(v => `${v}: ${r.data.variants[v]}`).join(' · ')} · ` +
+    `${Math.round(cmp.confidence * 100)}% bootstrap intervals (${cmp.resamples} resamples)${cmp.paired ? ', paired differences' : ''} against ${cmp.baseline}`));
+  const list = h('section', { class: 'card', 'aria-label': 'Comparison' });
+  for (const row of cmp.rows) {
+    const label = row.step ? `${row.step}: ${row.name}` : row.name;
+    const estimates = variants.map(v => [v, row.variants[v]]).filter(([, e]) => e);
+    const top = Math.max(1e-9, ...estimates.map(([, e]) => Math.abs(e.high)), ...estimates.map(([, e]) => Math.abs(e.value)));
+    list.append(h('h3', {}, label), chart(estimates, top));
+    const diffs = Object.entries(row.differences || {}).filter(([, d]) => d);
+    if (diffs.length) list.append(h('p', { class: 'muted small' }, diffs.map(([v, d]) => `${v}−${cmp.baseline}: ${fmtNum(d.value)} [${fmtNum(d.low)}, ${fmtNum(d.high)}]`).join(' · ')));
+  }
+  root.append(list);
+}
+
+const fmtNum = x => Math.abs(x) >= 100 ? x.toFixed(0) : Math.abs(x) >= 1 ? x.toFixed(2) : x.toFixed(3);
+
+// Horizontal bars (estimate) with whiskers (interval), one line per variant; drawn as SVG elements, never as markup.
+function chart(estimates, top) {
+  const ns = 'http://www.w3.org/2000/svg';
+  const el = (tag, attrs, text) => { const e = document.createElementNS(ns, tag); for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v)); if (text) e.textContent = text; return e; };
+  const width = 680, left = 90, line = 22, scale = x => left + (Math.max(0, x) / top) * (width - left - 210);
+  const svg = el('svg', { viewBox: `0 0 ${width} ${estimates.length * line + 6}`, class: 'chart', role: 'img', 'aria-label': estimates.map(([v, e]) => `${v} ${fmtNum(e.value)}`).join(', ') });
+  estimates.forEach(([variant, e], i) => {
+    const y = i * line + 4;
+    svg.append(el('text', { x: 0, y: y + 13, class: 'chart-label' }, variant));
+    svg.append(el('rect', { x: left, y, width: Math.max(1, scale(e.value) - left), height: 14, class: 'chart-bar' }));
+    svg.append(el('line', { x1: scale(e.low), x2: scale(e.high), y1: y + 7, y2: y + 7, class: 'chart-ci' }));
+    svg.append(el('text', { x: scale(Math.max(e.high, e.value)) + 6, y: y + 12, class: 'chart-value' }, `${fmtNum(e.value)} [${fmtNum(e.low)}, ${fmtNum(e.high)}]`));
+  });
+  return svg;
 }
