@@ -1,8 +1,9 @@
-namespace AgentFlow.Models.Onnx.Tiny;
+namespace AgentFlow.Models;
 
 /// <summary>
-/// SplitMix64 (Steele, Lea, Flood 2014): a tiny, fixed pseudo-random generator, used instead of <see cref="Random"/>
-/// (whose algorithm may change between .NET versions) so that a seed always yields the same weights.
+/// SplitMix64 (Steele, Lea, Flood 2014): a tiny, fixed pseudo-random generator. Used instead of
+/// <see cref="Random"/>, whose algorithm is not guaranteed to stay the same across .NET versions,
+/// so that a seed always yields the same model file.
 /// </summary>
 internal struct SplitMix64
 {
