@@ -52,6 +52,26 @@ public sealed record ModelSpec(
 
     /// <summary>Where a setting is written, or the model's own location when it is absent.</summary>
     public SourceLocation LocationOf(string key) => Settings.TryGetValue(key, out var s) ? s.Location : Location;
+
+    /// <summary>
+    /// Resolves a file setting of this model (<c>path</c>): <c>~</c> is the home folder; a relative path is relative to
+    /// the folder of the config file that declared the model (the working directory for built-in or environment models).
+    /// </summary>
+    public string ResolvePath(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        var expanded = DataDirectories.ExpandHome(path);
+        if (System.IO.Path.IsPathRooted(expanded))
+        {
+            return System.IO.Path.GetFullPath(expanded);
+        }
+
+        var configFile = Location.File;
+        var baseDirectory = string.IsNullOrEmpty(configFile) || configFile.StartsWith('<') || configFile.StartsWith('$')
+            ? Environment.CurrentDirectory
+            : System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(configFile)) ?? Environment.CurrentDirectory;
+        return System.IO.Path.GetFullPath(System.IO.Path.Combine(baseDirectory, expanded));
+    }
 }
 
 /// <summary>A provider setting's text and where it is written.</summary>

@@ -57,7 +57,7 @@ public sealed record LlamaModelOptions
 
         var options = new LlamaModelOptions
         {
-            Path = rawPath is null ? string.Empty : ResolvePath(rawPath, spec),
+            Path = rawPath is null ? string.Empty : spec.ResolvePath(rawPath),
             ContextSize = reader.Int("context", DefaultContextSize, 16, 1 << 20),
             Threads = reader.Int("threads", Environment.ProcessorCount, 1, 1024),
             GpuLayers = reader.Int("gpu_layers", 0, -1, 100_000),
@@ -74,24 +74,6 @@ public sealed record LlamaModelOptions
     /// <exception cref="ModelConfigurationException">A setting is missing, unknown or invalid; the message lists them all.</exception>
     public static LlamaModelOptions Create(ModelSpec spec) =>
         TryCreate(spec, out var problems) ?? throw new ModelConfigurationException(string.Join(Environment.NewLine, problems));
-
-    /// <summary>Resolves a <c>path</c> setting: <c>~</c> is the home folder; a relative path is relative to the config file's folder.</summary>
-    public static string ResolvePath(string path, ModelSpec spec)
-    {
-        ArgumentNullException.ThrowIfNull(path);
-        ArgumentNullException.ThrowIfNull(spec);
-        var expanded = DataDirectories.ExpandHome(path);
-        if (System.IO.Path.IsPathRooted(expanded))
-        {
-            return System.IO.Path.GetFullPath(expanded);
-        }
-
-        var configFile = spec.Location.File;
-        var baseDirectory = string.IsNullOrEmpty(configFile)
-            ? Environment.CurrentDirectory
-            : System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(configFile)) ?? Environment.CurrentDirectory;
-        return System.IO.Path.GetFullPath(System.IO.Path.Combine(baseDirectory, expanded));
-    }
 
     /// <summary>The engine options for a client serving the model named <paramref name="modelId"/>.</summary>
     public LlamaChatClientOptions ToClientOptions(string modelId) => new()

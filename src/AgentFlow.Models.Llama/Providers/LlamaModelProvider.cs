@@ -35,7 +35,7 @@ public sealed class LlamaModelProvider : IModelProvider
         ArgumentNullException.ThrowIfNull(spec);
         var options = LlamaModelOptions.TryCreate(spec, out var problems);
         var all = new List<string>(problems);
-        var path = options?.Path ?? (spec.GetString("path") is { Length: > 0 } raw ? LlamaModelOptions.ResolvePath(raw, spec) : null);
+        var path = options?.Path ?? (spec.GetString("path") is { Length: > 0 } raw ? spec.ResolvePath(raw) : null);
         if (path is not null && CheckFile(spec, path) is { } fileProblem)
         {
             all.Add(fileProblem);

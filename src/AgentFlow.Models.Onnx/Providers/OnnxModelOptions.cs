@@ -1,5 +1,4 @@
 using AgentFlow.Models.Onnx.Chat;
-using AgentFlow.Models.Onnx.Hosting;
 using AgentFlow.Models.Onnx.Tiny;
 
 namespace AgentFlow.Models.Onnx.Providers;
@@ -118,7 +117,7 @@ public sealed record OnnxModelOptions
 
         var options = new OnnxModelOptions
         {
-            Path = rawPath is null ? string.Empty : ResolvePath(rawPath, spec),
+            Path = rawPath is null ? string.Empty : spec.ResolvePath(rawPath),
             Builtin = tiny,
             ExecutionProvider = provider,
             DeviceId = deviceId,
@@ -134,24 +133,6 @@ public sealed record OnnxModelOptions
     /// <exception cref="ModelConfigurationException">A setting is missing, unknown or invalid; the message lists them all.</exception>
     public static OnnxModelOptions Create(ModelSpec spec) =>
         TryCreate(spec, out var problems) ?? throw new ModelConfigurationException(string.Join(Environment.NewLine, problems));
-
-    /// <summary>Resolves a <c>path</c> setting: <c>~</c> is the home folder; a relative path is relative to the config file's folder.</summary>
-    public static string ResolvePath(string path, ModelSpec spec)
-    {
-        ArgumentNullException.ThrowIfNull(path);
-        ArgumentNullException.ThrowIfNull(spec);
-        var expanded = DataDirectories.ExpandHome(path);
-        if (System.IO.Path.IsPathRooted(expanded))
-        {
-            return System.IO.Path.GetFullPath(expanded);
-        }
-
-        var configFile = spec.Location.File;
-        var baseDirectory = string.IsNullOrEmpty(configFile) || configFile.StartsWith('<') || configFile.StartsWith('$')
-            ? Environment.CurrentDirectory
-            : System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(configFile)) ?? Environment.CurrentDirectory;
-        return System.IO.Path.GetFullPath(System.IO.Path.Combine(baseDirectory, expanded));
-    }
 
     /// <summary>The provider options passed to GenAI (<c>device_id</c> when set).</summary>
     public IReadOnlyDictionary<string, string> ProviderOptions() => DeviceId is { } id

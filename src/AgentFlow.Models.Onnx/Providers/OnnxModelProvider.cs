@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Text.Json;
 using AgentFlow.Models.Onnx.Chat;
-using AgentFlow.Models.Onnx.Hosting;
 using AgentFlow.Models.Onnx.Tiny;
 using Microsoft.Extensions.Logging;
 using Microsoft.ML.OnnxRuntimeGenAI;
@@ -43,7 +42,7 @@ public sealed partial class OnnxModelProvider : IModelProvider
         ArgumentNullException.ThrowIfNull(spec);
         var options = OnnxModelOptions.TryCreate(spec, out var problems);
         var all = new List<string>(problems);
-        var path = options?.Path ?? (spec.GetString("path") is { Length: > 0 } raw ? OnnxModelOptions.ResolvePath(raw, spec) : null);
+        var path = options?.Path ?? (spec.GetString("path") is { Length: > 0 } raw ? spec.ResolvePath(raw) : null);
         var builtin = options?.Builtin is not null || spec.GetString("builtin")?.Trim().ToLowerInvariant() is "true" or "yes" or "on";
         if (!builtin && !string.IsNullOrEmpty(path) && CheckFolder(spec, path) is { } folderProblem)
         {

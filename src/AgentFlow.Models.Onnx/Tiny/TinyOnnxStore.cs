@@ -1,4 +1,3 @@
-using AgentFlow.Models.Onnx.Hosting;
 
 namespace AgentFlow.Models.Onnx.Tiny;
 

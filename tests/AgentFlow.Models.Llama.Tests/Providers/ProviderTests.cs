@@ -90,7 +90,7 @@ public sealed class ProviderTests : IDisposable
         var home = Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
 
         Assert.Equal("/etc/af/models/q.gguf", LlamaModelOptions.Create(spec).Path);
-        Assert.Equal(Path.Combine(home, "m/q.gguf"), LlamaModelOptions.ResolvePath("~/m/q.gguf", spec));
+        Assert.Equal(Path.Combine(home, "m/q.gguf"), spec.ResolvePath("~/m/q.gguf"));
     }
 
     [Fact]

@@ -1,4 +1,4 @@
-namespace AgentFlow.Models.Llama.Hosting;
+namespace AgentFlow.Models;
 
 /// <summary>
 /// Where AgentFlow keeps per-user data: <c>$AGENTFLOW_HOME</c> when set, else <c>$XDG_DATA_HOME/agentflow</c>,
