@@ -62,7 +62,9 @@ internal static partial class ServeCommand
                 return ExitCodes.BadInput;
             }
 
-            var server = new Server(cli, registry, parse.GetValue(config), parse.GetValue(tracking), Path.GetFullPath(parse.GetValue(workflows)!, cli.WorkingDirectory));
+            // One run store (one Redis connection) for the host's lifetime: the sweep and every request share it.
+            await using var runStore = await cli.OpenRunStoreAsync(registry, cancellationToken).ConfigureAwait(false);
+            var server = new Server(cli, registry, runStore, parse.GetValue(config), parse.GetValue(tracking), Path.GetFullPath(parse.GetValue(workflows)!, cli.WorkingDirectory));
             var builder = WebApplication.CreateSlimBuilder();
             builder.Logging.ClearProviders();
             builder.WebHost.UseUrls(url);
@@ -86,7 +88,7 @@ internal static partial class ServeCommand
             server.Map(app);
             await app.StartAsync(cancellationToken).ConfigureAwait(false);
             var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? app.Urls;
-            cli.Error.WriteLine($"agentflow serve: listening on {string.Join(", ", addresses)}; runs in {await server.DescribeStoreAsync(cancellationToken).ConfigureAwait(false)}; Ctrl+C to stop");
+            cli.Error.WriteLine($"agentflow serve: listening on {string.Join(", ", addresses)}; runs in {runStore.Description}; Ctrl+C to stop");
             try
             {
                 await server.SweepForeverAsync(TimeSpan.FromSeconds(Math.Max(0.2, parse.GetValue(sweep))), cancellationToken).ConfigureAwait(false);
@@ -113,17 +115,11 @@ internal static partial class ServeCommand
         return CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(given)), SHA256.HashData(Encoding.UTF8.GetBytes(token)));
     }
 
-    private sealed partial class Server(CliContext cli, ModelRegistry registry, string? configPath, string? trackingUri, string workflowsDirectory)
+    private sealed partial class Server(CliContext cli, ModelRegistry registry, IRunStore runs, string? configPath, string? trackingUri, string workflowsDirectory)
     {
         private readonly ConcurrentDictionary<string, Task> _inFlight = new(StringComparer.Ordinal);
         private readonly RunEventHub _hub = new();
         private readonly ILogger _logger = cli.LoggerFactory.CreateLogger("AgentFlow.Serve");
-
-        public async Task<string> DescribeStoreAsync(CancellationToken cancellationToken)
-        {
-            await using var runs = await cli.OpenRunStoreAsync(registry, cancellationToken).ConfigureAwait(false);
-            return runs.Description;
-        }
 
         public void Map(WebApplication app)
         {
@@ -161,7 +157,6 @@ internal static partial class ServeCommand
 
         private async Task SweepAsync(CancellationToken cancellationToken)
         {
-            await using var runs = await cli.OpenRunStoreAsync(registry, cancellationToken).ConfigureAwait(false);
             var now = cli.Time.GetUtcNow();
             foreach (var run in await runs.ListActiveAsync(cancellationToken).ConfigureAwait(false))
             {
@@ -206,15 +201,10 @@ internal static partial class ServeCommand
 
         private async Task<IResult> StartRunAsync(HttpContext http)
         {
-            JsonObject body;
-            try
+            var (body, invalid) = await ReadObjectAsync(http, "{\"workflow\": \"hello\", \"inputs\": {\"name\": \"Ada\"}, \"bindings\": {}}").ConfigureAwait(false);
+            if (body is null)
             {
-                body = await JsonNode.ParseAsync(http.Request.Body, cancellationToken: http.RequestAborted).ConfigureAwait(false) as JsonObject
-                    ?? throw new JsonException("the body is not a JSON object");
-            }
-            catch (JsonException ex)
-            {
-                return Problem(400, "the body is not valid JSON", $"{ex.Message}; send {{\"workflow\": \"hello\", \"inputs\": {{\"name\": \"Ada\"}}, \"bindings\": {{}}}}");
+                return invalid!;
             }
 
             var name = body["workflow"]?.GetValue<string>();
@@ -319,7 +309,6 @@ internal static partial class ServeCommand
         private async Task<IResult> ListRunsAsync(string? workflow, string? status, int? limit, CancellationToken cancellationToken)
         {
             var take = Math.Clamp(limit ?? 50, 1, 500);
-            await using var runs = await cli.OpenRunStoreAsync(registry, cancellationToken).ConfigureAwait(false);
             var array = new JsonArray();
             foreach (var run in await runs.ListRecentAsync(take * 4, cancellationToken).ConfigureAwait(false))
             {
@@ -352,7 +341,6 @@ internal static partial class ServeCommand
             using var subscription = _hub.Subscribe(id);
             try
             {
-                await using var runs = await cli.OpenRunStoreAsync(registry, http.RequestAborted).ConfigureAwait(false);
                 stored = await runs.LoadAsync(id, http.RequestAborted).ConfigureAwait(false);
             }
             catch (RunStoreException ex)
@@ -447,7 +435,6 @@ internal static partial class ServeCommand
             DurableRun? run;
             try
             {
-                await using var runs = await cli.OpenRunStoreAsync(registry, cancellationToken).ConfigureAwait(false);
                 run = await runs.LoadAsync(id, cancellationToken).ConfigureAwait(false);
             }
             catch (RunStoreException ex)
@@ -462,7 +449,6 @@ internal static partial class ServeCommand
 
         private async Task<IResult> ListApprovalsAsync(CancellationToken cancellationToken)
         {
-            await using var runs = await cli.OpenRunStoreAsync(registry, cancellationToken).ConfigureAwait(false);
             var array = new JsonArray();
             foreach (var run in await runs.ListActiveAsync(cancellationToken).ConfigureAwait(false))
             {
@@ -477,15 +463,10 @@ internal static partial class ServeCommand
 
         private async Task<IResult> DecideAsync(string id, string step, HttpContext http)
         {
-            JsonObject body;
-            try
+            var (body, invalid) = await ReadObjectAsync(http, "{\"approve\": true, \"comment\": \"…\", \"by\": \"alice\"}").ConfigureAwait(false);
+            if (body is null)
             {
-                body = await JsonNode.ParseAsync(http.Request.Body, cancellationToken: http.RequestAborted).ConfigureAwait(false) as JsonObject
-                    ?? throw new JsonException("the body is not a JSON object");
-            }
-            catch (JsonException ex)
-            {
-                return Problem(400, "the body is not valid JSON", $"{ex.Message}; send {{\"approve\": true, \"comment\": \"…\", \"by\": \"alice\"}}");
+                return invalid!;
             }
 
             if (body["approve"] is not JsonValue approveValue || !approveValue.TryGetValue<bool>(out var approve))
@@ -494,9 +475,13 @@ internal static partial class ServeCommand
             }
 
             DurableRun? run;
-            await using (var runs = await cli.OpenRunStoreAsync(registry, http.RequestAborted).ConfigureAwait(false))
+            try
             {
                 run = await runs.LoadAsync(id, http.RequestAborted).ConfigureAwait(false);
+            }
+            catch (RunStoreException ex)
+            {
+                return Problem(400, "bad run id", ex.Message);
             }
 
             if (run is null)
@@ -512,6 +497,20 @@ internal static partial class ServeCommand
             var answer = new ApprovalAnswer(step, approve, body["by"]?.GetValue<string>() is { Length: > 0 } by ? by : "api", body["comment"]?.GetValue<string>());
             Launch(id, () => ApprovalCommands.ContinueAsync(cli, id, answer, configPath, json: false, CancellationToken.None, background: true, listener: _hub));
             return Results.Json(new JsonObject { ["run_id"] = id, ["step"] = step, ["decision"] = approve ? "approved" : "rejected", ["url"] = $"/api/runs/{id}" }, statusCode: 202);
+        }
+
+        // The request body as a JSON object, or the 400 that says what to send instead.
+        private static async Task<(JsonObject? Body, IResult? Invalid)> ReadObjectAsync(HttpContext http, string example)
+        {
+            try
+            {
+                return (await JsonNode.ParseAsync(http.Request.Body, cancellationToken: http.RequestAborted).ConfigureAwait(false) as JsonObject
+                    ?? throw new JsonException("the body is not a JSON object"), null);
+            }
+            catch (JsonException ex)
+            {
+                return (null, Problem(400, "the body is not valid JSON", $"{ex.Message}; send {example}"));
+            }
         }
 
         private static Dictionary<string, string> Strings(JsonNode? node, string field)
