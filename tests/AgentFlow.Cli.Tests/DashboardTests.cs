@@ -28,20 +28,6 @@ public sealed class DashboardTests(CliFixture fixture) : IClassFixture<CliFixtur
           summary: "{{ steps.summary.output }}"
         """;
 
-    private const string Approval = """
-        name: web-approval
-        version: 1
-        inputs: { ticket: { required: true } }
-        models: { w: tiny }
-        steps:
-          - id: draft
-            agent: { model: w, prompt: "Reply to: {{ inputs.ticket }}", max_tokens: 8, temperature: 0 }
-          - id: review
-            approval: { message: "Send it?", show: "{{ steps.draft.output }}" }
-        outputs:
-          decision: "{{ steps.review.output }} by {{ steps.review.decided_by }}"
-        """;
-
     // Exactly the flags of issue 9; a fresh --user-data-dir per test (the persistent context's folder).
     private static readonly string[] ChromiumFlags =
         ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
@@ -112,7 +98,7 @@ public sealed class DashboardTests(CliFixture fixture) : IClassFixture<CliFixtur
     public async Task Dashboard_ApproveWaitingRunByClicking_RunSucceedsWithTheDecision()
     {
         var dir = Workspace();
-        await File.WriteAllTextAsync(Path.Combine(dir, "workflows", "web-approval.yaml"), Approval);
+        await File.WriteAllTextAsync(Path.Combine(dir, "workflows", "web-approval.yaml"), TestWorkflows.WebApproval);
         await using var serve = await ServeProcess.StartAsync(dir, fixture.Environment);
         using var http = new HttpClient { BaseAddress = serve.Address };
         var start = await http.PostAsJsonAsync("/api/runs", new { workflow = "web-approval", inputs = new { ticket = "refund" } });

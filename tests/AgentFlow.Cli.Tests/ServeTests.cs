@@ -8,20 +8,6 @@ namespace AgentFlow.Cli.Tests;
 /// <summary><c>agentflow serve</c> as real processes: the HTTP API, approvals over HTTP, security, takeover.</summary>
 public sealed class ServeTests(CliFixture fixture) : IClassFixture<CliFixture>
 {
-    private const string Approval = """
-        name: web-approval
-        version: 1
-        inputs: { ticket: { required: true } }
-        models: { w: tiny }
-        steps:
-          - id: draft
-            agent: { model: w, prompt: "Reply to: {{ inputs.ticket }}", max_tokens: 8, temperature: 0 }
-          - id: review
-            approval: { message: "Send it?", show: "{{ steps.draft.output }}" }
-        outputs:
-          decision: "{{ steps.review.output }} by {{ steps.review.decided_by }}"
-        """;
-
     private (string Dir, Dictionary<string, string> Env) Workspace(IReadOnlyDictionary<string, string>? extra = null)
     {
         var dir = Directory.CreateDirectory(Path.Combine(fixture.Root, Guid.NewGuid().ToString("N"))).FullName;
@@ -65,7 +51,7 @@ public sealed class ServeTests(CliFixture fixture) : IClassFixture<CliFixture>
     public async Task Serve_StartRunAndApproveOverHttp_RunFinishesWithTheDecision()
     {
         var (dir, env) = Workspace();
-        await File.WriteAllTextAsync(Path.Combine(dir, "workflows", "web-approval.yaml"), Approval);
+        await File.WriteAllTextAsync(Path.Combine(dir, "workflows", "web-approval.yaml"), TestWorkflows.WebApproval);
         await using var serve = await ServeProcess.StartAsync(dir, env);
         using var http = new HttpClient { BaseAddress = serve.Address };
 
@@ -201,7 +187,7 @@ public sealed class ServeTests(CliFixture fixture) : IClassFixture<CliFixture>
     public async Task Serve_BadRequests_AreClear4xxNeverA500()
     {
         var (dir, env) = Workspace();
-        await File.WriteAllTextAsync(Path.Combine(dir, "workflows", "web-approval.yaml"), Approval);
+        await File.WriteAllTextAsync(Path.Combine(dir, "workflows", "web-approval.yaml"), TestWorkflows.WebApproval);
         await using var serve = await ServeProcess.StartAsync(dir, env);
         using var http = new HttpClient { BaseAddress = serve.Address };
 
