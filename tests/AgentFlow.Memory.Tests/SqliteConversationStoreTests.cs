@@ -91,7 +91,7 @@ public sealed class SqliteConversationStoreTests : ConversationStoreContract, ID
             db = sqlite3.connect(sys.argv[1], timeout=30, isolation_level=None)
             db.execute("BEGIN IMMEDIATE")
             print("locked", flush=True)
-            time.sleep(1.0)
+            time.sleep(2.0)  # long enough that a slow test thread still finds the lock held
             db.execute("COMMIT")
             sys.stdin.readline()
             rows = db.execute("SELECT seq, json_extract(body, '$.role'), json_extract(body, '$.content') FROM conversation_messages WHERE conversation_id = ? ORDER BY seq", (sys.argv[2],)).fetchall()
