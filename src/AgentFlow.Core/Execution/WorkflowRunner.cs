@@ -258,6 +258,12 @@ public sealed partial class WorkflowRunner
         await _runs!.SaveAsync(durable, cancellationToken).ConfigureAwait(false);
     }
 
+    private async Task SaveProgressAsync(DurableRun durable, StepRecord? step, CancellationToken cancellationToken)
+    {
+        durable.Updated = _time.GetUtcNow();
+        await _runs!.SaveProgressAsync(durable, step, cancellationToken).ConfigureAwait(false);
+    }
+
     // The conversation id is rendered once, from the inputs, when the run starts.
     private async Task<RunConversation?> OpenConversationAsync(WorkflowDefinition definition, IReadOnlyDictionary<string, object?> inputs, CancellationToken cancellationToken)
     {
@@ -306,7 +312,8 @@ public sealed partial class WorkflowRunner
 
                             if (durable is not null && runEvent is StepStartedEvent or StepFinishedEvent)
                             {
-                                await SaveAsync(durable, cancellationToken).ConfigureAwait(false);
+                                var step = runEvent is StepStartedEvent s ? s.Step : ((StepFinishedEvent)runEvent).Step;
+                                await SaveProgressAsync(durable, step, cancellationToken).ConfigureAwait(false);
                             }
 
                             observer?.OnEvent(runEvent);
@@ -319,7 +326,7 @@ public sealed partial class WorkflowRunner
                                 durable.CheckpointSteps = record.Steps.Count;
                             }
 
-                            await SaveAsync(durable, cancellationToken).ConfigureAwait(false);
+                            await SaveProgressAsync(durable, step: null, cancellationToken).ConfigureAwait(false);
                             break;
 
                         case RequestInfoEvent info:

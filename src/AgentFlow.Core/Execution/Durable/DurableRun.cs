@@ -60,6 +60,74 @@ public sealed class DurableRun
         }
     }
 
+    /// <summary>
+    /// The progress of a save as a compact change (<see cref="IRunStore.SaveProgressAsync"/>): the checkpoint position,
+    /// the save time and <paramref name="step"/> with its place in the record. Null when the record does not hold
+    /// <paramref name="step"/> (save the whole run then).
+    /// </summary>
+    public string? ToProgressJson(StepRecord? step)
+    {
+        int? index = null;
+        if (step is not null)
+        {
+            lock (Record.Steps)
+            {
+                index = Record.Steps.LastIndexOf(step);
+            }
+
+            if (index < 0)
+            {
+                return null;
+            }
+        }
+
+        return JsonSerializer.Serialize(new ProgressLine(new Progress(Updated, CheckpointId, CheckpointSteps, index, step)), Json);
+    }
+
+    /// <summary>True when <paramref name="json"/> is a change written by <see cref="ToProgressJson"/>, not a whole run.</summary>
+    public static bool IsProgressJson(string json) => json.StartsWith(ProgressPrefix, StringComparison.Ordinal);
+
+    /// <summary>Applies a change written by <see cref="ToProgressJson"/> to this state.</summary>
+    /// <exception cref="RunStoreException">The text is not a change, or names a step past the end of the record.</exception>
+    public void ApplyProgressJson(string json, string where)
+    {
+        Progress progress;
+        try
+        {
+            progress = JsonSerializer.Deserialize<ProgressLine>(json, Json)?.Progress ?? throw new RunStoreException($"{where}: empty run change");
+        }
+        catch (JsonException ex)
+        {
+            throw new RunStoreException($"{where}: a stored run change cannot be read ({ex.Message})", ex);
+        }
+
+        Updated = progress.Updated;
+        CheckpointId = progress.CheckpointId;
+        CheckpointSteps = progress.CheckpointSteps;
+        if (progress is { Index: { } index, Step: { } step })
+        {
+            var steps = Record.Steps;
+            if (index < steps.Count)
+            {
+                steps[index] = step;
+            }
+            else if (index == steps.Count)
+            {
+                steps.Add(step);
+            }
+            else
+            {
+                throw new RunStoreException($"{where}: a stored run change names step {index}, but the run has {steps.Count}");
+            }
+        }
+    }
+
+    private const string ProgressPrefix = "{\"Progress\":";
+
+    private sealed record ProgressLine(Progress Progress);
+
+    private sealed record Progress(DateTimeOffset Updated, string? CheckpointId, int CheckpointSteps, int? Index, StepRecord? Step);
+
     // Populate: RunRecord's Steps and Outputs are get-only collections filled in place.
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.General)
     {

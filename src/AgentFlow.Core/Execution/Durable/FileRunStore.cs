@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Collections.Concurrent;
 using System.Text;
 using System.Text.Json;
@@ -7,29 +8,32 @@ using Microsoft.Agents.AI.Workflows.Checkpointing;
 namespace AgentFlow.Execution.Durable;
 
 /// <summary>
-/// Runs on local disk: <c>&lt;root&gt;/&lt;run id&gt;/run.json</c>, <c>checkpoints/&lt;id&gt;.json</c> with an
-/// append-only <c>index</c>, and a <c>lease</c> file locked while a process runs the run (the OS drops the lock
-/// when the process dies, so a crashed run is free to resume at once).
+/// Runs on local disk: <c>&lt;root&gt;/&lt;run id&gt;/run.log</c> (the run's saves, appended), <c>run.json</c> (the
+/// log folded into one state now and then), <c>checkpoints.log</c> (the engine's checkpoints, appended, in commit
+/// order) and a <c>lease</c> file locked while a process runs the run (the OS drops the lock when the process dies,
+/// so a crashed run is free to resume at once).
 /// </summary>
 /// <remarks>
-/// Saves while a run runs are appended to <c>run.log</c> (one JSON state per line; the last complete line wins), and
-/// <c>run.json</c> is rewritten (write, then rename) only now and then, when the run parks or ends, and on the first
-/// save of a run in this process: replacing a file by rename makes ext4 write it out at once (~1 ms each here), and a
-/// run saves two or three times per step. Neither path calls fsync: a save survives the process crashing or being
-/// killed (the OS holds the write), not a power loss or OS crash.
+/// Every save is one append to a file this store keeps open while the run runs here: a whole state on the run's first
+/// save in this process and when it parks or ends, otherwise only what changed (one step record and the checkpoint
+/// position, <see cref="DurableRun.ToProgressJson"/>), so a save costs the same at step 1 and step 1,000. Loading
+/// takes <c>run.json</c>, or the log's last whole state, and applies the changes after it; a line torn by a kill does
+/// not parse and is skipped. The log is folded into <c>run.json</c> (write, then rename) only when it outgrows
+/// <see cref="FoldBytes"/>: replacing a file by rename makes ext4 write it out at once (~1 ms here). No fsync: a save
+/// survives the process crashing or being killed (the OS holds the write), not a power loss or OS crash.
 /// </remarks>
 public sealed class FileRunStore : IRunStore
 {
+    /// <summary>The size past which a run's log is folded into <c>run.json</c>.</summary>
+    public const long FoldBytes = 1024 * 1024;
+
     private const string StateFile = "run.json";
     private const string LogFile = "run.log";
-
-    // The log is folded into run.json once it is this many times the state's size (and at least MinLogBytes).
-    private const int LogGrowthFactor = 8;
-    private const long MinLogBytes = 256 * 1024;
+    private const string CheckpointLog = "checkpoints.log";
 
     private readonly string _root;
-    // Runs this instance has written run.json for (their log holds only this process's lines).
-    private readonly ConcurrentDictionary<string, bool> _written = new(StringComparer.Ordinal);
+    // Runs this instance has written a whole state for and still runs: their open log and checkpoint files.
+    private readonly ConcurrentDictionary<string, RunFiles> _open = new(StringComparer.Ordinal);
 
     /// <summary>Opens (creating if needed) the store at <paramref name="root"/>.</summary>
     public FileRunStore(string root)
@@ -43,73 +47,81 @@ public sealed class FileRunStore : IRunStore
     public string Description => _root;
 
     /// <inheritdoc />
-    public async Task SaveAsync(DurableRun run, CancellationToken cancellationToken)
+    public Task SaveAsync(DurableRun run, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(run);
-        var dir = RunDirectory(run.RunId);
-        Directory.CreateDirectory(dir);
+        cancellationToken.ThrowIfCancellationRequested();
+        var files = _open.GetOrAdd(run.RunId, id => new RunFiles(RunDirectory(id)));
         var json = run.ToJson();
-        var log = Path.Combine(dir, LogFile);
-
-        // Appended first, in one write: a process killed mid-append leaves a torn last line, which loading skips (the
-        // leading newline ends a line torn by an earlier process). The JSON has no raw newlines.
-        var line = Encoding.UTF8.GetBytes("\n" + json + "\n");
-        long length;
-        var stream = new FileStream(log, FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete, bufferSize: 0);
-        await using (stream.ConfigureAwait(false))
+        files.AppendState(json);
+        if (run.Record.Status != RunStatus.Running && _open.TryRemove(run.RunId, out var done))
         {
-            await stream.WriteAsync(line, cancellationToken).ConfigureAwait(false);
-            length = stream.Length;
+            // Parked or ended: nothing is appended until a process resumes it, and that one starts with a whole state.
+            done.Dispose();
         }
 
-        var firstHere = _written.TryAdd(run.RunId, true);
-        var stops = run.Record.Status != RunStatus.Running;
-        if (stops)
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public Task SaveProgressAsync(DurableRun run, StepRecord? changedStep, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(run);
+        cancellationToken.ThrowIfCancellationRequested();
+        if (!_open.TryGetValue(run.RunId, out var files) || files.LogBytes > FoldBytes || run.Record.Status != RunStatus.Running
+            || run.ToProgressJson(changedStep) is not { } change)
         {
-            _written.TryRemove(run.RunId, out _);
+            // The first save here (another process may have written the log), a log to fold, or a step the record
+            // does not hold: a whole state.
+            return SaveAsync(run, cancellationToken);
         }
 
-        if (firstHere || stops || length > Math.Max(MinLogBytes, (long)LogGrowthFactor * line.Length))
-        {
-            // Write then rename: a crash mid-write never leaves a half-written state behind. The log is deleted only
-            // after run.json holds the same state, so whichever a crash leaves, it is the newest.
-            var path = Path.Combine(dir, StateFile);
-            var temp = path + "." + Environment.ProcessId + ".tmp";
-            await File.WriteAllTextAsync(temp, json, Encoding.UTF8, CancellationToken.None).ConfigureAwait(false);
-            File.Move(temp, path, overwrite: true);
-            File.Delete(log);
-        }
+        files.AppendChange(change);
+        return Task.CompletedTask;
     }
 
     /// <inheritdoc />
     public async Task<DurableRun?> LoadAsync(string runId, CancellationToken cancellationToken)
     {
         var dir = RunDirectory(runId);
+        var path = Path.Combine(dir, StateFile);
         var log = Path.Combine(dir, LogFile);
-        if (File.Exists(log))
+        string[] lines;
+        try
         {
-            string[] lines;
-            try
-            {
-                lines = await File.ReadAllLinesAsync(log, cancellationToken).ConfigureAwait(false);
-            }
-            catch (FileNotFoundException)
-            {
-                lines = []; // folded into run.json meanwhile
-            }
+            lines = File.Exists(log) ? await File.ReadAllLinesAsync(log, cancellationToken).ConfigureAwait(false) : [];
+        }
+        catch (FileNotFoundException)
+        {
+            lines = []; // folded into run.json meanwhile
+        }
 
-            // The newest complete state; a torn line (process killed mid-append) does not parse and is skipped.
-            for (var i = lines.Length - 1; i >= 0; i--)
+        // The newest whole state, then the changes after it; torn lines (a process killed mid-append) are skipped.
+        var from = Array.FindLastIndex(lines, l => l.Length > 0 && !DurableRun.IsProgressJson(l) && TryParse(l, log) is not null);
+        DurableRun? run = from >= 0
+            ? TryParse(lines[from], log)
+            : File.Exists(path) ? DurableRun.FromJson(await File.ReadAllTextAsync(path, cancellationToken).ConfigureAwait(false), path) : null;
+        if (run is null)
+        {
+            return null;
+        }
+
+        for (var i = from + 1; i < lines.Length; i++)
+        {
+            if (DurableRun.IsProgressJson(lines[i]))
             {
-                if (lines[i].Length > 0 && TryParse(lines[i], log) is { } logged)
+                try
                 {
-                    return logged;
+                    run.ApplyProgressJson(lines[i], log);
+                }
+                catch (RunStoreException) when (i == lines.Length - 1)
+                {
+                    // The last change was torn by a kill: the state before it stands.
                 }
             }
         }
 
-        var path = Path.Combine(dir, StateFile);
-        return File.Exists(path) ? DurableRun.FromJson(await File.ReadAllTextAsync(path, cancellationToken).ConfigureAwait(false), path) : null;
+        return run;
     }
 
     private static DurableRun? TryParse(string line, string where)
@@ -156,7 +168,7 @@ public sealed class FileRunStore : IRunStore
     }
 
     /// <inheritdoc />
-    public JsonCheckpointStore Checkpoints(string runId) => new FileCheckpoints(Path.Combine(RunDirectory(runId), "checkpoints"));
+    public JsonCheckpointStore Checkpoints(string runId) => new FileCheckpoints(this, runId, Path.Combine(RunDirectory(runId), CheckpointLog));
 
     /// <inheritdoc />
     public Task<IAsyncDisposable?> TryAcquireLeaseAsync(string runId, string owner, CancellationToken cancellationToken)
@@ -177,8 +189,19 @@ public sealed class FileRunStore : IRunStore
         }
     }
 
-    /// <inheritdoc />
-    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    /// <summary>Closes the files of runs still open here.</summary>
+    public ValueTask DisposeAsync()
+    {
+        foreach (var id in _open.Keys)
+        {
+            if (_open.TryRemove(id, out var files))
+            {
+                files.Dispose();
+            }
+        }
+
+        return ValueTask.CompletedTask;
+    }
 
     private string RunDirectory(string runId)
     {
@@ -186,44 +209,150 @@ public sealed class FileRunStore : IRunStore
         return Path.Combine(_root, runId);
     }
 
-    private sealed class FileCheckpoints(string dir) : JsonCheckpointStore
+    // A checkpoint written for a run that is not open here (a resume before its first save) opens the checkpoint
+    // file for the one write.
+    private void AppendCheckpoint(string runId, string path, ReadOnlySpan<byte> line)
     {
-        private readonly string _index = Path.Combine(dir, "index");
-
-        public override async ValueTask<CheckpointInfo> CreateCheckpointAsync(string sessionId, JsonElement value, CheckpointInfo? parent = null)
+        if (_open.TryGetValue(runId, out var files))
         {
-            Directory.CreateDirectory(dir);
+            files.AppendCheckpoint(line);
+            return;
+        }
+
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        using var stream = RunFiles.OpenAppend(path);
+        stream.Write(line);
+    }
+
+    /// <summary>The open files of one run this process runs: each save and checkpoint is one write call.</summary>
+    private sealed class RunFiles(string dir) : IDisposable
+    {
+        private readonly Lock _gate = new();
+        private FileStream? _log;
+        private FileStream? _checkpoints;
+        private long _logBytes;
+
+        public long LogBytes => Volatile.Read(ref _logBytes);
+
+        public void AppendState(string json)
+        {
+            lock (_gate)
+            {
+                Directory.CreateDirectory(dir);
+                // The leading newline ends a line torn by an earlier process; the JSON has no raw newlines.
+                var line = Encoding.UTF8.GetBytes("\n" + json + "\n");
+                _log ??= OpenAppend(Path.Combine(dir, LogFile));
+                _log.Write(line);
+                _logBytes = _log.Length;
+                if (_logBytes > FoldBytes)
+                {
+                    // Write then rename: a crash mid-write never leaves a half-written state. The log is deleted only
+                    // after run.json holds the same state, so whichever a crash leaves, it is the newest.
+                    var path = Path.Combine(dir, StateFile);
+                    var temp = path + "." + Environment.ProcessId + ".tmp";
+                    File.WriteAllText(temp, json, Encoding.UTF8);
+                    File.Move(temp, path, overwrite: true);
+                    _log.Dispose();
+                    _log = null;
+                    File.Delete(Path.Combine(dir, LogFile));
+                }
+            }
+        }
+
+        public void AppendChange(string json)
+        {
+            lock (_gate)
+            {
+                _log ??= OpenAppend(Path.Combine(dir, LogFile));
+                _log.Write(Encoding.UTF8.GetBytes(json + "\n"));
+                _logBytes = _log.Length;
+            }
+        }
+
+        public void AppendCheckpoint(ReadOnlySpan<byte> line)
+        {
+            lock (_gate)
+            {
+                _checkpoints ??= OpenAppend(Path.Combine(dir, CheckpointLog));
+                _checkpoints.Write(line);
+            }
+        }
+
+        public static FileStream OpenAppend(string path) =>
+            new(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete, bufferSize: 0);
+
+        public void Dispose()
+        {
+            lock (_gate)
+            {
+                _log?.Dispose();
+                _checkpoints?.Dispose();
+                _log = _checkpoints = null;
+            }
+        }
+    }
+
+    /// <summary>
+    /// The engine's checkpoints of one run, one line each in commit order: <c>id parent json</c>. The index is the
+    /// file's complete lines, so an index entry always has its checkpoint.
+    /// </summary>
+    private sealed class FileCheckpoints(FileRunStore store, string runId, string path) : JsonCheckpointStore
+    {
+        public override ValueTask<CheckpointInfo> CreateCheckpointAsync(string sessionId, JsonElement value, CheckpointInfo? parent = null)
+        {
             var info = new CheckpointInfo(sessionId, Guid.NewGuid().ToString("N"));
-            var path = Path.Combine(dir, info.CheckpointId + ".json");
-            await File.WriteAllTextAsync(path + ".tmp", value.GetRawText()).ConfigureAwait(false);
-            File.Move(path + ".tmp", path, overwrite: true);
-            // The index line is written after the checkpoint: an index entry always has its file.
-            await File.AppendAllTextAsync(_index, $"{info.CheckpointId} {parent?.CheckpointId ?? "-"}\n").ConfigureAwait(false);
-            return info;
+            var buffer = new ArrayBufferWriter<byte>(4096);
+            buffer.Write(Encoding.ASCII.GetBytes($"{info.CheckpointId} {parent?.CheckpointId ?? "-"} "));
+            using (var writer = new Utf8JsonWriter(buffer))
+            {
+                value.WriteTo(writer); // compact: one line
+            }
+
+            buffer.Write("\n"u8);
+            store.AppendCheckpoint(runId, path, buffer.WrittenSpan);
+            return ValueTask.FromResult(info);
         }
 
         public override async ValueTask<JsonElement> RetrieveCheckpointAsync(string sessionId, CheckpointInfo key)
         {
-            var path = Path.Combine(dir, key.CheckpointId + ".json");
-            if (!File.Exists(path))
+            foreach (var (id, _, json) in await ReadAsync().ConfigureAwait(false))
             {
-                throw new RunStoreException($"checkpoint {key.CheckpointId} of run {sessionId} is missing from {dir}");
+                if (id == key.CheckpointId)
+                {
+                    using var document = JsonDocument.Parse(json);
+                    return document.RootElement.Clone();
+                }
             }
 
-            using var document = JsonDocument.Parse(await File.ReadAllTextAsync(path).ConfigureAwait(false));
-            return document.RootElement.Clone();
+            throw new RunStoreException($"checkpoint {key.CheckpointId} of run {sessionId} is missing from {path}");
         }
 
-        public override async ValueTask<IEnumerable<CheckpointInfo>> RetrieveIndexAsync(string sessionId, CheckpointInfo? withParent = null)
+        public override async ValueTask<IEnumerable<CheckpointInfo>> RetrieveIndexAsync(string sessionId, CheckpointInfo? withParent = null) =>
+            (await ReadAsync().ConfigureAwait(false))
+                .Where(c => withParent is null || c.Parent == withParent.CheckpointId)
+                .Select(c => new CheckpointInfo(sessionId, c.Id)).ToList();
+
+        // Complete lines only: the last one may have been torn by a kill (no newline, or JSON cut short).
+        private async Task<List<(string Id, string Parent, string Json)>> ReadAsync()
         {
-            if (!File.Exists(_index))
+            if (!File.Exists(path))
             {
                 return [];
             }
 
-            var lines = await File.ReadAllLinesAsync(_index).ConfigureAwait(false);
-            return lines.Select(l => l.Split(' ')).Where(p => p.Length == 2 && (withParent is null || p[1] == withParent.CheckpointId))
-                .Select(p => new CheckpointInfo(sessionId, p[0])).ToList();
+            var text = await File.ReadAllTextAsync(path).ConfigureAwait(false);
+            var result = new List<(string, string, string)>();
+            var lines = text.Split('\n');
+            for (var i = 0; i < lines.Length - 1; i++)
+            {
+                var parts = lines[i].Split(' ', 3);
+                if (parts.Length == 3 && parts[2].StartsWith('{'))
+                {
+                    result.Add((parts[0], parts[1], parts[2]));
+                }
+            }
+
+            return result;
         }
     }
 }

@@ -15,6 +15,13 @@ public interface IRunStore : IAsyncDisposable
     /// <summary>Saves <paramref name="run"/>, replacing its previous state.</summary>
     Task SaveAsync(DurableRun run, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Saves the progress of a running run: <paramref name="changedStep"/> (one that just started or finished; null when only
+    /// the checkpoint moved), the checkpoint position and the save time. Everything else in <paramref name="run"/> is
+    /// as last saved. Stores that can append write only that; the default saves the whole run.
+    /// </summary>
+    Task SaveProgressAsync(DurableRun run, StepRecord? changedStep, CancellationToken cancellationToken) => SaveAsync(run, cancellationToken);
+
     /// <summary>The run's state, or null when the store has no such run.</summary>
     Task<DurableRun?> LoadAsync(string runId, CancellationToken cancellationToken);
 
