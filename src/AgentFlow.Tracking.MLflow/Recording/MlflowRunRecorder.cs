@@ -9,9 +9,10 @@ namespace AgentFlow.Tracking.MLflow.Recording;
 /// <summary>
 /// Records one run in MLflow: experiment = workflow name, params = definition and bindings, metrics per step and for
 /// the run, tags = status, trigger, failing step, workers, audit head; artifacts = the workflow file, transcript.json
-/// and audit.json. Events are queued and written by a background task, so recording never slows a step; what is
-/// queued is written in batches (the metrics of all queued steps in one transaction, then the transcript rewritten
-/// once), so a crash loses at most the steps the writer had not caught up with.
+/// and audit.json. Events are queued and written by a background task, so recording never slows a step; while the run
+/// runs, step metrics and the transcript are written in batches at most every <see cref="InterimWriteInterval"/> (one
+/// transaction for the metrics, one transcript rewrite), so a crash loses at most the last second of steps in MLflow
+/// (the run store keeps them, and the transcript written when a resumed run ends has every step).
 /// </summary>
 public sealed partial class MlflowRunRecorder : IRunObserver, IAsyncDisposable
 {
@@ -23,7 +24,6 @@ public sealed partial class MlflowRunRecorder : IRunObserver, IAsyncDisposable
     private readonly List<string> _problems = [];
     private readonly Task _writer;
     private RunRecord? _record;
-    private int _queued;
 
     private MlflowRunRecorder(IMlflowStore store, string runId, TimeProvider time, ILogger logger)
     {
@@ -65,15 +65,10 @@ public sealed partial class MlflowRunRecorder : IRunObserver, IAsyncDisposable
             start.ToUnixTimeMilliseconds(),
             [new("agentflow.trigger", trigger), new("agentflow.status", "running"), new("agentflow.workflow", definition.Name), .. extraTags ?? []],
             cancellationToken).ConfigureAwait(false);
-        var runId = run.Info.RunId;
-        await store.LogBatchAsync(
-            runId,
-            metrics: null,
-            parameters: [new("workflow.name", definition.Name), new("workflow.version", definition.Version.ToString(CultureInfo.InvariantCulture)), new("workflow.sha256", definition.Sha256), .. SamplingParams(definition)],
-            tags: null,
-            cancellationToken).ConfigureAwait(false);
-        await store.LogTextArtifactAsync(runId, "workflow.yaml", definition.SourceText, cancellationToken).ConfigureAwait(false);
-        return new MlflowRunRecorder(store, runId, time, logger);
+        var recorder = new MlflowRunRecorder(store, run.Info.RunId, time, logger);
+        // The definition is written by the writer, off the caller's path; its first event.
+        recorder._events.Writer.TryWrite(new DefinitionEvent(run.Info.RunId, definition));
+        return recorder;
     }
 
     /// <summary>
@@ -115,10 +110,7 @@ public sealed partial class MlflowRunRecorder : IRunObserver, IAsyncDisposable
     {
         if (runEvent is not StepOutputChunkEvent)
         {
-            if (_events.Writer.TryWrite(runEvent))
-            {
-                Interlocked.Increment(ref _queued);
-            }
+            _events.Writer.TryWrite(runEvent);
         }
     }
 
@@ -129,24 +121,43 @@ public sealed partial class MlflowRunRecorder : IRunObserver, IAsyncDisposable
         await _writer.ConfigureAwait(false);
     }
 
-    // Drains the queue in batches: the metrics of every step finished while the writer was busy go in one store
-    // call (one transaction), and the interim transcript is rewritten once per batch, when the queue is empty.
-    // Other events are written in order, after the steps queued before them.
+    /// <summary>
+    /// How often, at most, the metrics and the transcript of a running run are written while it runs (1 s): a step
+    /// that finishes sooner is written with the next batch, and everything is written when the run parks or ends.
+    /// </summary>
+    public static readonly TimeSpan InterimWriteInterval = TimeSpan.FromSeconds(1);
+
+    // Drains the queue in batches: the metrics of every step finished since the last write go in one store call (one
+    // transaction), and the interim transcript is rewritten with them, at most once per InterimWriteInterval. Other
+    // events are written in order, after the steps queued before them.
     private async Task WriteAsync()
     {
         var reader = _events.Reader;
         var metrics = new List<MlflowMetric>();
-        while (await reader.WaitToReadAsync().ConfigureAwait(false))
+        var dirty = false;
+        var lastWrite = _time.GetTimestamp();
+        while (true)
         {
+            if (dirty && _time.GetElapsedTime(lastWrite) >= InterimWriteInterval)
+            {
+                await WriteStepsAsync(metrics, transcript: true).ConfigureAwait(false);
+                (dirty, lastWrite) = (false, _time.GetTimestamp());
+            }
+
+            if (!await WaitAsync(reader, dirty ? InterimWriteInterval - _time.GetElapsedTime(lastWrite) : null).ConfigureAwait(false))
+            {
+                break;
+            }
+
             while (reader.TryRead(out var runEvent))
             {
-                Interlocked.Decrement(ref _queued);
                 if (runEvent is StepFinishedEvent { Step: var step })
                 {
                     AddStepMetrics(step, metrics);
+                    dirty = true;
                     if (metrics.Count > MlflowLimits.MaxMetricsPerBatch - MetricsPerStep)
                     {
-                        await WriteStepsAsync(metrics, transcript: Volatile.Read(ref _queued) <= 0).ConfigureAwait(false);
+                        await WriteStepsAsync(metrics, transcript: false).ConfigureAwait(false);
                     }
 
                     continue;
@@ -155,10 +166,42 @@ public sealed partial class MlflowRunRecorder : IRunObserver, IAsyncDisposable
                 // The event's own write covers the transcript (run end, park) or precedes any step (start, resume).
                 await WriteStepsAsync(metrics, transcript: false).ConfigureAwait(false);
                 await WriteEventAsync(runEvent).ConfigureAwait(false);
+                if (runEvent is RunFinishedEvent)
+                {
+                    dirty = false;
+                }
             }
+        }
 
-            // Queue drained: what the run has finished so far is written, with the transcript.
+        // Completed without a run end (the run threw): what it finished is written, with the transcript.
+        if (dirty)
+        {
             await WriteStepsAsync(metrics, transcript: true).ConfigureAwait(false);
+        }
+    }
+
+    // True when events are queued, false when the queue is completed and empty; also returns (true) when
+    // 'limit' passes first, so the caller writes what is due.
+    private async Task<bool> WaitAsync(ChannelReader<RunEvent> reader, TimeSpan? limit)
+    {
+        if (limit is not { } wait)
+        {
+            return await reader.WaitToReadAsync().ConfigureAwait(false);
+        }
+
+        if (wait <= TimeSpan.Zero)
+        {
+            return true;
+        }
+
+        using var timer = new CancellationTokenSource(wait, _time);
+        try
+        {
+            return await reader.WaitToReadAsync(timer.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (timer.IsCancellationRequested)
+        {
+            return true;
         }
     }
 
@@ -168,6 +211,14 @@ public sealed partial class MlflowRunRecorder : IRunObserver, IAsyncDisposable
         {
             switch (runEvent)
             {
+                case DefinitionEvent { Definition: var definition }:
+                    await _store.LogBatchAsync(
+                        RunId,
+                        metrics: null,
+                        parameters: [new("workflow.name", definition.Name), new("workflow.version", definition.Version.ToString(CultureInfo.InvariantCulture)), new("workflow.sha256", definition.Sha256), .. SamplingParams(definition)],
+                        tags: null).ConfigureAwait(false);
+                    await _store.LogTextArtifactAsync(RunId, "workflow.yaml", definition.SourceText).ConfigureAwait(false);
+                    break;
                 case RunStartedEvent started:
                     _record = started.Record;
                     await RecordStartAsync(started.Record).ConfigureAwait(false);
@@ -255,27 +306,23 @@ public sealed partial class MlflowRunRecorder : IRunObserver, IAsyncDisposable
     // each batch: a crash loses at most the steps the writer had not caught up with.
     private async Task WriteStepsAsync(List<MlflowMetric> metrics, bool transcript)
     {
-        if (metrics.Count == 0)
+        if (metrics.Count > 0)
         {
-            return;
+            try
+            {
+                await _store.LogBatchAsync(RunId, [.. metrics], parameters: null, tags: null).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                Report(ex);
+                return;
+            }
+            finally
+            {
+                metrics.Clear();
+            }
         }
 
-        try
-        {
-            await _store.LogBatchAsync(RunId, [.. metrics], parameters: null, tags: null).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException)
-        {
-            Report(ex);
-            return;
-        }
-        finally
-        {
-            metrics.Clear();
-        }
-
-        // When more events are already queued (the run is ahead of the writer), the next write supersedes this
-        // transcript: rewriting it once per batch keeps the crash guarantee without an O(steps²) cost.
         if (transcript && _record is not null)
         {
             try
@@ -346,6 +393,9 @@ public sealed partial class MlflowRunRecorder : IRunObserver, IAsyncDisposable
         };
         await _store.UpdateRunAsync(RunId, status, (record.Ended ?? _time.GetUtcNow()).ToUnixTimeMilliseconds()).ConfigureAwait(false);
     }
+
+    // The definition's parameters and file, queued by StartAsync ahead of every run event.
+    private sealed record DefinitionEvent(string RunId, WorkflowDefinition Definition) : RunEvent(RunId);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Recording run {RunId} in MLflow failed: {Problem}")]
     private static partial void LogWriteFailed(ILogger logger, string runId, string problem);

@@ -3,6 +3,7 @@ using AgentFlow.Definitions;
 using AgentFlow.Execution;
 using AgentFlow.Tracking.MLflow.Recording;
 using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
 
 namespace AgentFlow.Tracking.MLflow.Tests.Recording;
 
@@ -145,5 +146,46 @@ public sealed class RunRecorderTests : IDisposable
         // 1000 events queued far faster than 1000 store writes could run: OnEvent only enqueues.
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(1), $"OnEvent took {clock.Elapsed}");
         await recorder.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Recorder_StepFinishedWhileRunning_WrittenWhenTheInterimIntervalPassesNotBefore()
+    {
+        await using var store = Store();
+        var clock = new FakeTimeProvider(new DateTimeOffset(2026, 11, 24, 12, 0, 0, TimeSpan.Zero));
+        var recorder = await MlflowRunRecorder.StartAsync(store, Definition(), "test", clock, NullLogger.Instance, CancellationToken.None);
+        var record = Record(recorder.RunId, RunStatus.Succeeded);
+        record.Status = RunStatus.Running;
+        recorder.OnEvent(new RunStartedEvent(record.RunId, record));
+        recorder.OnEvent(new StepFinishedEvent(record.RunId, record.Steps[0]));
+        await Task.Delay(300);
+
+        var early = await store.GetRunAsync(recorder.RunId);
+        clock.Advance(MlflowRunRecorder.InterimWriteInterval);
+        var late = await PollAsync(async () => await store.GetRunAsync(recorder.RunId), r => r.Metric("step.a.latency_ms") is not null);
+
+        Assert.Equal("3", early.Param("workflow.version")); // the definition is written at once
+        Assert.Null(early.Metric("step.a.latency_ms"));
+        Assert.Equal(12.5, late.Metric("step.a.latency_ms"));
+        var transcript = JsonNode.Parse(await store.ReadTextArtifactAsync(recorder.RunId, "transcript.json"))!;
+        Assert.Equal("running", transcript["status"]!.GetValue<string>());
+        recorder.OnEvent(new RunFinishedEvent(record.RunId, record));
+        await recorder.DisposeAsync();
+        Assert.Empty(recorder.Problems);
+    }
+
+    private static async Task<T> PollAsync<T>(Func<Task<T>> read, Func<T, bool> done)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (true)
+        {
+            var value = await read();
+            if (done(value) || clock.Elapsed > TimeSpan.FromSeconds(10))
+            {
+                return value;
+            }
+
+            await Task.Delay(20);
+        }
     }
 }
