@@ -181,6 +181,31 @@ public sealed class RedisConversationStore : IConversationStore
     }
 
     /// <inheritdoc />
+    public async Task<IReadOnlyList<ConversationMessage>> ReadLastAsync(string conversationId, int count, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);
+        var key = KeyOf(conversationId);
+        // Length and range in one MULTI: the sequence numbers match what a whole read would give.
+        var (length, values) = await RunAsync("read", key, async database =>
+        {
+            var transaction = database.CreateTransaction();
+            var lengthTask = transaction.ListLengthAsync(key);
+            var rangeTask = transaction.ListRangeAsync(key, -count, -1);
+            await transaction.ExecuteAsync().ConfigureAwait(false);
+            return (await lengthTask.ConfigureAwait(false), await rangeTask.ConfigureAwait(false));
+        }, cancellationToken).ConfigureAwait(false);
+        var first = length - values.Length;
+        var messages = new ConversationMessage[values.Length];
+        for (var i = 0; i < values.Length; i++)
+        {
+            messages[i] = ConversationMessageCodec.Deserialize(Text(values[i]), first + i + 1, key,
+                string.Create(CultureInfo.InvariantCulture, $"Redis key '{key}', list index {first + i} on {Endpoints}"));
+        }
+
+        return messages;
+    }
+
+    /// <inheritdoc />
     public async Task<long> ClearAsync(string conversationId, CancellationToken cancellationToken = default)
     {
         var key = KeyOf(conversationId);

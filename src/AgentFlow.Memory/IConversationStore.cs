@@ -35,6 +35,16 @@ public interface IConversationStore : IAsyncDisposable
     /// <exception cref="MemoryStoreException">An entry is corrupt (the message names its key), or the store failed.</exception>
     Task<IReadOnlyList<ConversationMessage>> ReadAsync(string conversationId, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// The newest <paramref name="count"/> messages of the conversation, oldest first (all of them when it has fewer):
+    /// what a message window needs, without reading a long conversation whole.
+    /// </summary>
+    /// <param name="conversationId">The conversation.</param>
+    /// <param name="count">How many messages, at least 1.</param>
+    /// <param name="cancellationToken">Stops waiting.</param>
+    /// <exception cref="MemoryStoreException">An entry is corrupt (the message names its key), or the store failed.</exception>
+    Task<IReadOnlyList<ConversationMessage>> ReadLastAsync(string conversationId, int count, CancellationToken cancellationToken = default);
+
     /// <summary>Removes the conversation (corrupt entries included).</summary>
     /// <param name="conversationId">The conversation.</param>
     /// <param name="cancellationToken">Stops waiting.</param>

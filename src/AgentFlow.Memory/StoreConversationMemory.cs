@@ -19,9 +19,15 @@ public sealed class StoreConversationMemory : IConversationMemory
     public IConversationStore Store { get; }
 
     /// <inheritdoc />
-    public async Task<IReadOnlyList<ConversationEntry>> ReadAsync(string conversationId, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<ConversationEntry>> ReadAsync(string conversationId, CancellationToken cancellationToken) =>
+        Entries(await Store.ReadAsync(conversationId, cancellationToken).ConfigureAwait(false));
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<ConversationEntry>> ReadLastAsync(string conversationId, int count, CancellationToken cancellationToken) =>
+        Entries(await Store.ReadLastAsync(conversationId, count, cancellationToken).ConfigureAwait(false));
+
+    private static ConversationEntry[] Entries(IReadOnlyList<ConversationMessage> messages)
     {
-        var messages = await Store.ReadAsync(conversationId, cancellationToken).ConfigureAwait(false);
         var entries = new ConversationEntry[messages.Count];
         for (var i = 0; i < messages.Count; i++)
         {

@@ -140,6 +140,25 @@ public abstract class ConversationStoreContract : IAsyncLifetime
     }
 
     [StoreFact]
+    public async Task ReadLastAsync_LongConversation_ReturnsTheNewestMessagesWithTheirSequenceNumbers()
+    {
+        var id = NewId("tail");
+        for (var i = 1; i <= 5; i++)
+        {
+            await Store.AppendAsync(id, new ConversationTurn($"q{i}", $"a{i}"), null, CancellationToken.None);
+        }
+
+        var whole = await Store.ReadAsync(id, CancellationToken.None);
+        var tail = await Store.ReadLastAsync(id, 4, CancellationToken.None);
+
+        Assert.Equal(["q4", "a4", "q5", "a5"], tail.Select(m => m.Content));
+        Assert.Equal([7L, 8L, 9L, 10L], tail.Select(m => m.Sequence));
+        Assert.Equal(whole.Select(m => (m.Sequence, m.Content)), (await Store.ReadLastAsync(id, 100, CancellationToken.None)).Select(m => (m.Sequence, m.Content)));
+        Assert.Empty(await Store.ReadLastAsync(NewId("unknown"), 4, CancellationToken.None));
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => Store.ReadLastAsync(id, 0, CancellationToken.None));
+    }
+
+    [StoreFact]
     public async Task LastTokens_OverStoredConversation_KeepsNewestTurnsThatFit()
     {
         var id = NewId("window-tokens");

@@ -9,6 +9,9 @@ public interface IConversationMemory
     /// <summary>Every message of <paramref name="conversationId"/> in order (empty for a new conversation).</summary>
     Task<IReadOnlyList<ConversationEntry>> ReadAsync(string conversationId, CancellationToken cancellationToken);
 
+    /// <summary>The newest <paramref name="count"/> messages of <paramref name="conversationId"/> in order (all when it has fewer).</summary>
+    Task<IReadOnlyList<ConversationEntry>> ReadLastAsync(string conversationId, int count, CancellationToken cancellationToken);
+
     /// <summary>Appends one turn — the step's prompt and the model's answer — atomically, refreshing the TTL.</summary>
     Task AppendTurnAsync(string conversationId, ConversationEntry user, ConversationEntry assistant, TimeSpan? ttl, CancellationToken cancellationToken);
 }

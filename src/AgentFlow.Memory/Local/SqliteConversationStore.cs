@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Globalization;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging;
@@ -37,6 +38,10 @@ public sealed class SqliteConversationStore : IConversationStore
     private readonly TimeProvider _time;
     private readonly TimeSpan? _defaultTtl;
     private readonly ILogger _logger;
+    private readonly ConcurrentBag<SqliteConnection> _idle = [];
+    private bool _disposed;
+
+    private const int MaxIdleConnections = 8;
 
     private SqliteConversationStore(string databasePath, MemoryStoreOptions options, ILogger logger)
     {
@@ -168,17 +173,30 @@ public sealed class SqliteConversationStore : IConversationStore
     }
 
     /// <inheritdoc />
-    public async Task<IReadOnlyList<ConversationMessage>> ReadAsync(string conversationId, CancellationToken cancellationToken = default)
+    public Task<IReadOnlyList<ConversationMessage>> ReadAsync(string conversationId, CancellationToken cancellationToken = default) =>
+        ReadAsync(conversationId, last: null, cancellationToken);
+
+    /// <inheritdoc />
+    public Task<IReadOnlyList<ConversationMessage>> ReadLastAsync(string conversationId, int count, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);
+        return ReadAsync(conversationId, count, cancellationToken);
+    }
+
+    private async Task<IReadOnlyList<ConversationMessage>> ReadAsync(string conversationId, int? last, CancellationToken cancellationToken)
     {
         ConversationIds.ThrowIfInvalid(conversationId);
         cancellationToken.ThrowIfCancellationRequested();
-        var rows = await RunAsync("read", conversationId, async connection =>
+        const string Select =
+            "SELECT m.seq, m.body FROM conversation_messages m JOIN conversations c ON c.conversation_id = m.conversation_id " +
+            "WHERE m.conversation_id = $id AND (c.expires_at IS NULL OR c.expires_at > $now)";
+        var rows = await RunHereAsync("read", conversationId, async connection =>
         {
             var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
-            var command = Command(connection, null,
-                "SELECT m.seq, m.body FROM conversation_messages m JOIN conversations c ON c.conversation_id = m.conversation_id " +
-                "WHERE m.conversation_id = $id AND (c.expires_at IS NULL OR c.expires_at > $now) ORDER BY m.seq;",
-                ("$id", conversationId), ("$now", now));
+            var command = last is null
+                ? Command(connection, null, Select + " ORDER BY m.seq;", ("$id", conversationId), ("$now", now))
+                : Command(connection, null, "SELECT seq, body FROM (" + Select + " ORDER BY m.seq DESC LIMIT $last) ORDER BY seq;",
+                    ("$id", conversationId), ("$now", now), ("$last", last.Value));
             await using (command.ConfigureAwait(false))
             {
                 var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
@@ -260,8 +278,15 @@ public sealed class SqliteConversationStore : IConversationStore
         }, cancellationToken);
     }
 
-    /// <summary>Nothing to release: connections are pooled per database file and closed after each call.</summary>
-    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    /// <summary>Closes the connections kept open for the next call.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        Volatile.Write(ref _disposed, true);
+        while (_idle.TryTake(out var connection))
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+        }
+    }
 
     // BEGIN IMMEDIATE: the write lock is taken up front, so two writers never both read MAX(seq) and collide, and a busy
     // database is waited for (busy_timeout) at the start instead of failing half-way through a turn.
@@ -270,25 +295,67 @@ public sealed class SqliteConversationStore : IConversationStore
     // Microsoft.Data.Sqlite runs synchronously under its async methods, and a write may wait up to the busy timeout for
     // another writer's lock: the work runs on the thread pool so the caller's thread is never blocked that long.
     private Task<T> RunAsync<T>(string action, string? conversationId, Func<SqliteConnection, Task<T>> body, CancellationToken cancellationToken) =>
-        Task.Run(() => RunOnPoolAsync(action, conversationId, body, cancellationToken), cancellationToken);
+        Task.Run(() => RunHereAsync(action, conversationId, body, cancellationToken), cancellationToken);
 
-    private async Task<T> RunOnPoolAsync<T>(string action, string? conversationId, Func<SqliteConnection, Task<T>> body, CancellationToken cancellationToken)
+    // Reads run on the caller's thread: in WAL mode a reader never waits for a writer.
+    private async Task<T> RunHereAsync<T>(string action, string? conversationId, Func<SqliteConnection, Task<T>> body, CancellationToken cancellationToken)
     {
+        SqliteConnection? connection = null;
         try
         {
-            var connection = new SqliteConnection(_connectionString);
-            await using (connection.ConfigureAwait(false))
-            {
-                await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
-                await ExecuteAsync(connection, null, _connectionPragmas, cancellationToken).ConfigureAwait(false);
-                return await body(connection).ConfigureAwait(false);
-            }
+            connection = await RentAsync(cancellationToken).ConfigureAwait(false);
+            var result = await body(connection).ConfigureAwait(false);
+            Return(connection);
+            connection = null;
+            return result;
         }
         catch (SqliteException e)
         {
             var what = conversationId is null ? "conversations" : $"conversation '{conversationId}'";
             throw new MemoryStoreException($"Could not {action} {what} in the conversation database '{DatabasePath}': {e.Message}", conversationId, e);
         }
+        finally
+        {
+            // A call that failed gives its connection up instead of handing on whatever state it left.
+            if (connection is not null)
+            {
+                await connection.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+    }
+
+    // Open connections are kept for the next call: opening one (and setting its pragmas) costs more than the queries
+    // of a read. At most MaxIdleConnections are kept; the rest are closed when returned.
+    private async Task<SqliteConnection> RentAsync(CancellationToken cancellationToken)
+    {
+        if (_idle.TryTake(out var idle))
+        {
+            return idle;
+        }
+
+        var connection = new SqliteConnection(_connectionString);
+        try
+        {
+            await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+            await ExecuteAsync(connection, null, _connectionPragmas, cancellationToken).ConfigureAwait(false);
+            return connection;
+        }
+        catch
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private void Return(SqliteConnection connection)
+    {
+        if (Volatile.Read(ref _disposed) || _idle.Count >= MaxIdleConnections)
+        {
+            connection.Dispose();
+            return;
+        }
+
+        _idle.Add(connection);
     }
 
     private static SqliteCommand Command(SqliteConnection connection, SqliteTransaction? transaction, string sql, params (string Name, object? Value)[] parameters)

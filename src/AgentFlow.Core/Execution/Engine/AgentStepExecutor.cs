@@ -246,7 +246,11 @@ internal sealed class AgentStepExecutor : Executor<FlowState, FlowState>
                 throw new AgentFlowException($"a memory window in tokens needs the tokenizer of model '{model.ModelName}', which this process does not have (the model runs on a remote worker); use window: {{ messages: N }}");
             }
 
-            var history = await conversation.Store.ReadAsync(conversation.Id, cancellationToken).ConfigureAwait(false);
+            // A message window reads only its tail: turns are stored whole (user, assistant), so the newest even number
+            // of messages covering the window holds every turn the window can keep.
+            var history = memory.WindowTokens is null && memory.WindowMessages is { } most
+                ? await conversation.Store.ReadLastAsync(conversation.Id, Math.Max(2, most + (most % 2)), cancellationToken).ConfigureAwait(false)
+                : await conversation.Store.ReadAsync(conversation.Id, cancellationToken).ConfigureAwait(false);
             var window = ConversationWindow.Select(history, memory.WindowMessages, memory.WindowTokens, model.Tokens is { } counter ? counter.CountTokens : null);
             messages.AddRange(window.Select(m => new ChatMessage(m.Role == "assistant" ? ChatRole.Assistant : ChatRole.User, m.Content)));
             record.MemoryMessages = window.Count;
