@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text;
 using AgentFlow.Tracking.MLflow.Sqlite;
@@ -31,6 +32,7 @@ public sealed class MlflowSqliteStore : IMlflowStore
     private readonly TimeProvider _time;
     private readonly string _user;
     private readonly ILogger _logger;
+    private readonly ConcurrentDictionary<string, string> _artifactDirectories = new(StringComparer.Ordinal);
 
     private MlflowSqliteStore(string trackingUri, string databasePath, string artifactRoot, MlflowStoreOptions options, string user, ILogger logger)
     {
@@ -314,7 +316,7 @@ public sealed class MlflowSqliteStore : IMlflowStore
                 transaction.Commit();
             }
 
-            var runs = await ReadRunsAsync(connection, [runId], cancellationToken).ConfigureAwait(false);
+            var runs = await ReadRunsAsync(connection, [runId], cancellationToken, infoOnly: true).ConfigureAwait(false);
             return runs[0].Info;
         }
     }
@@ -566,6 +568,24 @@ public sealed class MlflowSqliteStore : IMlflowStore
 
     private async Task<string> RunArtifactDirectoryAsync(string runId, CancellationToken cancellationToken)
     {
+        // A run's artifact location never changes: looked up once per run (a recorder writes several artifacts).
+        if (_artifactDirectories.TryGetValue(runId, out var known))
+        {
+            return known;
+        }
+
+        var directory = await LookUpArtifactDirectoryAsync(runId, cancellationToken).ConfigureAwait(false);
+        if (_artifactDirectories.Count >= 1024)
+        {
+            _artifactDirectories.Clear();
+        }
+
+        _artifactDirectories[runId] = directory;
+        return directory;
+    }
+
+    private async Task<string> LookUpArtifactDirectoryAsync(string runId, CancellationToken cancellationToken)
+    {
         // Only the artifact location: reading the whole run (params, tags, every metric) for each artifact write
         // grew with the run and dominated interim transcript writes.
         MlflowValidation.ValidateRunId(runId);
@@ -801,7 +821,9 @@ public sealed class MlflowSqliteStore : IMlflowStore
     }
 
     /// <summary>Full runs (info, latest metrics, params, tags) in the order of <paramref name="runIds"/>; unknown ids are left out.</summary>
-    private static async Task<List<MlflowRun>> ReadRunsAsync(SqliteConnection connection, List<string> runIds, CancellationToken cancellationToken)
+    // infoOnly: the runs rows alone (UpdateRun returns only the info; reading every metric of a long run cost more
+    // than the update).
+    private static async Task<List<MlflowRun>> ReadRunsAsync(SqliteConnection connection, List<string> runIds, CancellationToken cancellationToken, bool infoOnly = false)
     {
         if (runIds.Count == 0)
         {
@@ -838,6 +860,11 @@ public sealed class MlflowSqliteStore : IMlflowStore
         var metrics = new Dictionary<string, List<MlflowMetric>>(StringComparer.Ordinal);
         var parameters = new Dictionary<string, List<MlflowParam>>(StringComparer.Ordinal);
         var tags = new Dictionary<string, List<MlflowTag>>(StringComparer.Ordinal);
+        if (infoOnly)
+        {
+            return [.. runIds.Where(infos.ContainsKey).Select(id => new MlflowRun(infos[id], [], [], []))];
+        }
+
         using (var command = Command(connection, null,
             $"SELECT run_uuid, key, value, timestamp, step, is_nan FROM latest_metrics WHERE run_uuid IN ({inList}) ORDER BY key;", bindings))
         {
