@@ -53,15 +53,30 @@ internal sealed class ChatStepConsumer(
 
         var clock = Stopwatch.StartNew();
         var text = new StringBuilder();
-        var pump = new ChunkPump(replyTo, request.RequestId, workerId, deliveryId, token);
+        var pump = new ChunkPump(replyTo, request.RequestId, workerId, deliveryId, time, token);
         long? inputTokens = null;
         long? outputTokens = null;
         string? finishReason = null;
         try
         {
             var client = await clients.GetAsync(model, token).ConfigureAwait(false);
-            await foreach (var update in client.GetStreamingResponseAsync(ToMessages(request), ToOptions(request), token).ConfigureAwait(false))
+            var updates = client.GetStreamingResponseAsync(ToMessages(request), ToOptions(request), token).GetAsyncEnumerator(token);
+            await using var _ = updates.ConfigureAwait(false);
+            while (true)
             {
+                var next = updates.MoveNextAsync();
+                if (!next.IsCompleted)
+                {
+                    // The model is working on the next token: the requester gets what it has so far.
+                    pump.Flush();
+                }
+
+                if (!await next.ConfigureAwait(false))
+                {
+                    break;
+                }
+
+                var update = updates.Current;
                 var chunk = update.Text;
                 if (!string.IsNullOrEmpty(chunk))
                 {

@@ -162,7 +162,9 @@ public sealed class RunRecorderTests : IDisposable
 
         var early = await store.GetRunAsync(recorder.RunId);
         clock.Advance(MlflowRunRecorder.InterimWriteInterval);
+        // The metrics go first, then the transcript: wait for both.
         var late = await PollAsync(async () => await store.GetRunAsync(recorder.RunId), r => r.Metric("step.a.latency_ms") is not null);
+        await PollAsync(async () => await store.ListArtifactsAsync(recorder.RunId), a => a.Any(f => f.Path == "transcript.json"));
 
         Assert.Equal("3", early.Param("workflow.version")); // the definition is written at once
         Assert.Null(early.Metric("step.a.latency_ms"));
