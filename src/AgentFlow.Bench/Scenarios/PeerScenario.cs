@@ -26,7 +26,7 @@ internal static class PeerScenario
         options.Say("peer: AgentFlow");
         var definition = BenchModels.Chain(StepOverheadScenario.ChainLength, memory: false);
         await using var harness = await AgentFlowHarness.StartAsync(new HarnessSettings(StepTransport.Direct, false, false), [zero], folder, options, cancellationToken).ConfigureAwait(false);
-        await Load.RunAsync(options.Time, concurrency, Math.Min(runs, concurrency * 2), ct => harness.RunAsync(definition, AgentFlowHarness.FreshInputs(), ct), cancellationToken).ConfigureAwait(false);
+        await Warmup.RunAsync(options, 1, ct => Load.RunAsync(options.Time, concurrency, Math.Min(runs, concurrency * 2), ct => harness.RunAsync(definition, AgentFlowHarness.FreshInputs(), ct), ct), cancellationToken).ConfigureAwait(false);
         var seconds = await Load.RunAsync(options.Time, concurrency, runs, ct => harness.RunAsync(definition, AgentFlowHarness.FreshInputs(), ct), cancellationToken).ConfigureAwait(false);
         var agentflow = runs * StepOverheadScenario.ChainLength / seconds;
         return new ScenarioResult("peer", [
@@ -65,7 +65,7 @@ internal static class PeerScenario
                 done.TryRemove(id, out _);
             }
 
-            await Load.RunAsync(options.Time, concurrency, Math.Min(runs, concurrency * 2), OneAsync, cancellationToken).ConfigureAwait(false);
+            await Warmup.RunAsync(options, 1, ct => Load.RunAsync(options.Time, concurrency, Math.Min(runs, concurrency * 2), OneAsync, ct), cancellationToken).ConfigureAwait(false);
             var seconds = await Load.RunAsync(options.Time, concurrency, runs, OneAsync, cancellationToken).ConfigureAwait(false);
             return runs * StepOverheadScenario.ChainLength / seconds;
         }

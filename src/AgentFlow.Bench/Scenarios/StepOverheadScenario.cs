@@ -23,7 +23,7 @@ internal static class StepOverheadScenario
     {
         var (warm, runs) = (options.Pick(1, 30), options.Pick(2, 300));
         var zero = new ZeroWorkModelProvider();
-        var loop = await PlainLoopAsync(zero.Client, warm, runs, options.Time, cancellationToken).ConfigureAwait(false);
+        var loop = await PlainLoopAsync(zero.Client, warm, runs, options, cancellationToken).ConfigureAwait(false);
         var variants = new (HarnessSettings Settings, bool Goal)[]
         {
             (new HarnessSettings(StepTransport.InMemoryBus, Record: true, Memory: true) { RunStore = true }, true),
@@ -48,7 +48,7 @@ internal static class StepOverheadScenario
 
         return new ScenarioResult("step-overhead", rows)
         {
-            Note = string.Create(CultureInfo.InvariantCulture, $"{ChainLength}-step chain, {runs} runs after {warm} warm-up runs; figure = p50 of run wall time / {ChainLength} (recorder start and flush included); first row is what ./agentflow run does, the others isolate each part"),
+            Note = string.Create(CultureInfo.InvariantCulture, $"{ChainLength}-step chain, {runs} runs after a warm-up of at least {warm} runs that lasts until the JIT settles; figure = p50 of run wall time / {ChainLength} (recorder start and flush included); first row is what ./agentflow run does, the others isolate each part"),
         };
     }
 
@@ -65,14 +65,12 @@ internal static class StepOverheadScenario
         var raw = new List<double>();
         await using (var bus = await RawMassTransit.StartAsync(options.RabbitMqUri, 8, options.LoggerFactory, cancellationToken).ConfigureAwait(false))
         {
-            for (var i = 0; i < (warm + runs) * ChainLength; i++)
+            await Warmup.RunAsync(options, warm * ChainLength, bus.CallAsync, cancellationToken).ConfigureAwait(false);
+            for (var i = 0; i < runs * ChainLength; i++)
             {
                 var start = options.Time.GetTimestamp();
                 await bus.CallAsync(cancellationToken).ConfigureAwait(false);
-                if (i >= warm * ChainLength)
-                {
-                    raw.Add(Stats.MicrosecondsSince(options.Time, start));
-                }
+                raw.Add(Stats.MicrosecondsSince(options.Time, start));
             }
         }
 
@@ -114,47 +112,48 @@ internal static class StepOverheadScenario
     {
         var definition = BenchModels.Chain(ChainLength, settings.Memory);
         await using var harness = await AgentFlowHarness.StartAsync(settings, providers, folder, options, cancellationToken).ConfigureAwait(false);
+        await Warmup.RunAsync(options, warm, ct => harness.RunAsync(definition, AgentFlowHarness.FreshInputs(), ct), cancellationToken).ConfigureAwait(false);
         var samples = new List<double>(runs);
-        for (var i = 0; i < warm + runs; i++)
+        for (var i = 0; i < runs; i++)
         {
             var inputs = AgentFlowHarness.FreshInputs();
             var start = options.Time.GetTimestamp();
             await harness.RunAsync(definition, inputs, cancellationToken).ConfigureAwait(false);
-            if (i >= warm)
-            {
-                samples.Add(Stats.MicrosecondsSince(options.Time, start) / ChainLength);
-            }
+            samples.Add(Stats.MicrosecondsSince(options.Time, start) / ChainLength);
         }
 
         return samples;
     }
 
     /// <summary>The baseline: the same calls (system + prompt, same options, streamed) in a plain loop.</summary>
-    internal static async Task<List<double>> PlainLoopAsync(IChatClient client, int warm, int runs, TimeProvider time, CancellationToken cancellationToken)
+    internal static async Task<List<double>> PlainLoopAsync(IChatClient client, int warm, int runs, BenchOptions options, CancellationToken cancellationToken)
     {
+        var time = options.Time;
+        await Warmup.RunAsync(options, warm, ct => ChainCallsAsync(client, ct), cancellationToken).ConfigureAwait(false);
         var samples = new List<double>(runs);
-        for (var i = 0; i < warm + runs; i++)
+        for (var i = 0; i < runs; i++)
         {
             var start = time.GetTimestamp();
-            var previous = "bench";
-            for (var step = 1; step <= ChainLength; step++)
-            {
-                List<ChatMessage> messages = [new(ChatRole.System, $"You are step {step}."), new(ChatRole.User, "Continue after: " + previous)];
-                var text = new System.Text.StringBuilder();
-                await foreach (var update in client.GetStreamingResponseAsync(messages, new ChatOptions { MaxOutputTokens = 16, Temperature = 0 }, cancellationToken).ConfigureAwait(false))
-                {
-                    text.Append(update.Text);
-                }
-
-                previous = text.ToString();
-            }
-
-            if (i >= warm)
-            {
-                samples.Add(Stats.MicrosecondsSince(time, start) / ChainLength);
-            }
+            await ChainCallsAsync(client, cancellationToken).ConfigureAwait(false);
+            samples.Add(Stats.MicrosecondsSince(time, start) / ChainLength);
         }
 
         return samples;
+    }
+
+    private static async Task ChainCallsAsync(IChatClient client, CancellationToken cancellationToken)
+    {
+        var previous = "bench";
+        for (var step = 1; step <= ChainLength; step++)
+        {
+            List<ChatMessage> messages = [new(ChatRole.System, $"You are step {step}."), new(ChatRole.User, "Continue after: " + previous)];
+            var text = new System.Text.StringBuilder();
+            await foreach (var update in client.GetStreamingResponseAsync(messages, new ChatOptions { MaxOutputTokens = 16, Temperature = 0 }, cancellationToken).ConfigureAwait(false))
+            {
+                text.Append(update.Text);
+            }
+
+            previous = text.ToString();
+        }
     }
 }

@@ -40,7 +40,7 @@ internal static class ThroughputScenario
                 {
                     options.Say($"throughput: AgentFlow {where}, concurrency {c}");
                     var runs = options.Pick(c, Math.Max(30, c * (rabbit ? 3 : 4)));
-                    await Load.RunAsync(options.Time, c, options.Pick(c, Math.Max(30, c * 2)), ct => harness.RunAsync(definition, AgentFlowHarness.FreshInputs(), ct), cancellationToken).ConfigureAwait(false);
+                    await Warmup.RunAsync(options, 1, ct => Load.RunAsync(options.Time, c, options.Pick(c, Math.Max(30, c * 2)), ct => harness.RunAsync(definition, AgentFlowHarness.FreshInputs(), ct), ct), cancellationToken).ConfigureAwait(false);
                     var seconds = await Load.RunAsync(options.Time, c, runs, ct => harness.RunAsync(definition, AgentFlowHarness.FreshInputs(), ct), cancellationToken).ConfigureAwait(false);
                     agentflow[c] = runs * StepOverheadScenario.ChainLength / seconds;
                 }
@@ -51,7 +51,7 @@ internal static class ThroughputScenario
             {
                 options.Say($"throughput: raw MassTransit {where}, concurrency {c}");
                 var calls = options.Pick(c * 5, Math.Max(600, c * 60));
-                await Load.RunAsync(options.Time, c, options.Pick(c, Math.Max(600, c * 10)), raw.CallAsync, cancellationToken).ConfigureAwait(false);
+                await Warmup.RunAsync(options, 1, ct => Load.RunAsync(options.Time, c, options.Pick(c, Math.Max(600, c * 10)), raw.CallAsync, ct), cancellationToken).ConfigureAwait(false);
                 var seconds = await Load.RunAsync(options.Time, c, calls, raw.CallAsync, cancellationToken).ConfigureAwait(false);
                 var baseline = calls / seconds;
                 rows.Add(new BenchRow($"AgentFlow {where}, concurrency {c}", agentflow[c], "steps/s", baseline, $"raw MassTransit request/response ({(rabbit ? "RabbitMQ" : "in-memory")}), concurrency {c}")
