@@ -125,15 +125,24 @@ internal sealed class AgentFlowHarness : IAsyncDisposable
 
     /// <summary>Runs <paramref name="definition"/> like <c>./agentflow run</c>: recorder first, then the run, then the recorder flushed.</summary>
     /// <exception cref="InvalidOperationException">The run did not succeed.</exception>
-    public async Task<RunRecord> RunAsync(WorkflowDefinition definition, IReadOnlyDictionary<string, string> inputs, CancellationToken cancellationToken)
+    public async Task<RunRecord> RunAsync(WorkflowDefinition definition, IReadOnlyDictionary<string, string> inputs, CancellationToken cancellationToken) =>
+        (await RunTimedAsync(definition, inputs, cancellationToken).ConfigureAwait(false)).Record;
+
+    /// <summary>
+    /// <see cref="RunAsync"/>, also returning the timestamp at which the run's result was ready: after the runner
+    /// returned, before the recorder's remaining writes (run end, transcript, audit) were waited for.
+    /// </summary>
+    public async Task<(RunRecord Record, long ResultReady)> RunTimedAsync(WorkflowDefinition definition, IReadOnlyDictionary<string, string> inputs, CancellationToken cancellationToken)
     {
         MlflowRunRecorder? recorder = null;
         RunRecord record;
+        long ready;
         try
         {
             recorder = _tracking is null ? null : await MlflowRunRecorder.StartAsync(_tracking, definition, "bench", _time, _loggers.CreateLogger<MlflowRunRecorder>(), cancellationToken).ConfigureAwait(false);
             var request = new RunRequest(definition) { Inputs = inputs, RunId = recorder?.RunId };
             record = await _runner.RunAsync(request, recorder, cancellationToken).ConfigureAwait(false);
+            ready = _time.GetTimestamp();
         }
         finally
         {
@@ -144,7 +153,7 @@ internal sealed class AgentFlowHarness : IAsyncDisposable
         }
 
         return record.Status == RunStatus.Succeeded
-            ? record
+            ? (record, ready)
             : throw new InvalidOperationException($"benchmark run {record.RunId} {record.Status}: {record.Error?.StepId} {record.Error?.Message}");
     }
 

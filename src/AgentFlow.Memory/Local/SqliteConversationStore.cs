@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -197,19 +198,16 @@ public sealed class SqliteConversationStore : IConversationStore
                 ? Command(connection, null, Select + " ORDER BY m.seq;", ("$id", conversationId), ("$now", now))
                 : Command(connection, null, "SELECT seq, body FROM (" + Select + " ORDER BY m.seq DESC LIMIT $last) ORDER BY seq;",
                     ("$id", conversationId), ("$now", now), ("$last", last.Value));
-            await using (command.ConfigureAwait(false))
+            var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await using (reader.ConfigureAwait(false))
             {
-                var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-                await using (reader.ConfigureAwait(false))
+                var result = new List<(long Seq, string? Body)>();
+                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
                 {
-                    var result = new List<(long Seq, string? Body)>();
-                    while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-                    {
-                        result.Add((reader.GetInt64(0), reader.IsDBNull(1) ? null : reader.GetValue(1) as string));
-                    }
-
-                    return result;
+                    result.Add((reader.GetInt64(0), reader.IsDBNull(1) ? null : reader.GetValue(1) as string));
                 }
+
+                return result;
             }
         }, cancellationToken).ConfigureAwait(false);
 
@@ -261,19 +259,16 @@ public sealed class SqliteConversationStore : IConversationStore
                 "AND EXISTS (SELECT 1 FROM conversation_messages m WHERE m.conversation_id = c.conversation_id) " +
                 "ORDER BY c.conversation_id COLLATE BINARY;",
                 ("$now", now));
-            await using (command.ConfigureAwait(false))
+            var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await using (reader.ConfigureAwait(false))
             {
-                var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-                await using (reader.ConfigureAwait(false))
+                var ids = new List<string>();
+                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
                 {
-                    var ids = new List<string>();
-                    while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-                    {
-                        ids.Add(reader.GetString(0));
-                    }
-
-                    return (IReadOnlyList<string>)ids;
+                    ids.Add(reader.GetString(0));
                 }
+
+                return (IReadOnlyList<string>)ids;
             }
         }, cancellationToken);
     }
@@ -358,13 +353,24 @@ public sealed class SqliteConversationStore : IConversationStore
         _idle.Add(connection);
     }
 
+    // Commands are kept per (kept-open) connection, so each statement is prepared once per connection, not per call;
+    // the connection finalizes them when it closes. A connection serves one call at a time.
+    private static readonly ConditionalWeakTable<SqliteConnection, Dictionary<string, SqliteCommand>> Commands = [];
+
     private static SqliteCommand Command(SqliteConnection connection, SqliteTransaction? transaction, string sql, params (string Name, object? Value)[] parameters)
     {
-        var command = connection.CreateCommand();
-        command.Transaction = transaction;
+        var cache = Commands.GetValue(connection, _ => new Dictionary<string, SqliteCommand>(StringComparer.Ordinal));
+        if (!cache.TryGetValue(sql, out var command))
+        {
+            command = connection.CreateCommand();
 #pragma warning disable CA2100 // Constant SQL; values travel as parameters.
-        command.CommandText = sql;
+            command.CommandText = sql;
 #pragma warning restore CA2100
+            cache[sql] = command;
+        }
+
+        command.Transaction = transaction;
+        command.Parameters.Clear();
         foreach (var (name, value) in parameters)
         {
             command.Parameters.AddWithValue(name, value ?? DBNull.Value);
@@ -373,35 +379,32 @@ public sealed class SqliteConversationStore : IConversationStore
         return command;
     }
 
-    private static async Task<int> ExecuteAsync(SqliteConnection connection, SqliteTransaction? transaction, string sql,
-        CancellationToken cancellationToken, params (string Name, object? Value)[] parameters)
-    {
-        var command = Command(connection, transaction, sql, parameters);
-        await using (command.ConfigureAwait(false))
-        {
-            return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-        }
-    }
+    private static Task<int> ExecuteAsync(SqliteConnection connection, SqliteTransaction? transaction, string sql,
+        CancellationToken cancellationToken, params (string Name, object? Value)[] parameters) =>
+        Command(connection, transaction, sql, parameters).ExecuteNonQueryAsync(cancellationToken);
 
-    private static async Task<object?> ScalarAsync(SqliteConnection connection, SqliteTransaction? transaction, string sql,
-        CancellationToken cancellationToken, params (string Name, object? Value)[] parameters)
-    {
-        var command = Command(connection, transaction, sql, parameters);
-        await using (command.ConfigureAwait(false))
-        {
-            return await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
-        }
-    }
+    private static Task<object?> ScalarAsync(SqliteConnection connection, SqliteTransaction? transaction, string sql,
+        CancellationToken cancellationToken, params (string Name, object? Value)[] parameters) =>
+        Command(connection, transaction, sql, parameters).ExecuteScalarAsync(cancellationToken);
 
+    // Set-up statements on the set-up connection: not kept.
     private static void Execute(SqliteConnection connection, SqliteTransaction? transaction, string sql)
     {
-        using var command = Command(connection, transaction, sql);
+        using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+#pragma warning disable CA2100 // Constant SQL.
+        command.CommandText = sql;
+#pragma warning restore CA2100
         command.ExecuteNonQuery();
     }
 
     private static object? Scalar(SqliteConnection connection, SqliteTransaction? transaction, string sql)
     {
-        using var command = Command(connection, transaction, sql);
+        using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+#pragma warning disable CA2100 // Constant SQL.
+        command.CommandText = sql;
+#pragma warning restore CA2100
         return command.ExecuteScalar();
     }
 }
