@@ -65,13 +65,8 @@ internal sealed class ChatStepConsumer(
             while (true)
             {
                 var next = updates.MoveNextAsync();
-                if (!next.IsCompleted)
-                {
-                    // The model is working on the next token: the requester gets what it has so far.
-                    pump.Flush();
-                }
-
-                if (!await next.ConfigureAwait(false))
+                // Not ready: the model is working on its next token, and the requester gets what it has so far.
+                if (!(next.IsCompleted ? next.Result : await pump.PauseAsync(next).ConfigureAwait(false)))
                 {
                     break;
                 }

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Text;
+using System.Threading.Channels;
 using AgentFlow.Models.Llama.Hosting;
 using LLama;
 using LLama.Common;
@@ -262,59 +263,36 @@ public sealed partial class LlamaChatClient : IChatClient, AgentFlow.Models.ITok
         {
             ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
             context = _idle.TryTake(out var idle) ? idle : _weights.CreateContext(_contextParams, _logger);
-            using var sampler = CreateSampler(options);
-            var batch = new LLamaBatch();
-            var decoder = new StreamingTokenDecoder(context);
-            var stops = new StopSequenceFilter(options?.StopSequences);
-            var clock = Stopwatch.StartNew();
-
-            // Evaluate the prompt (in chunks of the batch size) and pick the first token.
-            var token = await Task.Run(() => EvaluatePrompt(context, batch, sampler, promptTokens, cancellationToken), cancellationToken).ConfigureAwait(false);
-            result.PromptMilliseconds = clock.Elapsed.TotalMilliseconds;
-            clock.Restart();
-
-            var position = promptTokens.Length;
-            result.FinishReason = ChatFinishReason.Length;
-            while (true)
+            // The decode loop runs on its own thread and hands text over through a channel: it never waits for the
+            // caller (which may be sending each piece over a bus), and the caller never waits on a per-token hop.
+            var channel = Channel.CreateUnbounded<string>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            var decoding = Task.Run(() => Decode(context, options, promptTokens, maxOutput, result, channel.Writer, stop.Token), CancellationToken.None);
+            try
             {
-                cancellationToken.ThrowIfCancellationRequested();
-                if (token.IsEndOfGeneration(_weights.Vocab))
+                await foreach (var text in channel.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
                 {
-                    result.FinishReason = ChatFinishReason.Stop;
-                    break;
-                }
-
-                result.OutputTokens++;
-                decoder.Add(token);
-                var text = stops.Push(decoder.Read());
-                if (text.Length > 0)
-                {
+                    // Text already handed over is not passed on once the caller cancelled.
+                    cancellationToken.ThrowIfCancellationRequested();
                     yield return text;
                 }
 
-                if (stops.Stopped)
-                {
-                    result.FinishReason = ChatFinishReason.Stop;
-                    break;
-                }
-
-                if (result.OutputTokens >= maxOutput)
-                {
-                    break;
-                }
-
-                var current = token;
-                var at = position++;
-                token = await Task.Run(() => EvaluateNext(context, batch, sampler, current, at)).ConfigureAwait(false);
+                await decoding.ConfigureAwait(false);
             }
-
-            var rest = stops.Flush();
-            if (rest.Length > 0)
+            finally
             {
-                yield return rest;
+                // Stopped early (cancelled, or the caller stopped reading): the loop must end before the context is reused.
+                await stop.CancelAsync().ConfigureAwait(false);
+                try
+                {
+                    await decoding.ConfigureAwait(false);
+                }
+                catch (Exception) when (!decoding.IsCompletedSuccessfully)
+                {
+                    // Already surfaced through the channel, or a cancellation the caller asked for.
+                }
             }
 
-            result.GenerationMilliseconds = clock.Elapsed.TotalMilliseconds;
             reusable = true;
             LogGenerated(_logger, _options.ModelId, result.PromptTokens, result.OutputTokens, result.PromptMilliseconds, result.GenerationMilliseconds);
         }
@@ -335,6 +313,83 @@ public sealed partial class LlamaChatClient : IChatClient, AgentFlow.Models.ITok
             }
 
             _gate.Release();
+        }
+    }
+
+    /// <summary>How often, at most, generated text is handed to the reader (10 ms).</summary>
+    public static readonly TimeSpan HandOverInterval = TimeSpan.FromMilliseconds(10);
+
+    // The whole generation, synchronously on one thread: prompt, then one token at a time until a stop, the end of
+    // generation or the token limit. Text goes to 'output'; the writer completes with the failure, if any.
+    private void Decode(LLamaContext context, ChatOptions? options, LLamaToken[] promptTokens, int maxOutput, Generation result, ChannelWriter<string> output, CancellationToken cancellationToken)
+    {
+        try
+        {
+            using var sampler = CreateSampler(options);
+            var batch = new LLamaBatch();
+            var decoder = new StreamingTokenDecoder(context);
+            var stops = new StopSequenceFilter(options?.StopSequences);
+            var clock = Stopwatch.StartNew();
+            var token = EvaluatePrompt(context, batch, sampler, promptTokens, cancellationToken);
+            result.PromptMilliseconds = clock.Elapsed.TotalMilliseconds;
+            clock.Restart();
+
+            var position = promptTokens.Length;
+            var pending = new StringBuilder();
+            long? lastWrite = null;
+            result.FinishReason = ChatFinishReason.Length;
+            while (true)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                if (token.IsEndOfGeneration(_weights.Vocab))
+                {
+                    result.FinishReason = ChatFinishReason.Stop;
+                    break;
+                }
+
+                result.OutputTokens++;
+                decoder.Add(token);
+                var text = stops.Push(decoder.Read());
+                if (text.Length > 0)
+                {
+                    // At most one piece per HandOverInterval: every piece wakes the reader, and on a busy machine each
+                    // wake-up takes time from the decode threads. A model slower than that still streams token by token.
+                    pending.Append(text);
+                    if (lastWrite is not { } last || Stopwatch.GetElapsedTime(last) >= HandOverInterval)
+                    {
+                        output.TryWrite(pending.ToString());
+                        pending.Clear();
+                        lastWrite = Stopwatch.GetTimestamp();
+                    }
+                }
+
+                if (stops.Stopped)
+                {
+                    result.FinishReason = ChatFinishReason.Stop;
+                    break;
+                }
+
+                if (result.OutputTokens >= maxOutput)
+                {
+                    break;
+                }
+
+                token = EvaluateNext(context, batch, sampler, token, position++);
+            }
+
+            pending.Append(stops.Flush());
+            if (pending.Length > 0)
+            {
+                output.TryWrite(pending.ToString());
+            }
+
+            result.GenerationMilliseconds = clock.Elapsed.TotalMilliseconds;
+            output.TryComplete();
+        }
+        catch (Exception ex)
+        {
+            output.TryComplete(ex);
+            throw;
         }
     }
 
