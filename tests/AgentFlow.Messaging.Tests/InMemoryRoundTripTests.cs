@@ -52,10 +52,11 @@ public sealed class InMemoryRoundTripTests(TinyModel tiny, ITestOutputHelper out
         });
         try
         {
-            var direct = await tiny.Client.GetResponseAsync(TinyModel.Prompt(), TinyModel.Greedy(200));
+            // Long enough (~0.2 s on 2 cores) that the model pauses while chunks are due.
+            var direct = await tiny.Client.GetResponseAsync(TinyModel.Prompt(), TinyModel.Greedy(1000));
 
             var updates = new List<ChatResponseUpdate>();
-            await foreach (var update in _host.Models.Create("tiny").GetStreamingResponseAsync(TinyModel.Prompt(), TinyModel.Greedy(200)))
+            await foreach (var update in _host.Models.Create("tiny").GetStreamingResponseAsync(TinyModel.Prompt(), TinyModel.Greedy(1000)))
             {
                 updates.Add(update);
             }

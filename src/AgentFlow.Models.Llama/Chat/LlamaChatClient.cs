@@ -267,7 +267,11 @@ public sealed partial class LlamaChatClient : IChatClient, AgentFlow.Models.ITok
             // caller (which may be sending each piece over a bus), and the caller never waits on a per-token hop.
             var channel = Channel.CreateUnbounded<string>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            var decoding = Task.Run(() => Decode(context, options, promptTokens, maxOutput, result, channel.Writer, stop.Token), CancellationToken.None);
+            // A thread of its own (not a pool thread): a generation can run for minutes, and the pool's threads are
+            // needed meanwhile by whoever reads the text (on 2 cores the pool starts with 2).
+            var decoding = Task.Factory.StartNew(
+                () => Decode(context, options, promptTokens, maxOutput, result, channel.Writer, stop.Token),
+                CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
             try
             {
                 await foreach (var text in channel.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
