@@ -100,9 +100,10 @@ public sealed class InMemoryRoundTripTests(TinyModel tiny, ITestOutputHelper out
     [Fact]
     public async Task GetResponseAsync_TimeoutShorterThanGeneration_ThrowsTimeoutNamingModelAndWorker()
     {
-        var options = TinyModel.Greedy(1500);
-        // 1,500 tokens take the tiny model well over 100 ms even on a fast machine (~4,500 tokens/s on 2 cores).
-        options.AdditionalProperties = new() { [RemoteChatClient.TimeoutKey] = TimeSpan.FromMilliseconds(100) };
+        // 1,900 tokens take the tiny model ~0.4 s on 2 cores; the worker announces the step after 50 ms, so the
+        // timeout at 250 ms knows who had it.
+        var options = TinyModel.Greedy(1900);
+        options.AdditionalProperties = new() { [RemoteChatClient.TimeoutKey] = TimeSpan.FromMilliseconds(250) };
 
         var ex = await Assert.ThrowsAsync<RemoteModelTimeoutException>(() =>
             _host.Models.Create("tiny").GetResponseAsync(TinyModel.Prompt("Count to one thousand."), options));

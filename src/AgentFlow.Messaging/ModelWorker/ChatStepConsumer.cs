@@ -8,7 +8,8 @@ using Microsoft.Extensions.Logging;
 namespace AgentFlow.Messaging.ModelWorker;
 
 /// <summary>
-/// Answers the steps of one model: streams the model's text back as <see cref="ChatStepChunk"/> while it generates,
+/// Answers the steps of one model: announces a step that runs longer than <see cref="StartedDelay"/>
+/// (<see cref="ChatStepStarted"/>), streams the model's text back as <see cref="ChatStepChunk"/> while it generates,
 /// then responds with <see cref="ChatStepResponse"/> (or <see cref="ChatStepFault"/> when the model fails). A malformed
 /// request throws <see cref="InvalidChatStepRequestException"/>, which MassTransit moves to the queue's <c>_error</c>
 /// queue (and reports to the requester as a fault). A step cancelled by a worker shutdown throws
@@ -41,10 +42,10 @@ internal sealed class ChatStepConsumer(
 
         var deliveryId = NewId.NextGuid();
         var replyTo = context.ResponseAddress is { } address ? await context.GetSendEndpoint(address).ConfigureAwait(false) : null;
-        if (replyTo is not null)
-        {
-            await replyTo.Send(new ChatStepStarted(request.RequestId, workerId, queuedMs, deliveryId), context.CancellationToken).ConfigureAwait(false);
-        }
+        // Who has the step is announced once the model has run for StartedDelay: a step answered sooner needs no
+        // notice (the answer names the worker), and a longer one is announced without waiting for the broker first.
+        using var answered = new CancellationTokenSource();
+        var started = replyTo is null ? Task.CompletedTask : AnnounceAsync(replyTo, new ChatStepStarted(request.RequestId, workerId, queuedMs, deliveryId), answered.Token, context.CancellationToken);
 
         using var deadline = new CancellationTokenSource(request.Deadline - now, time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, deadline.Token);
@@ -92,6 +93,8 @@ internal sealed class ChatStepConsumer(
             }
 
             await pump.CompleteAsync().ConfigureAwait(false);
+            await answered.CancelAsync().ConfigureAwait(false);
+            await started.ConfigureAwait(false); // a notice already on its way arrives before the answer
         }
         catch (OperationCanceledException) when (context.CancellationToken.IsCancellationRequested)
         {
@@ -114,6 +117,11 @@ internal sealed class ChatStepConsumer(
 
             return;
         }
+        finally
+        {
+            // However the step ended, a notice not yet sent is not sent after its answer.
+            await answered.CancelAsync().ConfigureAwait(false);
+        }
 
         var modelMs = clock.Elapsed.TotalMilliseconds;
         MessagingLog.StepFinished(logger, workerId, model, request.RequestId, inputTokens, outputTokens, finishReason, modelMs, pump.Count);
@@ -122,6 +130,23 @@ internal sealed class ChatStepConsumer(
             await context.RespondAsync(new ChatStepResponse(
                 request.RequestId, model, text.ToString(), inputTokens, outputTokens, finishReason, workerId, queuedMs, modelMs, pump.Count, deliveryId)).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>How long a step runs before its worker announces it (<see cref="ChatStepStarted"/>): 50 ms.</summary>
+    public static readonly TimeSpan StartedDelay = TimeSpan.FromMilliseconds(50);
+
+    private async Task AnnounceAsync(ISendEndpoint replyTo, ChatStepStarted notice, CancellationToken answered, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await Task.Delay(StartedDelay, time, answered).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (answered.IsCancellationRequested)
+        {
+            return;
+        }
+
+        await replyTo.Send(notice, cancellationToken).ConfigureAwait(false);
     }
 
     private string? Check(ChatStepRequest? request)

@@ -220,6 +220,7 @@ public sealed class RemoteChatClient : IChatClient
         CancellationToken cancellationToken)
     {
         private readonly Dictionary<Guid, Delivery> _deliveries = [];
+        private readonly HashSet<Guid> _seen = [];
         private readonly string _responseId = requestId.ToString("N");
         private string _emitted = string.Empty;
         private string? _worker;
@@ -290,6 +291,7 @@ public sealed class RemoteChatClient : IChatClient
                 {
                     _final = await ReadResponseAsync().ConfigureAwait(false);
                     _finalAt = Time.GetTimestamp();
+                    Observe(_final.DeliveryId, _final.WorkerId);
                     continue;
                 }
 
@@ -304,13 +306,7 @@ public sealed class RemoteChatClient : IChatClient
                 switch (message)
                 {
                     case ChatStepStarted started:
-                        if (_delivery is not null && _delivery != started.DeliveryId && _worker is not null)
-                        {
-                            _redeliveredFrom = _worker;
-                        }
-
-                        _delivery = started.DeliveryId;
-                        _worker = started.WorkerId;
+                        Observe(started.DeliveryId, started.WorkerId);
                         break;
                     case ChatStepChunk chunk:
                         if (!_deliveries.TryGetValue(chunk.DeliveryId, out var delivery))
@@ -319,10 +315,31 @@ public sealed class RemoteChatClient : IChatClient
                             _deliveries[chunk.DeliveryId] = delivery;
                         }
 
-                        _worker = chunk.WorkerId;
+                        Observe(chunk.DeliveryId, chunk.WorkerId);
                         delivery.Add(chunk.Sequence, chunk.Text);
                         break;
                 }
+            }
+        }
+
+        // A delivery shows itself by its "started" notice, a chunk or the response, whichever comes first (a worker
+        // announces a step only once it has run for a moment). A second delivery id means the step was delivered
+        // again after its first worker stopped: the caller records the lost attempt. Late messages of an earlier
+        // delivery change nothing.
+        private void Observe(Guid delivery, string worker)
+        {
+            if (_seen.Add(delivery))
+            {
+                if (_seen.Count > 1 && _worker is not null)
+                {
+                    _redeliveredFrom = _worker;
+                }
+
+                (_delivery, _worker) = (delivery, worker);
+            }
+            else if (delivery == _delivery)
+            {
+                _worker = worker;
             }
         }
 
