@@ -27,7 +27,7 @@ internal static class StepOverheadScenario
         var variants = new (HarnessSettings Settings, bool Goal)[]
         {
             (new HarnessSettings(StepTransport.InMemoryBus, Record: true, Memory: true) { RunStore = true }, true),
-            (new HarnessSettings(StepTransport.Direct, Record: true, Memory: true), false),
+            (new HarnessSettings(StepTransport.Direct, Record: true, Memory: true), true),
             (new HarnessSettings(StepTransport.Direct, Record: false, Memory: false), false),
             (new HarnessSettings(StepTransport.Direct, Record: false, Memory: true), false),
             (new HarnessSettings(StepTransport.Direct, Record: true, Memory: false), false),
@@ -49,7 +49,7 @@ internal static class StepOverheadScenario
 
         return new ScenarioResult("step-overhead", rows)
         {
-            Note = string.Create(CultureInfo.InvariantCulture, $"{ChainLength}-step chain, {runs} runs after a warm-up of at least {warm} runs that lasts until the JIT settles; figure = p50 of (recorder start to the run's result) / {ChainLength}; the recorder's last writes after the result (run end, transcript, audit) are waited for before the next run and reported as with_recorder_flush and recorder_flush_ms; first row is what ./agentflow run does, the others isolate each part"),
+            Note = string.Create(CultureInfo.InvariantCulture, $"{ChainLength}-step chain, {runs} runs after a warm-up of at least {warm} runs that lasts until the JIT settles; figure = p50 of (recorder start to the run's result) / {ChainLength}; the recorder's last writes after the result (run end, transcript, audit) are waited for before the next run and reported as with_recorder_flush and recorder_flush_ms; first row is what ./agentflow run does (the goal applied to it as well), the second the goal as stated (in process, recording and memory on), the others isolate each part"),
         };
     }
 
