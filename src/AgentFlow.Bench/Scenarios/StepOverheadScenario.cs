@@ -97,10 +97,7 @@ internal static class StepOverheadScenario
                 await RawChainAsync(raw, cancellationToken).ConfigureAwait(false);
                 var start = options.Time.GetTimestamp();
                 var (_, ready) = await harness.RunTimedAsync(definition, AgentFlowHarness.FreshInputs(), cancellationToken).ConfigureAwait(false);
-                var end = options.Time.GetTimestamp();
-                perStep.Result.Add(options.Time.GetElapsedTime(start, ready).TotalMicroseconds / ChainLength);
-                perStep.WithFlush.Add(options.Time.GetElapsedTime(start, end).TotalMicroseconds / ChainLength);
-                perStep.FlushMs.Add(options.Time.GetElapsedTime(ready, end).TotalMilliseconds);
+                perStep.Add(options.Time, start, ready, options.Time.GetTimestamp());
             }
 
             rawCount += raw.Count;
@@ -143,6 +140,14 @@ internal static class StepOverheadScenario
         public List<double> WithFlush { get; } = new(capacity);
 
         public List<double> FlushMs { get; } = new(capacity);
+
+        /// <summary>One run of the chain: started at <paramref name="start"/>, result at <paramref name="ready"/>, recorder done at <paramref name="end"/>.</summary>
+        public void Add(TimeProvider time, long start, long ready, long end)
+        {
+            Result.Add(time.GetElapsedTime(start, ready).TotalMicroseconds / ChainLength);
+            WithFlush.Add(time.GetElapsedTime(start, end).TotalMicroseconds / ChainLength);
+            FlushMs.Add(time.GetElapsedTime(ready, end).TotalMilliseconds);
+        }
     }
 
     /// <summary>Per-step microseconds of each measured run of the chain.</summary>
@@ -157,10 +162,7 @@ internal static class StepOverheadScenario
             var inputs = AgentFlowHarness.FreshInputs();
             var start = options.Time.GetTimestamp();
             var (_, ready) = await harness.RunTimedAsync(definition, inputs, cancellationToken).ConfigureAwait(false);
-            var end = options.Time.GetTimestamp();
-            samples.Result.Add(options.Time.GetElapsedTime(start, ready).TotalMicroseconds / ChainLength);
-            samples.WithFlush.Add(options.Time.GetElapsedTime(start, end).TotalMicroseconds / ChainLength);
-            samples.FlushMs.Add(options.Time.GetElapsedTime(ready, end).TotalMilliseconds);
+            samples.Add(options.Time, start, ready, options.Time.GetTimestamp());
         }
 
         return samples;
