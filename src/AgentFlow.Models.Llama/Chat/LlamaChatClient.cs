@@ -121,54 +121,18 @@ public sealed partial class LlamaChatClient : IChatClient, AgentFlow.Models.ITok
     }
 
     /// <inheritdoc />
-    public async Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
+    public Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
     {
-        var text = new StringBuilder();
-        var result = new Generation();
-        await foreach (var chunk in GenerateAsync(messages, options, result, cancellationToken).ConfigureAwait(false))
-        {
-            text.Append(chunk);
-        }
-
-        var message = new ChatMessage(ChatRole.Assistant, text.ToString()) { MessageId = result.Id };
-        return new ChatResponse(message)
-        {
-            ResponseId = result.Id,
-            ModelId = _options.ModelId,
-            CreatedAt = result.CreatedAt,
-            FinishReason = result.FinishReason,
-            Usage = result.Usage(),
-            AdditionalProperties = result.Timings(),
-        };
+        var result = new LocalGeneration("llama");
+        return result.ToResponseAsync(GenerateAsync(messages, options, result, cancellationToken), _options.ModelId);
     }
 
     /// <inheritdoc />
-    public async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(
-        IEnumerable<ChatMessage> messages,
-        ChatOptions? options = null,
-        [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(
+        IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
     {
-        var result = new Generation();
-        await foreach (var chunk in GenerateAsync(messages, options, result, cancellationToken).ConfigureAwait(false))
-        {
-            yield return new ChatResponseUpdate(ChatRole.Assistant, chunk)
-            {
-                ResponseId = result.Id,
-                MessageId = result.Id,
-                ModelId = _options.ModelId,
-                CreatedAt = result.CreatedAt,
-            };
-        }
-
-        yield return new ChatResponseUpdate(ChatRole.Assistant, [new UsageContent(result.Usage())])
-        {
-            ResponseId = result.Id,
-            MessageId = result.Id,
-            ModelId = _options.ModelId,
-            CreatedAt = result.CreatedAt,
-            FinishReason = result.FinishReason,
-            AdditionalProperties = result.Timings(),
-        };
+        var result = new LocalGeneration("llama");
+        return result.ToUpdatesAsync(GenerateAsync(messages, options, result, cancellationToken), _options.ModelId, cancellationToken);
     }
 
     /// <inheritdoc />
@@ -234,7 +198,7 @@ public sealed partial class LlamaChatClient : IChatClient, AgentFlow.Models.ITok
     private async IAsyncEnumerable<string> GenerateAsync(
         IEnumerable<ChatMessage> messages,
         ChatOptions? options,
-        Generation result,
+        LocalGeneration result,
         [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(messages);
@@ -325,7 +289,7 @@ public sealed partial class LlamaChatClient : IChatClient, AgentFlow.Models.ITok
 
     // The whole generation, synchronously on one thread: prompt, then one token at a time until a stop, the end of
     // generation or the token limit. Text goes to 'output'; the writer completes with the failure, if any.
-    private void Decode(LLamaContext context, ChatOptions? options, LLamaToken[] promptTokens, int maxOutput, Generation result, ChannelWriter<string> output, CancellationToken cancellationToken)
+    private void Decode(LLamaContext context, ChatOptions? options, LLamaToken[] promptTokens, int maxOutput, LocalGeneration result, ChannelWriter<string> output, CancellationToken cancellationToken)
     {
         try
         {
@@ -508,35 +472,4 @@ public sealed partial class LlamaChatClient : IChatClient, AgentFlow.Models.ITok
 
     [LoggerMessage(EventId = 11, Level = LogLevel.Warning, Message = "model '{Model}': requests still running after 30 s at dispose; native memory left allocated")]
     private static partial void LogDisposeTimedOut(ILogger logger, string model);
-
-    /// <summary>What one request produced, filled in as it runs.</summary>
-    private sealed class Generation
-    {
-        public string Id { get; } = "llama-" + Guid.NewGuid().ToString("N");
-
-        public DateTimeOffset CreatedAt { get; } = DateTimeOffset.UtcNow;
-
-        public int PromptTokens { get; set; }
-
-        public int OutputTokens { get; set; }
-
-        public ChatFinishReason? FinishReason { get; set; }
-
-        public double PromptMilliseconds { get; set; }
-
-        public double GenerationMilliseconds { get; set; }
-
-        public UsageDetails Usage() => new()
-        {
-            InputTokenCount = PromptTokens,
-            OutputTokenCount = OutputTokens,
-            TotalTokenCount = PromptTokens + OutputTokens,
-        };
-
-        public AdditionalPropertiesDictionary Timings() => new()
-        {
-            ["llama.prompt_ms"] = Math.Round(PromptMilliseconds, 3),
-            ["llama.generation_ms"] = Math.Round(GenerationMilliseconds, 3),
-        };
-    }
 }

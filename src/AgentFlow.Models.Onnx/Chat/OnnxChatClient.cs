@@ -99,54 +99,18 @@ public sealed partial class OnnxChatClient : IChatClient, ITokenCounter
     }
 
     /// <inheritdoc />
-    public async Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
+    public Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
     {
-        var text = new StringBuilder();
-        var result = new Generation();
-        await foreach (var chunk in GenerateAsync(messages, options, result, cancellationToken).ConfigureAwait(false))
-        {
-            text.Append(chunk);
-        }
-
-        var message = new ChatMessage(ChatRole.Assistant, text.ToString()) { MessageId = result.Id };
-        return new ChatResponse(message)
-        {
-            ResponseId = result.Id,
-            ModelId = _options.ModelId,
-            CreatedAt = result.CreatedAt,
-            FinishReason = result.FinishReason,
-            Usage = result.Usage(),
-            AdditionalProperties = result.Timings(),
-        };
+        var result = new LocalGeneration("onnx");
+        return result.ToResponseAsync(GenerateAsync(messages, options, result, cancellationToken), _options.ModelId);
     }
 
     /// <inheritdoc />
-    public async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(
-        IEnumerable<ChatMessage> messages,
-        ChatOptions? options = null,
-        [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(
+        IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
     {
-        var result = new Generation();
-        await foreach (var chunk in GenerateAsync(messages, options, result, cancellationToken).ConfigureAwait(false))
-        {
-            yield return new ChatResponseUpdate(ChatRole.Assistant, chunk)
-            {
-                ResponseId = result.Id,
-                MessageId = result.Id,
-                ModelId = _options.ModelId,
-                CreatedAt = result.CreatedAt,
-            };
-        }
-
-        yield return new ChatResponseUpdate(ChatRole.Assistant, [new UsageContent(result.Usage())])
-        {
-            ResponseId = result.Id,
-            MessageId = result.Id,
-            ModelId = _options.ModelId,
-            CreatedAt = result.CreatedAt,
-            FinishReason = result.FinishReason,
-            AdditionalProperties = result.Timings(),
-        };
+        var result = new LocalGeneration("onnx");
+        return result.ToUpdatesAsync(GenerateAsync(messages, options, result, cancellationToken), _options.ModelId, cancellationToken);
     }
 
     /// <inheritdoc />
@@ -248,7 +212,7 @@ public sealed partial class OnnxChatClient : IChatClient, ITokenCounter
     private async IAsyncEnumerable<string> GenerateAsync(
         IEnumerable<ChatMessage> messages,
         ChatOptions? options,
-        Generation result,
+        LocalGeneration result,
         [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(messages);
@@ -454,35 +418,4 @@ public sealed partial class OnnxChatClient : IChatClient, ITokenCounter
 
     [LoggerMessage(EventId = 21, Level = LogLevel.Warning, Message = "model '{Model}': requests still running after 30 s at dispose; native memory left allocated")]
     private static partial void LogDisposeTimedOut(ILogger logger, string model);
-
-    /// <summary>What one request produced, filled in as it runs.</summary>
-    private sealed class Generation
-    {
-        public string Id { get; } = "onnx-" + Guid.NewGuid().ToString("N");
-
-        public DateTimeOffset CreatedAt { get; } = DateTimeOffset.UtcNow;
-
-        public int PromptTokens { get; set; }
-
-        public int OutputTokens { get; set; }
-
-        public ChatFinishReason? FinishReason { get; set; }
-
-        public double PromptMilliseconds { get; set; }
-
-        public double GenerationMilliseconds { get; set; }
-
-        public UsageDetails Usage() => new()
-        {
-            InputTokenCount = PromptTokens,
-            OutputTokenCount = OutputTokens,
-            TotalTokenCount = PromptTokens + OutputTokens,
-        };
-
-        public AdditionalPropertiesDictionary Timings() => new()
-        {
-            ["onnx.prompt_ms"] = Math.Round(PromptMilliseconds, 3),
-            ["onnx.generation_ms"] = Math.Round(GenerationMilliseconds, 3),
-        };
-    }
 }
