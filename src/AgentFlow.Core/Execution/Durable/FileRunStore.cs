@@ -97,10 +97,19 @@ public sealed class FileRunStore : IRunStore
         }
 
         // The newest whole state, then the changes after it; torn lines (a process killed mid-append) are skipped.
-        var from = Array.FindLastIndex(lines, l => l.Length > 0 && !DurableRun.IsProgressJson(l) && TryParse(l, log) is not null);
-        DurableRun? run = from >= 0
-            ? TryParse(lines[from], log)
-            : File.Exists(path) ? DurableRun.FromJson(await File.ReadAllTextAsync(path, cancellationToken).ConfigureAwait(false), path) : null;
+        DurableRun? run = null;
+        var from = lines.Length;
+        while (run is null && --from >= 0)
+        {
+            run = lines[from].Length > 0 && !DurableRun.IsProgressJson(lines[from]) ? TryParse(lines[from], log) : null;
+        }
+
+        // 'from' is the line the state came from, or -1 when the log has none (then run.json is the base).
+        if (run is null && File.Exists(path))
+        {
+            run = DurableRun.FromJson(await File.ReadAllTextAsync(path, cancellationToken).ConfigureAwait(false), path);
+        }
+
         if (run is null)
         {
             return null;
@@ -254,6 +263,7 @@ public sealed class FileRunStore : IRunStore
                     File.Move(temp, path, overwrite: true);
                     _log.Dispose();
                     _log = null;
+                    _logBytes = 0;
                     File.Delete(Path.Combine(dir, LogFile));
                 }
             }

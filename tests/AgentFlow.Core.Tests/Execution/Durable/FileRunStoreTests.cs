@@ -147,6 +147,31 @@ public sealed class FileRunStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task LoadAsync_ChangesAfterAFold_AppliesThemOnRunJson()
+    {
+        await using var store = new FileRunStore(_root);
+        var run = NewRun();
+        await store.SaveAsync(run, CancellationToken.None);
+        var big = Step("big");
+        big.Output = new string('x', (int)FileRunStore.FoldBytes);
+        run.Record.Steps.Add(big);
+        await store.SaveProgressAsync(run, big, CancellationToken.None); // a change past the fold size
+        var next = Step("next");
+        run.Record.Steps.Add(next);
+        await store.SaveProgressAsync(run, next, CancellationToken.None); // folds, then starts a new log
+        next.Status = StepStatus.Succeeded;
+        await store.SaveProgressAsync(run, next, CancellationToken.None); // a change line on top of run.json
+
+        var lines = File.ReadAllLines(LogPath()).Where(l => l.Length > 0).ToList();
+        var loaded = (await new FileRunStore(_root).LoadAsync("run1", CancellationToken.None))!;
+
+        Assert.True(File.Exists(Path.Combine(_root, "run1", "run.json")));
+        Assert.All(lines, l => Assert.True(DurableRun.IsProgressJson(l)));
+        Assert.Equal(["big", "next"], loaded.Record.Steps.Select(s => s.Id));
+        Assert.Equal(StepStatus.Succeeded, loaded.Record.Steps[1].Status);
+    }
+
+    [Fact]
     public async Task SaveAsync_RunEnds_LoadsTheEndedState()
     {
         await using var store = new FileRunStore(_root);
