@@ -161,9 +161,13 @@ public sealed class RunRecorderTests : IDisposable
         await Task.Delay(300);
 
         var early = await store.GetRunAsync(recorder.RunId);
-        clock.Advance(MlflowRunRecorder.InterimWriteInterval);
-        // The metrics go first, then the transcript: wait for both.
-        var late = await PollAsync(async () => await store.GetRunAsync(recorder.RunId), r => r.Metric("step.a.latency_ms") is not null);
+        // The interval passes (again on each poll: the writer may set its timer only after the first advance on a
+        // loaded machine). The metrics go first, then the transcript: wait for both.
+        var late = await PollAsync(async () =>
+        {
+            clock.Advance(MlflowRunRecorder.InterimWriteInterval);
+            return await store.GetRunAsync(recorder.RunId);
+        }, r => r.Metric("step.a.latency_ms") is not null);
         await PollAsync(async () => await store.ListArtifactsAsync(recorder.RunId), a => a.Any(f => f.Path == "transcript.json"));
 
         Assert.Equal("3", early.Param("workflow.version")); // the definition is written at once
