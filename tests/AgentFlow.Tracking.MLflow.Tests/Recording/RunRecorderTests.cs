@@ -158,9 +158,10 @@ public sealed class RunRecorderTests : IDisposable
         record.Status = RunStatus.Running;
         recorder.OnEvent(new RunStartedEvent(record.RunId, record));
         recorder.OnEvent(new StepFinishedEvent(record.RunId, record.Steps[0]));
-        await Task.Delay(300);
 
-        var early = await store.GetRunAsync(recorder.RunId);
+        // The definition is the writer's first write and needs no clock; the step's metrics wait for the (fake)
+        // interval, which has not passed, so they cannot be there however long the writer took.
+        var early = await PollAsync(async () => await store.GetRunAsync(recorder.RunId), r => r.Param("workflow.version") is not null);
         // The interval passes (again on each poll: the writer may set its timer only after the first advance on a
         // loaded machine). The metrics go first, then the transcript: wait for both.
         var late = await PollAsync(async () =>
@@ -170,7 +171,7 @@ public sealed class RunRecorderTests : IDisposable
         }, r => r.Metric("step.a.latency_ms") is not null);
         await PollAsync(async () => await store.ListArtifactsAsync(recorder.RunId), a => a.Any(f => f.Path == "transcript.json"));
 
-        Assert.Equal("3", early.Param("workflow.version")); // the definition is written at once
+        Assert.Equal("3", early.Param("workflow.version"));
         Assert.Null(early.Metric("step.a.latency_ms"));
         Assert.Equal(12.5, late.Metric("step.a.latency_ms"));
         var transcript = JsonNode.Parse(await store.ReadTextArtifactAsync(recorder.RunId, "transcript.json"))!;
