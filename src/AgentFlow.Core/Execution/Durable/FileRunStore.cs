@@ -11,7 +11,8 @@ namespace AgentFlow.Execution.Durable;
 /// Runs on local disk: <c>&lt;root&gt;/&lt;run id&gt;/run.log</c> (the run's saves, appended), <c>run.json</c> (the
 /// log folded into one state now and then), <c>checkpoints.log</c> (the engine's checkpoints, appended, in commit
 /// order) and a <c>lease</c> file locked while a process runs the run (the OS drops the lock when the process dies,
-/// so a crashed run is free to resume at once).
+/// so a crashed run is free to resume at once). Runs parked by earlier builds, with a <c>checkpoints/</c> folder
+/// (one file per checkpoint), still resume: those checkpoints are read, and new ones go to the log.
 /// </summary>
 /// <remarks>
 /// Every save is one append to a file this store keeps open while the run runs here: a whole state on the run's first
@@ -30,6 +31,7 @@ public sealed class FileRunStore : IRunStore
     private const string StateFile = "run.json";
     private const string LogFile = "run.log";
     private const string CheckpointLog = "checkpoints.log";
+    private const string LegacyCheckpointFolder = "checkpoints"; // read only: runs parked by builds before the log
 
     private readonly string _root;
     // Runs this instance has written a whole state for and still runs: their open log and checkpoint files.
@@ -342,16 +344,17 @@ public sealed class FileRunStore : IRunStore
                 .Where(c => withParent is null || c.Parent == withParent.CheckpointId)
                 .Select(c => new CheckpointInfo(sessionId, c.Id)).ToList();
 
-        // Complete lines only: the last one may have been torn by a kill (no newline, or JSON cut short).
+        // Complete lines only: the last one may have been torn by a kill (no newline, or JSON cut short). A run parked
+        // by a build before the log (one file per checkpoint) keeps those: they come first, the log continues them.
         private async Task<List<(string Id, string Parent, string Json)>> ReadAsync()
         {
+            var result = await ReadLegacyAsync().ConfigureAwait(false);
             if (!File.Exists(path))
             {
-                return [];
+                return result;
             }
 
             var text = await File.ReadAllTextAsync(path).ConfigureAwait(false);
-            var result = new List<(string, string, string)>();
             var lines = text.Split('\n');
             for (var i = 0; i < lines.Length - 1; i++)
             {
@@ -364,6 +367,32 @@ public sealed class FileRunStore : IRunStore
 
             return result;
         }
+
+        // Before checkpoints.log: checkpoints/<id>.json, each written before its line in checkpoints/index ("id parent").
+        private async Task<List<(string Id, string Parent, string Json)>> ReadLegacyAsync()
+        {
+            var folder = Path.Combine(Path.GetDirectoryName(path)!, LegacyCheckpointFolder);
+            var index = Path.Combine(folder, "index");
+            var result = new List<(string, string, string)>();
+            if (!File.Exists(index))
+            {
+                return result;
+            }
+
+            foreach (var line in await File.ReadAllLinesAsync(index).ConfigureAwait(false))
+            {
+                var parts = line.Split(' ');
+                var file = parts.Length == 2 && IsCheckpointId(parts[0]) ? Path.Combine(folder, parts[0] + ".json") : null;
+                if (file is not null && File.Exists(file))
+                {
+                    result.Add((parts[0], parts[1], await File.ReadAllTextAsync(file).ConfigureAwait(false)));
+                }
+            }
+
+            return result;
+        }
+
+        private static bool IsCheckpointId(string id) => id.Length is > 0 and <= 64 && id.All(char.IsAsciiLetterOrDigit);
     }
 }
 

@@ -114,6 +114,46 @@ public sealed class DurableRunTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ResumeAsync_RunParkedByABuildBeforeTheCheckpointLog_ResumesFromTheCheckpointFolder()
+    {
+        var (store, parked) = await ParkAsync(Definition());
+        await store.DisposeAsync();
+        // Rewrite the parked run in the layout earlier builds wrote: run.json whole, and checkpoints/<id>.json, each
+        // followed by its "id parent" line in checkpoints/index.
+        var dir = Path.Combine(store.Description, parked.RunId);
+        var stored = (await new FileRunStore(store.Description).LoadAsync(parked.RunId, CancellationToken.None))!;
+        await File.WriteAllTextAsync(Path.Combine(dir, "run.json"), stored.ToJson());
+        File.Delete(Path.Combine(dir, "run.log"));
+        var legacy = Directory.CreateDirectory(Path.Combine(dir, "checkpoints")).FullName;
+        var ids = new List<string>();
+        foreach (var line in await File.ReadAllLinesAsync(Path.Combine(dir, "checkpoints.log")))
+        {
+            var parts = line.Split(' ', 3);
+            await File.WriteAllTextAsync(Path.Combine(legacy, parts[0] + ".json"), parts[2]);
+            await File.AppendAllTextAsync(Path.Combine(legacy, "index"), $"{parts[0]} {parts[1]}\n");
+            ids.Add(parts[0]);
+        }
+
+        File.Delete(Path.Combine(dir, "checkpoints.log"));
+        Assert.Contains(stored.CheckpointId, ids);
+
+        var reopened = new FileRunStore(store.Description);
+        var done = await Runner(reopened).ResumeAsync(
+            new ResumeRequest((await reopened.LoadAsync(parked.RunId, CancellationToken.None))!, Definition())
+            {
+                Answer = new ApprovalAnswer("review", Approved: true, "alice", "ok"),
+            }, null, CancellationToken.None);
+
+        Assert.Equal(RunStatus.Succeeded, done.Status);
+        Assert.Equal(["draft", "review", "route", "send"], done.Steps.Select(s => s.Id));
+        Assert.Equal(parked.Steps[0].Output, done.Steps[0].Output);
+        // The old checkpoints stay where they were; the resumed run's go to the log, continuing them.
+        var index = (await reopened.Checkpoints(parked.RunId).RetrieveIndexAsync(parked.RunId)).Select(c => c.CheckpointId).ToList();
+        Assert.Equal(ids, index.Take(ids.Count));
+        Assert.True(index.Count > ids.Count);
+    }
+
+    [Fact]
     public async Task ResumeAsync_Rejected_TakesTheOtherBranchWithTheComment()
     {
         var (store, parked) = await ParkAsync(Definition());
