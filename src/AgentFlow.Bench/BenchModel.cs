@@ -22,8 +22,17 @@ public enum BenchSize
 /// <param name="BaselineLabel">What the baseline is.</param>
 public sealed record BenchRow(string Label, double Figure, string Unit, double Baseline, string BaselineLabel)
 {
-    /// <summary><see cref="Figure"/> / <see cref="Baseline"/>.</summary>
-    public double Ratio => Baseline == 0 ? double.NaN : Figure / Baseline;
+    private readonly double? _ratio;
+
+    /// <summary>
+    /// <see cref="Figure"/> / <see cref="Baseline"/>, unless the scenario sets it: a scenario that measures in pairs
+    /// gives the median of the pairs' ratios, which a slow spell of the machine moves less than either median.
+    /// </summary>
+    public double Ratio
+    {
+        get => _ratio ?? (Baseline == 0 ? double.NaN : Figure / Baseline);
+        init => _ratio = value;
+    }
 
     /// <summary>The goal in words (e.g. <c>p50 ≤ 500 µs/step</c>); null when the issue sets none for this row.</summary>
     public string? Goal { get; init; }
