@@ -17,9 +17,9 @@ namespace AgentFlow.Bench.Scenarios;
 /// </summary>
 /// <remarks>
 /// The two sides run in pairs, each half after a short pause. Without the pause, one side was slower than the other
-/// in nearly every pair of a run (86 against 54 ms), and which side varied from run to run: llama.cpp's OpenMP threads
-/// spin-wait after a decode, and each side has its own. The ratio is the median of the pairs' ratios, so a slow spell
-/// of the machine, which hits both halves of a pair, moves it less.
+/// in nearly every pair of a run (86 against 54 ms), and which side varied from run to run. Most likely (not proven)
+/// the other side's llama.cpp OpenMP threads, which spin-wait after a decode, still held a core. The ratio is the
+/// median of the pairs' ratios, so a slow spell of the machine, which hits both halves of a pair, moves it less.
 /// </remarks>
 internal static class InferenceScenario
 {
