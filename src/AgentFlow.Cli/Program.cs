@@ -2,7 +2,9 @@ using System.CommandLine;
 using AgentFlow;
 using AgentFlow.Cli;
 using AgentFlow.Cli.Commands;
+using AgentFlow.Cli.Completion;
 using AgentFlow.Cli.Output;
+using AgentFlow.Cli.Scaffold;
 
 var verbose = new Option<bool>("--verbose", "-v") { Description = "Log debug details (and stack traces of internal errors) on stderr.", Recursive = true };
 ParseResult? parsed = null;
@@ -23,7 +25,10 @@ var root = new RootCommand("AgentFlow: run multi-step AI workflows on local and 
     BenchCommand.Create(Context),
     ServeCommand.Create(Context),
     ExperimentCommand.Create(Context),
+    InitCommand.Create(Context),
+    CompletionCommand.Create(),
 };
+CompletionSources.Attach(root, Context);
 
 parsed = root.Parse(args);
 try

@@ -65,7 +65,7 @@ public sealed class BuiltinModelProvider : IModelProvider
         var (client, sha256) = await LlamaModelLoader.LoadAsync(spec, path, options.ToClientOptions(spec.Name), _hashCache, _logger, cancellationToken)
             .ConfigureAwait(false);
         var m = options.Model;
-        var description = string.Create(CultureInfo.InvariantCulture, $"built-in tiny llama (seed {m.Seed}, {m.Layers}x{m.Embedding}) at {path}");
+        var description = string.Create(CultureInfo.InvariantCulture, $"built-in tiny llama (format {TinyGgufWriter.FormatVersion}, seed {m.Seed}, {m.Layers}x{m.Embedding}) at {path}");
         return new LoadedModel(spec, client, description, sha256);
     }
 }

@@ -112,7 +112,7 @@ public sealed partial class OnnxModelProvider : IModelProvider
         }
 
         var description = options.Builtin is { } t
-            ? string.Create(CultureInfo.InvariantCulture, $"built-in tiny ONNX decoder (seed {t.Seed}, 1x{t.Embedding}) via ONNX Runtime GenAI ({options.ExecutionProvider}) at {folder}")
+            ? string.Create(CultureInfo.InvariantCulture, $"built-in tiny ONNX decoder (format {Tiny.TinyOnnxWriter.FormatVersion}, seed {t.Seed}, 1x{t.Embedding}) via ONNX Runtime GenAI ({options.ExecutionProvider}) at {folder}")
             : string.Create(CultureInfo.InvariantCulture, $"ONNX Runtime GenAI {client.ModelType} (context {client.ContextSize}, {options.ExecutionProvider}) at {folder}");
         return new LoadedModel(spec, client, description, sha256);
     }

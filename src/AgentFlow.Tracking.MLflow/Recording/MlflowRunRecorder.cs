@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Reflection;
 using System.Threading.Channels;
 using AgentFlow.Definitions;
 using AgentFlow.Execution;
@@ -40,6 +41,10 @@ public sealed partial class MlflowRunRecorder : IRunObserver, IAsyncDisposable
     /// <summary>Writes that failed (the run itself is unaffected); empty when everything was recorded.</summary>
     public IReadOnlyList<string> Problems => _problems;
 
+    /// <summary>The AgentFlow build recording runs (package version and commit), tagged <c>agentflow.version</c> on each.</summary>
+    public static string AgentFlowVersion { get; } =
+        typeof(MlflowRunRecorder).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown";
+
     /// <summary>Creates the MLflow run (get-or-create the workflow's experiment) and records the definition.</summary>
     public static Task<MlflowRunRecorder> StartAsync(
         IMlflowStore store, WorkflowDefinition definition, string trigger, TimeProvider time, ILogger logger, CancellationToken cancellationToken) =>
@@ -63,7 +68,7 @@ public sealed partial class MlflowRunRecorder : IRunObserver, IAsyncDisposable
             experiment.ExperimentId,
             name,
             start.ToUnixTimeMilliseconds(),
-            [new("agentflow.trigger", trigger), new("agentflow.status", "running"), new("agentflow.workflow", definition.Name), .. extraTags ?? []],
+            [new("agentflow.trigger", trigger), new("agentflow.status", "running"), new("agentflow.workflow", definition.Name), new("agentflow.version", AgentFlowVersion), .. extraTags ?? []],
             cancellationToken).ConfigureAwait(false);
         var recorder = new MlflowRunRecorder(store, run.Info.RunId, time, logger);
         // The definition is written by the writer, off the caller's path; its first event.
