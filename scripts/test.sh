@@ -4,7 +4,7 @@
 #   1. starts Redis and RabbitMQ on loopback via scripts/services.sh (installing them with apt-get when missing;
 #      servers already running are reused and left running, servers started here are stopped on exit),
 #      and the Debian chromium for the dashboard browser tests via scripts/browser.sh (apt-get when missing),
-#   2. builds the solution once in Release,
+#   2. builds the solution once in Release and packs the CLI as a .NET tool (artifacts/packages),
 #   3. runs every test project (one totals line per project), TRX results in $AGENTFLOW_TEST_RESULTS
 #      (default artifacts/test-results),
 #   4. ends with one line: "N passed, N failed" (+ ", N skipped" when tests were skipped), summed over all projects.
@@ -36,6 +36,17 @@ if ! dotnet build AgentFlow.slnx -c Release --nologo -v quiet -clp:ErrorsOnly; t
   exit 1
 fi
 say "built in $((SECONDS - t0))s"
+
+# --- 2b. Pack the CLI as a .NET tool once (reusing the build); the tool package tests install this very package.
+t0=$SECONDS
+rm -rf artifacts/packages
+if ! scripts/pack.sh artifacts/packages >/dev/null; then
+  say "pack failed"
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+export AGENTFLOW_TEST_PACKAGES="$PWD/artifacts/packages"
+say "packed the tool in $((SECONDS - t0))s"
 
 # --- 3. Test: the console logger prints one "Passed!/Failed! - Failed: N, Passed: N, Skipped: N, Total: N" line per project.
 results="${AGENTFLOW_TEST_RESULTS:-$PWD/artifacts/test-results}"

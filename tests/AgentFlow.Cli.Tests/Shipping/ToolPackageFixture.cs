@@ -58,7 +58,7 @@ public sealed class ToolPackageFixture : IAsyncLifetime
     }
 
     /// <summary>Runs the installed tool in <paramref name="workingDirectory"/>.</summary>
-    public Task<CliResult> AgentflowAsync(string workingDirectory, params string[] args) => RunAsync(Agentflow, workingDirectory, Environment, args);
+    internal Task<CliResult> AgentflowAsync(string workingDirectory, params string[] args) => RunAsync(Agentflow, workingDirectory, Environment, args);
 
     private async Task<string> PackAsync()
     {
@@ -67,7 +67,7 @@ public sealed class ToolPackageFixture : IAsyncLifetime
         return pack.ExitCode == 0 ? feed : throw new InvalidOperationException($"scripts/pack.sh failed:\n{pack}");
     }
 
-    public static async Task<CliResult> RunAsync(string file, string workingDirectory, IReadOnlyDictionary<string, string>? environment, params string[] args)
+    internal static async Task<CliResult> RunAsync(string file, string workingDirectory, IReadOnlyDictionary<string, string>? environment, params string[] args)
     {
         var info = new ProcessStartInfo(file)
         {

@@ -131,5 +131,6 @@ public sealed class ToolPackageTests(ToolPackageFixture tool) : IClassFixture<To
         return result.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
     }
 
-    private string EmptyFolder() => Directory.CreateTempSubdirectory("agentflow-tool-empty-").FullName;
+    // An empty folder outside any clone (under the fixture's temp root, removed with it).
+    private string EmptyFolder() => Directory.CreateDirectory(Path.Combine(tool.Root, "work", Guid.NewGuid().ToString("N"))).FullName;
 }
