@@ -16,6 +16,8 @@ namespace AgentFlow.Serving.OpenAI.Chat;
 /// </summary>
 internal sealed class ChatCompletionHandler(IReadOnlyDictionary<string, IChatClient> models, TimeProvider time, ILogger logger)
 {
+    private static readonly JsonDocumentOptions RequestJson = new() { AllowDuplicateProperties = false };
+
     /// <summary>Handles one request.</summary>
     public async Task HandleAsync(HttpContext http)
     {
@@ -70,7 +72,8 @@ internal sealed class ChatCompletionHandler(IReadOnlyDictionary<string, IChatCli
     {
         try
         {
-            if (await JsonNode.ParseAsync(http.Request.Body, cancellationToken: http.RequestAborted).ConfigureAwait(false) is JsonObject body)
+            // A repeated field would otherwise surface later, as an exception while the fields are read.
+            if (await JsonNode.ParseAsync(http.Request.Body, documentOptions: RequestJson, cancellationToken: http.RequestAborted).ConfigureAwait(false) is JsonObject body)
             {
                 return body;
             }

@@ -72,11 +72,24 @@ public sealed class ChatCompletionRequestTests(TinyEndpointFixture fixture)
     [InlineData("[1, 2]")]
     [InlineData("\"text\"")]
     [InlineData("")]
+    [InlineData("""{"model": "tiny", "model": "tiny", "messages": [{"role": "user", "content": "hi"}]}""")]
+    [InlineData("""{"model": "tiny", "messages": [{"role": "user", "role": "user", "content": "hi"}]}""")]
     public async Task ChatCompletions_BodyNotAJsonObject_Is400(string text)
     {
         var (status, body) = await fixture.PostAsync(text);
 
         Assert.Equal(HttpStatusCode.BadRequest, status);
+        Assert.Equal("invalid_request_error", AssertOpenAIError(body)["type"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task ChatCompletions_BodyOverTheLimit_Is413Json()
+    {
+        var huge = new string('x', (int)OpenAIEndpoint.MaxRequestBytes + 10);
+
+        var (status, body) = await fixture.ChatAsync(new JsonObject { ["user"] = huge });
+
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, status);
         Assert.Equal("invalid_request_error", AssertOpenAIError(body)["type"]!.GetValue<string>());
     }
 
