@@ -90,6 +90,23 @@ public sealed class OpenAIEndpointTests(TinyEndpointFixture fixture)
         Assert.Equal("assistant", JsonNode.Parse(events[0]["data: ".Length..])!["choices"]![0]!["delta"]!["role"]!.GetValue<string>());
     }
 
+    [Fact]
+    public async Task ChatCompletions_StreamWithTwoChoices_EachHasItsRoleTextAndFinish()
+    {
+        var events = await StreamAsync(new { model = "tiny", stream = true, n = 2, temperature = 1.5, seed = 9, max_tokens = 5, messages = new[] { new { role = "user", content = "hi" } } });
+        using var plain = await fixture.Http.PostAsJsonAsync(fixture.Url("/v1/chat/completions"), new { model = "tiny", n = 2, temperature = 1.5, seed = 9, max_tokens = 5, messages = new[] { new { role = "user", content = "hi" } } });
+        var whole = JsonNode.Parse(await plain.Content.ReadAsStringAsync())!["choices"]!.AsArray();
+
+        var choices = events[..^1].Select(e => JsonNode.Parse(e["data: ".Length..])!["choices"]![0]!).GroupBy(c => c["index"]!.GetValue<int>()).ToList();
+        Assert.Equal([0, 1], choices.Select(g => g.Key));
+        foreach (var choice in choices)
+        {
+            Assert.Equal("assistant", choice.First()["delta"]!["role"]!.GetValue<string>());
+            Assert.Equal(whole[choice.Key]!["finish_reason"]!.GetValue<string>(), choice.Last()["finish_reason"]!.GetValue<string>());
+            Assert.Equal(whole[choice.Key]!["message"]!["content"]!.GetValue<string>(), string.Concat(choice.Select(c => c["delta"]!["content"]?.GetValue<string>())));
+        }
+    }
+
     private async Task<string[]> StreamAsync(object request)
     {
         using var response = await fixture.Http.PostAsJsonAsync(fixture.Url("/v1/chat/completions"), request);
