@@ -1,6 +1,5 @@
-using System.Globalization;
-using System.Text.Json;
-using System.Text.Json.Nodes;
+using AgentFlow.Serving.OpenAI.Chat;
+using AgentFlow.Serving.OpenAI.Errors;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -16,7 +15,8 @@ namespace AgentFlow.Serving.OpenAI;
 /// <summary>
 /// An OpenAI-compatible API over a set of models (name → chat client), so any OpenAI client — including AgentFlow's own
 /// <c>provider: openai</c> — can use a worker's models: <c>GET /v1/models</c>, <c>POST /v1/chat/completions</c>
-/// (JSON, or Server-Sent Events with <c>stream: true</c>). Errors use OpenAI's <c>{error:{message,type,param,code}}</c>.
+/// (JSON, or Server-Sent Events with <c>stream: true</c>), <c>GET /v1/models/{id}</c>. Every error, a client's mistake
+/// (400/404/405/413) or the server's (500), uses OpenAI's <c>{error:{message,type,param,code}}</c>.
 /// </summary>
 public static class OpenAIEndpoint
 {
@@ -34,192 +34,72 @@ public static class OpenAIEndpoint
         builder.WebHost.UseUrls(url);
         builder.WebHost.ConfigureKestrel(o => o.Limits.MaxRequestBodySize = MaxRequestBytes);
         var app = builder.Build();
+        app.UseOpenAIErrors();
         app.MapOpenAI(models, time);
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         return new OpenAIEndpointHandle(app, new Uri(address));
     }
 
-    /// <summary>Maps the endpoints into an existing application (a later <c>serve</c> host reuses them).</summary>
+    /// <summary>
+    /// Maps the endpoints into an existing application (a later <c>serve</c> host reuses them); pair it with
+    /// <see cref="UseOpenAIErrors"/> so that failures and unknown routes answer in OpenAI's error shape too.
+    /// </summary>
     public static IEndpointRouteBuilder MapOpenAI(this IEndpointRouteBuilder routes, IReadOnlyDictionary<string, IChatClient> models, TimeProvider time)
     {
         ArgumentNullException.ThrowIfNull(routes);
-        routes.MapGet("/v1/models", () => Results.Json(new JsonObject
-        {
-            ["object"] = "list",
-            ["data"] = new JsonArray([.. models.Keys.Order(StringComparer.Ordinal).Select(m => (JsonNode)new JsonObject { ["id"] = m, ["object"] = "model", ["owned_by"] = "agentflow" })]),
-        }));
-        routes.MapPost("/v1/chat/completions", (HttpContext http) => CompleteAsync(http, models, time));
+        ArgumentNullException.ThrowIfNull(models);
+        ArgumentNullException.ThrowIfNull(time);
+        var logger = routes.ServiceProvider.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(OpenAIEndpoint).FullName!);
+        var catalog = new ModelsApi(models.Keys, time.GetUtcNow());
+        var chat = new ChatCompletionHandler(models, time, logger);
+        routes.MapGet("/v1/models", catalog.ListAsync);
+        routes.MapGet("/v1/models/{**id}", (HttpContext http, string id) => catalog.RetrieveAsync(http, id));
+        routes.MapPost("/v1/chat/completions", chat.HandleAsync);
         return routes;
     }
 
-    private static async Task CompleteAsync(HttpContext http, IReadOnlyDictionary<string, IChatClient> models, TimeProvider time)
+    /// <summary>
+    /// Answers in OpenAI's error shape what no endpoint answers: an unexpected failure is a JSON 500 (logged), an
+    /// unknown route a JSON 404 and a wrong method a JSON 405, never an empty body. Add it before the endpoints run.
+    /// </summary>
+    public static IApplicationBuilder UseOpenAIErrors(this IApplicationBuilder app)
     {
-        JsonObject body;
-        try
+        ArgumentNullException.ThrowIfNull(app);
+        var logger = app.ApplicationServices.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(OpenAIEndpoint).FullName!);
+        return app.Use(async (http, next) =>
         {
-            body = (await JsonNode.ParseAsync(http.Request.Body, cancellationToken: http.RequestAborted).ConfigureAwait(false))?.AsObject()
-                ?? throw new JsonException("empty body");
-        }
-        catch (BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
-        {
-            await ErrorAsync(http, 413, $"request body is larger than {MaxRequestBytes} bytes", "invalid_request_error", null).ConfigureAwait(false);
-            return;
-        }
-        catch (Exception ex) when (ex is JsonException or InvalidOperationException)
-        {
-            await ErrorAsync(http, 400, $"the body is not a JSON object: {ex.Message}", "invalid_request_error", null).ConfigureAwait(false);
-            return;
-        }
-
-        var model = body["model"]?.GetValue<string>();
-        if (model is null || !models.TryGetValue(model, out var client))
-        {
-            await ErrorAsync(http, 404, $"The model '{model}' does not exist (served: {string.Join(", ", models.Keys)})", "invalid_request_error", "model_not_found").ConfigureAwait(false);
-            return;
-        }
-
-        if (!TryReadRequest(body, out var messages, out var options, out var problem))
-        {
-            await ErrorAsync(http, 400, problem!, "invalid_request_error", null).ConfigureAwait(false);
-            return;
-        }
-
-        var id = "chatcmpl-" + Guid.NewGuid().ToString("N");
-        var created = time.GetUtcNow().ToUnixTimeSeconds();
-        if (body["stream"]?.GetValue<bool>() == true)
-        {
-            await StreamAsync(http, client, model, messages, options, id, created, body["stream_options"]?["include_usage"]?.GetValue<bool>() == true).ConfigureAwait(false);
-            return;
-        }
-
-        var response = await client.GetResponseAsync(messages, options, http.RequestAborted).ConfigureAwait(false);
-        await Results.Json(new JsonObject
-        {
-            ["id"] = id,
-            ["object"] = "chat.completion",
-            ["created"] = created,
-            ["model"] = model,
-            ["choices"] = new JsonArray(new JsonObject
+            try
             {
-                ["index"] = 0,
-                ["message"] = new JsonObject { ["role"] = "assistant", ["content"] = response.Text },
-                ["finish_reason"] = Finish(response.FinishReason),
-            }),
-            ["usage"] = Usage(response.Usage),
-        }).ExecuteAsync(http).ConfigureAwait(false);
-    }
-
-    private static async Task StreamAsync(HttpContext http, IChatClient client, string model, List<ChatMessage> messages, ChatOptions options, string id, long created, bool includeUsage)
-    {
-        http.Response.ContentType = "text/event-stream";
-        http.Response.Headers.CacheControl = "no-cache";
-        UsageDetails? usage = null;
-        string? finish = null;
-        await foreach (var update in client.GetStreamingResponseAsync(messages, options, http.RequestAborted).ConfigureAwait(false))
-        {
-            foreach (var content in update.Contents.OfType<UsageContent>())
+                await next(http).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (!http.Response.HasStarted && !http.RequestAborted.IsCancellationRequested)
             {
-                usage = content.Details;
+                EndpointLog.RequestFailed(logger, http.Request.Method, http.Request.Path, ex);
+                http.Response.Clear();
+                await new OpenAIError(StatusCodes.Status500InternalServerError, "The server had an error while processing your request; its log has the details.", "server_error")
+                    .WriteAsync(http).ConfigureAwait(false);
+                return;
             }
 
-            finish = update.FinishReason is { } reason ? Finish(reason) : finish;
-            if (!string.IsNullOrEmpty(update.Text))
+            if (http.Response.HasStarted)
             {
-                await SendAsync(http, Chunk(id, created, model, new JsonObject { ["content"] = update.Text }, null)).ConfigureAwait(false);
+                return;
             }
-        }
 
-        await SendAsync(http, Chunk(id, created, model, new JsonObject(), finish ?? "stop")).ConfigureAwait(false);
-        if (includeUsage)
-        {
-            var last = Chunk(id, created, model, null, null);
-            last["choices"] = new JsonArray();
-            last["usage"] = Usage(usage);
-            await SendAsync(http, last).ConfigureAwait(false);
-        }
-
-        await http.Response.WriteAsync("data: [DONE]\n\n", http.RequestAborted).ConfigureAwait(false);
-    }
-
-    private static JsonObject Chunk(string id, long created, string model, JsonObject? delta, string? finish) => new()
-    {
-        ["id"] = id,
-        ["object"] = "chat.completion.chunk",
-        ["created"] = created,
-        ["model"] = model,
-        ["choices"] = delta is null ? new JsonArray() : new JsonArray(new JsonObject { ["index"] = 0, ["delta"] = delta, ["finish_reason"] = finish }),
-    };
-
-    private static async Task SendAsync(HttpContext http, JsonObject chunk)
-    {
-        await http.Response.WriteAsync("data: " + chunk.ToJsonString() + "\n\n", http.RequestAborted).ConfigureAwait(false);
-        await http.Response.Body.FlushAsync(http.RequestAborted).ConfigureAwait(false);
-    }
-
-    private static bool TryReadRequest(JsonObject body, out List<ChatMessage> messages, out ChatOptions options, out string? problem)
-    {
-        messages = [];
-        options = new ChatOptions();
-        problem = null;
-        if (body["messages"] is not JsonArray list || list.Count == 0)
-        {
-            problem = "'messages' must be a non-empty array";
-            return false;
-        }
-
-        foreach (var item in list)
-        {
-            var role = item?["role"]?.GetValue<string>();
-            var content = item?["content"] switch
+            var route = $"{http.Request.Method} {http.Request.Path}";
+            var error = http.Response.StatusCode switch
             {
-                JsonValue v => v.GetValue<string>(),
-                JsonArray parts => string.Concat(parts.Where(p => p?["type"]?.GetValue<string>() == "text").Select(p => p!["text"]?.GetValue<string>())),
+                StatusCodes.Status404NotFound => new OpenAIError(StatusCodes.Status404NotFound, $"Unknown request URL: {route}.", "invalid_request_error", null, "unknown_url"),
+                StatusCodes.Status405MethodNotAllowed => new OpenAIError(StatusCodes.Status405MethodNotAllowed, $"Invalid method for URL ({route}); allowed: {http.Response.Headers.Allow}.", "invalid_request_error", null, "method_not_allowed"),
                 _ => null,
             };
-            if (role is not ("system" or "user" or "assistant" or "developer") || content is null)
+            if (error is not null)
             {
-                problem = "each message needs a role (system, user, assistant) and text content";
-                return false;
+                await error.WriteAsync(http).ConfigureAwait(false);
             }
-
-            messages.Add(new ChatMessage(role switch { "assistant" => ChatRole.Assistant, "user" => ChatRole.User, _ => ChatRole.System }, content));
-        }
-
-        try
-        {
-            options.MaxOutputTokens = (body["max_completion_tokens"] ?? body["max_tokens"])?.GetValue<int>();
-            options.Temperature = body["temperature"]?.GetValue<float>();
-            options.TopP = body["top_p"]?.GetValue<float>();
-            options.Seed = body["seed"]?.GetValue<long>();
-            options.StopSequences = body["stop"] switch
-            {
-                JsonValue one => [one.GetValue<string>()],
-                JsonArray many => [.. many.Select(s => s!.GetValue<string>())],
-                _ => null,
-            };
-        }
-        catch (Exception ex) when (ex is InvalidOperationException or FormatException)
-        {
-            problem = $"a sampling field has the wrong type: {ex.Message}";
-            return false;
-        }
-
-        return true;
+        });
     }
-
-    private static JsonObject Usage(UsageDetails? usage) => new()
-    {
-        ["prompt_tokens"] = usage?.InputTokenCount ?? 0,
-        ["completion_tokens"] = usage?.OutputTokenCount ?? 0,
-        ["total_tokens"] = usage?.TotalTokenCount ?? (usage?.InputTokenCount ?? 0) + (usage?.OutputTokenCount ?? 0),
-    };
-
-    private static string Finish(ChatFinishReason? reason) =>
-        reason == ChatFinishReason.Length ? "length" : reason == ChatFinishReason.ContentFilter ? "content_filter" : "stop";
-
-    private static Task ErrorAsync(HttpContext http, int status, string message, string type, string? code) =>
-        Results.Json(new JsonObject { ["error"] = new JsonObject { ["message"] = message, ["type"] = type, ["param"] = null, ["code"] = code } }, statusCode: status).ExecuteAsync(http);
 }
 
 /// <summary>A running endpoint; disposing stops it.</summary>

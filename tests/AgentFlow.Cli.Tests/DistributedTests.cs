@@ -106,7 +106,7 @@ internal sealed class WorkerProcess : IAsyncDisposable
         get { lock (_gate) { return _log.ToString(); } }
     }
 
-    public static async Task<WorkerProcess> StartAsync(string workingDirectory, IReadOnlyDictionary<string, string> env, string model, string id)
+    public static async Task<WorkerProcess> StartAsync(string workingDirectory, IReadOnlyDictionary<string, string> env, string model, string id, params string[] extraArgs)
     {
         var info = new ProcessStartInfo(Path.Combine(CliProcess.RepoRoot, "agentflow"))
         {
@@ -115,7 +115,7 @@ internal sealed class WorkerProcess : IAsyncDisposable
             RedirectStandardOutput = true,
             UseShellExecute = false,
         };
-        foreach (var arg in new[] { "worker", "--models", model, "--id", id, "-v" })
+        foreach (var arg in new[] { "worker", "--models", model, "--id", id, "-v" }.Concat(extraArgs))
         {
             info.ArgumentList.Add(arg);
         }

@@ -1,51 +1,16 @@
-using System.Net;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json.Nodes;
-using AgentFlow.Diagnostics;
-using AgentFlow.Models;
-using AgentFlow.Models.Llama.Builtin;
-using AgentFlow.Models.Llama.Providers;
 using AgentFlow.Models.OpenAI;
 using Microsoft.Extensions.AI;
-using Microsoft.Extensions.Logging.Abstractions;
 
 namespace AgentFlow.Serving.OpenAI.Tests;
 
 /// <summary>A real tiny llama model behind the OpenAI-compatible endpoint, driven by AgentFlow's own openai provider over real HTTP.</summary>
-public sealed class OpenAIEndpointTests : IAsyncLifetime
+[Collection(TinyEndpointTests.Name)]
+public sealed class OpenAIEndpointTests(TinyEndpointFixture fixture)
 {
-    private readonly string _home = Directory.CreateTempSubdirectory("agentflow-serving-tests-").FullName;
-    private LoadedModel _tiny = null!;
-    private OpenAIEndpointHandle _endpoint = null!;
-    private readonly HttpClient _http = new();
-
-    public async Task InitializeAsync()
-    {
-        var provider = new BuiltinModelProvider(new BuiltinModelStore(Path.Combine(_home, "models")));
-        _tiny = await provider.LoadAsync(ModelRegistry.BuiltinModels[0], CancellationToken.None);
-        _endpoint = await OpenAIEndpoint.StartAsync("http://127.0.0.1:0", new Dictionary<string, IChatClient> { ["tiny"] = _tiny.Client }, NullLoggerFactory.Instance, TimeProvider.System, CancellationToken.None);
-    }
-
-    public async Task DisposeAsync()
-    {
-        _http.Dispose();
-        await _endpoint.DisposeAsync();
-        await _tiny.DisposeAsync();
-        Directory.Delete(_home, recursive: true);
-    }
-
-    private async Task<IChatClient> RemoteAsync()
-    {
-        var location = new SourceLocation("agentflow.yaml", 1, 1);
-        var spec = new ModelSpec("remote-tiny", "openai", new Dictionary<string, ModelSetting>
-        {
-            ["endpoint"] = new(new Uri(_endpoint.Address, "/v1").ToString(), location),
-            ["model"] = new("tiny", location),
-            ["api_key_env"] = new("none", location),
-        }, location);
-        return (await new OpenAIModelProvider().LoadAsync(spec, CancellationToken.None)).Client;
-    }
+    private async Task<IChatClient> RemoteAsync() => (await new OpenAIModelProvider().LoadAsync(fixture.RemoteSpec("remote-tiny", "tiny"), CancellationToken.None)).Client;
 
     private static List<ChatMessage> Prompt() => [new(ChatRole.System, "Be brief."), new(ChatRole.User, "Tell me about tea.")];
 
@@ -54,7 +19,7 @@ public sealed class OpenAIEndpointTests : IAsyncLifetime
     [Fact]
     public async Task OpenAIProvider_AgainstTheEndpoint_GetsTheSameAnswerAndUsageAsADirectCall()
     {
-        var direct = await _tiny.Client.GetResponseAsync(Prompt(), Greedy());
+        var direct = await fixture.Tiny.Client.GetResponseAsync(Prompt(), Greedy());
 
         var remote = await (await RemoteAsync()).GetResponseAsync(Prompt(), Greedy());
 
@@ -82,31 +47,9 @@ public sealed class OpenAIEndpointTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Models_ListsTheServedModels()
-    {
-        var models = await _http.GetFromJsonAsync<JsonObject>(new Uri(_endpoint.Address, "/v1/models"));
-
-        Assert.Equal("tiny", models!["data"]![0]!["id"]!.GetValue<string>());
-    }
-
-    [Fact]
-    public async Task ChatCompletions_UnknownModelAndBadBodies_AreOpenAIErrors()
-    {
-        var unknown = await _http.PostAsJsonAsync(new Uri(_endpoint.Address, "/v1/chat/completions"), new { model = "gpt-9", messages = new[] { new { role = "user", content = "hi" } } });
-        var notJson = await _http.PostAsync(new Uri(_endpoint.Address, "/v1/chat/completions"), new StringContent("{ nope", Encoding.UTF8, "application/json"));
-        var noMessages = await _http.PostAsJsonAsync(new Uri(_endpoint.Address, "/v1/chat/completions"), new { model = "tiny", messages = Array.Empty<object>() });
-
-        Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
-        Assert.Equal("model_not_found", (await unknown.Content.ReadFromJsonAsync<JsonObject>())!["error"]!["code"]!.GetValue<string>());
-        Assert.Equal(HttpStatusCode.BadRequest, notJson.StatusCode);
-        Assert.Equal(HttpStatusCode.BadRequest, noMessages.StatusCode);
-        Assert.Contains("messages", (await noMessages.Content.ReadFromJsonAsync<JsonObject>())!["error"]!["message"]!.GetValue<string>(), StringComparison.Ordinal);
-    }
-
-    [Fact]
     public async Task ChatCompletions_Stream_IsServerSentEventsEndingWithDone()
     {
-        var response = await _http.PostAsJsonAsync(new Uri(_endpoint.Address, "/v1/chat/completions"), new
+        var response = await fixture.Http.PostAsJsonAsync(fixture.Url("/v1/chat/completions"), new
         {
             model = "tiny",
             stream = true,
@@ -122,5 +65,53 @@ public sealed class OpenAIEndpointTests : IAsyncLifetime
         Assert.Equal("data: [DONE]", events[^1]);
         var usage = JsonNode.Parse(events[^2]["data: ".Length..])!["usage"]!;
         Assert.Equal(6, usage["completion_tokens"]!.GetValue<int>());
+    }
+
+    [Fact]
+    public async Task ChatCompletions_Stream_FirstChunkCarriesTheRoleAndOthersUsageNull()
+    {
+        var events = await StreamAsync(new { model = "tiny", stream = true, stream_options = new { include_usage = true }, max_tokens = 6, messages = new[] { new { role = "user", content = "hi" } } });
+
+        var chunks = events[..^1].Select(e => JsonNode.Parse(e["data: ".Length..])!.AsObject()).ToList();
+        Assert.Equal("assistant", chunks[0]["choices"]![0]!["delta"]!["role"]!.GetValue<string>());
+        Assert.All(chunks[1..], c => Assert.Null(c["choices"]!.AsArray().FirstOrDefault()?["delta"]?["role"]));
+        Assert.All(chunks[..^1], c => Assert.True(c.ContainsKey("usage") && c["usage"] is null, "usage: null on every chunk but the last"));
+        Assert.Empty(chunks[^1]["choices"]!.AsArray());
+        Assert.Equal("length", chunks[^2]["choices"]![0]!["finish_reason"]!.GetValue<string>());
+        Assert.Equal(6, chunks[^1]["usage"]!["completion_tokens"]!.GetValue<int>());
+    }
+
+    [Fact]
+    public async Task ChatCompletions_StreamWithoutUsage_HasNoUsageField()
+    {
+        var events = await StreamAsync(new { model = "tiny", stream = true, max_tokens = 4, messages = new[] { new { role = "user", content = "hi" } } });
+
+        Assert.All(events[..^1], e => Assert.False(JsonNode.Parse(e["data: ".Length..])!.AsObject().ContainsKey("usage")));
+        Assert.Equal("assistant", JsonNode.Parse(events[0]["data: ".Length..])!["choices"]![0]!["delta"]!["role"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task ChatCompletions_StreamWithTwoChoices_EachHasItsRoleTextAndFinish()
+    {
+        var events = await StreamAsync(new { model = "tiny", stream = true, n = 2, temperature = 1.5, seed = 9, max_tokens = 5, messages = new[] { new { role = "user", content = "hi" } } });
+        using var plain = await fixture.Http.PostAsJsonAsync(fixture.Url("/v1/chat/completions"), new { model = "tiny", n = 2, temperature = 1.5, seed = 9, max_tokens = 5, messages = new[] { new { role = "user", content = "hi" } } });
+        var whole = JsonNode.Parse(await plain.Content.ReadAsStringAsync())!["choices"]!.AsArray();
+
+        var choices = events[..^1].Select(e => JsonNode.Parse(e["data: ".Length..])!["choices"]![0]!).GroupBy(c => c["index"]!.GetValue<int>()).ToList();
+        Assert.Equal([0, 1], choices.Select(g => g.Key));
+        foreach (var choice in choices)
+        {
+            Assert.Equal("assistant", choice.First()["delta"]!["role"]!.GetValue<string>());
+            Assert.Equal(whole[choice.Key]!["finish_reason"]!.GetValue<string>(), choice.Last()["finish_reason"]!.GetValue<string>());
+            Assert.Equal(whole[choice.Key]!["message"]!["content"]!.GetValue<string>(), string.Concat(choice.Select(c => c["delta"]!["content"]?.GetValue<string>())));
+        }
+    }
+
+    private async Task<string[]> StreamAsync(object request)
+    {
+        using var response = await fixture.Http.PostAsJsonAsync(fixture.Url("/v1/chat/completions"), request);
+        var events = (await response.Content.ReadAsStringAsync()).Split("\n\n", StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal("data: [DONE]", events[^1]);
+        return events;
     }
 }

@@ -156,6 +156,11 @@ public sealed partial class LlamaChatClient : IChatClient, AgentFlow.Models.ITok
             return _weights;
         }
 
+        if (serviceType == typeof(SamplingSupport))
+        {
+            return Supported;
+        }
+
         return serviceType.IsInstanceOfType(this) ? this : null;
     }
 
@@ -396,11 +401,30 @@ public sealed partial class LlamaChatClient : IChatClient, AgentFlow.Models.ITok
         }
     }
 
+    /// <summary>What <see cref="CreateSampler"/> honours beyond temperature, top-p, top-k and seed.</summary>
+    private static readonly SamplingSupport Supported = new() { Penalties = true, LogitBias = true };
+
+    // The one place the llama.cpp sampler chain is built from the request's options.
     private SafeLLamaSamplerChainHandle CreateSampler(ChatOptions? options)
     {
         var chain = SafeLLamaSamplerChainHandle.Create(LLamaSamplerChainParams.Default());
         try
         {
+            // First, so that greedy decoding and the penalties see the biased logits (OpenAI's order).
+            if (options.GetLogitBias() is { Count: > 0 } bias)
+            {
+                var vocabulary = _weights.Vocab.Count;
+                var biases = bias.Where(b => b.Key >= 0 && b.Key < vocabulary)
+                    .Select(b => new LLamaLogitBias { Token = b.Key, Bias = b.Value })
+                    .ToArray();
+                if (biases.Length < bias.Count)
+                {
+                    throw new ArgumentException($"model '{_options.ModelId}': logit bias token ids must be between 0 and {vocabulary - 1}", nameof(options));
+                }
+
+                chain.AddLogitBias(vocabulary, biases);
+            }
+
             var frequency = options?.FrequencyPenalty ?? 0f;
             var presence = options?.PresencePenalty ?? 0f;
             if (frequency != 0f || presence != 0f)

@@ -200,6 +200,44 @@ public sealed class LlamaChatClientTests(TinyModelFixture fixture) : IClassFixtu
     }
 
     [Fact]
+    public async Task GetResponseAsync_LogitBias_ForcesTheBiasedToken()
+    {
+        var token = (int)Client.Weights.Tokenize("sea", add_bos: false, special: false, Encoding.UTF8)[0];
+        var one = new ChatOptions { MaxOutputTokens = 1 };
+        one.SetLogitBias(new Dictionary<int, float> { [token] = 100 });
+        var three = new ChatOptions { MaxOutputTokens = 3 };
+        three.SetLogitBias(new Dictionary<int, float> { [token] = 100 });
+
+        var piece = (await Client.GetResponseAsync(Prompt, one)).Text;
+        var biased = (await Client.GetResponseAsync(Prompt, three)).Text;
+        var plain = (await Client.GetResponseAsync(Prompt, new ChatOptions { MaxOutputTokens = 3 })).Text;
+
+        Assert.NotEmpty(piece);
+        Assert.Equal(piece + piece + piece, biased);
+        Assert.NotEqual(plain, biased);
+    }
+
+    [Fact]
+    public async Task GetResponseAsync_LogitBiasTokenOutsideTheVocabulary_ArgumentException()
+    {
+        var options = new ChatOptions();
+        options.SetLogitBias(new Dictionary<int, float> { [Client.Weights.Vocab.Count] = 1 });
+
+        var ex = await Assert.ThrowsAsync<ArgumentException>(() => Client.GetResponseAsync(Prompt, options));
+
+        Assert.Contains("logit bias", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void GetService_SamplingSupport_PenaltiesAndLogitBias()
+    {
+        var support = Assert.IsType<SamplingSupport>(Client.GetService(typeof(SamplingSupport)));
+
+        Assert.True(support.Penalties);
+        Assert.True(support.LogitBias);
+    }
+
+    [Fact]
     public void GetService_ChatClientMetadata_NamesProviderAndModel()
     {
         var metadata = Client.GetService<ChatClientMetadata>();
