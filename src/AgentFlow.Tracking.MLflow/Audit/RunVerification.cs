@@ -62,12 +62,12 @@ public sealed record RunVerification(string RunId, VerificationOutcome Outcome, 
         _ => Outcome.ToString(),
     };
 
-    /// <summary>The result as JSON: <c>run_id</c>, <c>ok</c>, <c>outcome</c>, <c>label</c>, <c>message</c>, <c>problems</c>, <c>notes</c>.</summary>
+    /// <summary>The result as JSON: <c>run_id</c>, <c>ok</c>, <c>outcome</c> (<c>verified</c>, <c>altered</c>, <c>unreadable</c>, <c>key_mismatch</c>, <c>no_key</c>, <c>unsealed</c>, <c>waiting</c>, <c>in_progress</c>, <c>not_found</c>), <c>label</c>, <c>message</c>, <c>problems</c>, <c>notes</c>.</summary>
     public JsonObject ToJson() => new()
     {
         ["run_id"] = RunId,
         ["ok"] = Ok,
-        ["outcome"] = Outcome.ToString().ToLowerInvariant(),
+        ["outcome"] = System.Text.Json.JsonNamingPolicy.SnakeCaseLower.ConvertName(Outcome.ToString()),
         ["label"] = Label,
         ["message"] = Message,
         ["problems"] = new JsonArray([.. Problems.Select(p => (JsonNode?)p)]),

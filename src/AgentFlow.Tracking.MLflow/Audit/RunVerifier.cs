@@ -235,7 +235,7 @@ public sealed class RunVerifier(IMlflowStore store, AuditKey? key, RunLedger led
             "waiting" => Result(runId, VerificationOutcome.Waiting, $"parked at an approval: the chain so far matches its {steps}; the run is sealed when it ends"),
             "running" => Result(runId, VerificationOutcome.InProgress, $"still running, or its process stopped: the chain so far matches its {steps}; the run is sealed when it ends"),
             _ => Result(runId, VerificationOutcome.Unsealed,
-                $"the step chain matches its {steps}, but the run has no seal, so its outputs, status, inputs, bindings, params, metrics and tags are not covered (recorded by a version of AgentFlow before seals)"),
+                $"the step chain matches its {steps}, but the run has no seal, so its outputs, status, inputs, bindings, params, metrics and tags are not covered (recorded by a version of AgentFlow before seals, or its recording stopped before the seal)"),
         };
     }
 
