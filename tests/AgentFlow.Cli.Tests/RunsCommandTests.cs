@@ -74,3 +74,58 @@ public sealed class RunsCommandTests(CliFixture fixture) : IClassFixture<CliFixt
         Assert.Equal("refine", listed.GetProperty("failed_step").GetString());
     }
 }
+
+/// <summary><c>runs verify</c> checks the seal, the key and the ledger; malformed records are reported, never an internal error.</summary>
+public sealed class RunsVerifyCommandTests(CliFixture fixture) : IClassFixture<CliFixture>
+{
+    [Fact]
+    public async Task RunsVerify_SealedRun_IsVerified_ThenOtherKeyMalformedTranscriptAndLedgerAreReported()
+    {
+        var folder = Directory.CreateDirectory(Path.Combine(fixture.Root, "verify-" + Guid.NewGuid().ToString("N")[..6])).FullName;
+        var hello = Path.Combine(CliProcess.RepoRoot, "workflows", "hello.yaml");
+        var run = await CliProcess.RunAsync(folder, fixture.Environment, "run", hello, "-i", "name=Ada", "--json");
+        Assert.True(run.ExitCode == 0, run.ToString());
+        var runId = JsonDocument.Parse(run.Stdout).RootElement.GetProperty("run_id").GetString()!;
+
+        var keyFile = Path.Combine(fixture.Environment["AGENTFLOW_HOME"], "audit.key");
+        Assert.True(File.Exists(keyFile), "the key file is created in the data folder on first use");
+        if (!OperatingSystem.IsWindows())
+        {
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(keyFile));
+        }
+
+        Assert.True(File.Exists(Path.Combine(folder, ".agentflow", "ledger.jsonl")), "the ledger lies beside the store");
+
+        var verified = await CliProcess.RunAsync(folder, fixture.Environment, "runs", "verify", runId);
+        Assert.True(verified.ExitCode == 0, verified.ToString());
+        Assert.Contains($"run {runId}: verified: sealed ", verified.Stdout, StringComparison.Ordinal);
+
+        var ledger = await CliProcess.RunAsync(folder, fixture.Environment, "runs", "verify", "--ledger");
+        Assert.True(ledger.ExitCode == 0, ledger.ToString());
+        Assert.Contains("1 sealed runs", ledger.Stdout, StringComparison.Ordinal);
+        Assert.Contains("intact", ledger.Stdout, StringComparison.Ordinal);
+
+        var otherKey = new Dictionary<string, string>(fixture.Environment) { ["AGENTFLOW_AUDIT_KEY"] = new string('5', 64) };
+        var wrongKey = await CliProcess.RunAsync(folder, otherKey, "runs", "verify", runId, "--json");
+        Assert.Equal(1, wrongKey.ExitCode);
+        var wrong = JsonDocument.Parse(wrongKey.Stdout).RootElement;
+        Assert.False(wrong.GetProperty("ok").GetBoolean());
+        Assert.Equal("key_mismatch", wrong.GetProperty("outcome").GetString());
+        Assert.Contains("different key", wrong.GetProperty("message").GetString(), StringComparison.Ordinal);
+
+        var transcript = Directory.GetFiles(Path.Combine(folder, ".agentflow"), "transcript.json", SearchOption.AllDirectories).Single(f => f.Contains(runId, StringComparison.Ordinal));
+        var text = await File.ReadAllTextAsync(transcript);
+        await File.WriteAllTextAsync(transcript, "{\"status\": \"succeeded\", " + text.TrimStart()[1..]);
+        var duplicate = await CliProcess.RunAsync(folder, fixture.Environment, "runs", "verify", runId);
+        Assert.Equal(1, duplicate.ExitCode);
+        Assert.Contains($"run {runId}: ALTERED/unreadable: transcript.json:", duplicate.Stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain("internal error", duplicate.Stderr, StringComparison.Ordinal);
+
+        await File.WriteAllTextAsync(transcript, text[..(text.Length / 3)]);
+        var all = await CliProcess.RunAsync(folder, fixture.Environment, "runs", "verify", "--all");
+        Assert.Equal(1, all.ExitCode);
+        Assert.Contains($"run {runId}: ALTERED/unreadable: transcript.json:", all.Stdout, StringComparison.Ordinal);
+        Assert.Contains("0 of 1 runs verified", all.Stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain("internal error", all.Stderr, StringComparison.Ordinal);
+    }
+}

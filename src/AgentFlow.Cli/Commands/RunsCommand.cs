@@ -5,6 +5,7 @@ using System.Text.Json.Nodes;
 using AgentFlow.Cli.Output;
 using AgentFlow.Definitions;
 using AgentFlow.Tracking.MLflow;
+using AgentFlow.Tracking.MLflow.Audit;
 using AgentFlow.Tracking.MLflow.Recording;
 
 namespace AgentFlow.Cli.Commands;
@@ -19,7 +20,7 @@ internal static class RunsCommand
 
     public static Command Create(Func<CliContext> context)
     {
-        var command = new Command("runs", "Recorded runs: list, show a transcript, export, verify the audit chain, resume an interrupted run.");
+        var command = new Command("runs", "Recorded runs: list, show a transcript, export, verify the seal, audit chain and ledger, resume an interrupted run.");
         command.Add(List(context));
         command.Add(Show(context));
         command.Add(Export(context));
@@ -189,36 +190,83 @@ internal static class RunsCommand
 
     private static Command Verify(Func<CliContext> context)
     {
-        var (id, tracking, command) = RunCommandShape("verify", "Recompute a run's audit chain from its record; exit 1 and name the first altered step when it was changed.");
+        var id = new Argument<string?>("run-id") { Description = "The run id (printed by run and runs list).", Arity = ArgumentArity.ZeroOrOne };
+        var all = new Option<bool>("--all") { Description = "Check the ledger, then verify every run in the store." };
+        var ledgerOnly = new Option<bool>("--ledger") { Description = "Check the ledger: its lines, and that every run it names still exists with the seal it names." };
+        var json = CommonOptions.Json();
+        var tracking = CommonOptions.TrackingUri();
+        var command = new Command(
+            "verify",
+            "Check a run against its signed seal, step chain and ledger line (exit 0 verified, 3 waiting at an approval, 1 otherwise, naming what was altered); --ledger or --all checks the whole ledger, naming deleted and replaced runs.")
+        {
+            id, all, ledgerOnly, json, tracking,
+        };
         command.SetAction(async (parse, cancellationToken) =>
         {
             using var cli = context();
+            var runId = parse.GetValue(id);
+            var wholeLedger = parse.GetValue(all) || parse.GetValue(ledgerOnly);
+            if ((runId is null) == !wholeLedger)
+            {
+                DiagnosticPrinter.PrintError(cli.Error, "give a run id, or --ledger / --all (not both)");
+                return ExitCodes.BadInput;
+            }
+
+            var key = AuditKey.Load(name => cli.Environment.GetValueOrDefault(name));
             await using var store = cli.OpenTracking(parse.GetValue(tracking));
-            var runId = parse.GetValue(id)!;
-            var run = await store.GetRunAsync(runId, cancellationToken).ConfigureAwait(false);
-            string transcript;
-            string audit;
-            try
+            var verifier = new RunVerifier(store, key, RunLedger.ForStore(store, cli.WorkingDirectory, cli.Time));
+            if (runId is not null)
             {
-                transcript = await store.ReadTextArtifactAsync(runId, RunTranscript.TranscriptPath, cancellationToken).ConfigureAwait(false);
-                audit = await store.ReadTextArtifactAsync(runId, RunTranscript.AuditPath, cancellationToken).ConfigureAwait(false);
-            }
-            catch (MlflowException ex)
-            {
-                cli.Out.WriteLine($"run {runId}: NOT VERIFIED: the transcript or audit artifact is missing ({ex.Message})");
-                return ExitCodes.RunFailed;
+                var result = await verifier.VerifyRunAsync(runId, cancellationToken).ConfigureAwait(false);
+                if (parse.GetValue(json))
+                {
+                    cli.Out.WriteLine(result.ToJson().ToJsonString(Indented));
+                }
+                else
+                {
+                    PrintVerification(cli.Out, result);
+                }
+
+                return result.Ok ? ExitCodes.Success : result.Outcome == VerificationOutcome.Waiting ? ExitCodes.Waiting : ExitCodes.RunFailed;
             }
 
-            if (RunTranscript.Verify(transcript, audit, run.Tag(RunTranscript.HeadTag)) is { } problem)
+            var ledger = await verifier.VerifyLedgerAsync(parse.GetValue(all), cancellationToken).ConfigureAwait(false);
+            if (parse.GetValue(json))
             {
-                cli.Out.WriteLine($"run {runId}: ALTERED: {problem}");
-                return ExitCodes.RunFailed;
+                cli.Out.WriteLine(ledger.ToJson().ToJsonString(Indented));
+                return ledger.Ok ? ExitCodes.Success : ExitCodes.RunFailed;
             }
 
-            cli.Out.WriteLine($"run {runId}: verified: the audit chain matches every step record (head {run.Tag(RunTranscript.HeadTag)})");
-            return ExitCodes.Success;
+            foreach (var run in ledger.Runs)
+            {
+                PrintVerification(cli.Out, run);
+            }
+
+            foreach (var problem in ledger.Problems)
+            {
+                cli.Out.WriteLine($"ledger: {problem}");
+            }
+
+            var runsVerified = ledger.Runs.Count == 0 ? string.Empty : string.Create(CultureInfo.InvariantCulture, $"; {ledger.Runs.Count(r => r.Ok)} of {ledger.Runs.Count} runs verified");
+            cli.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"ledger {ledger.Ledger.Path}: {ledger.Ledger.Entries.Count} sealed runs, head {ledger.Ledger.Head ?? "(empty)"}: {(ledger.Problems.Count == 0 ? "intact" : "ALTERED")}{runsVerified}"));
+            return ledger.Ok ? ExitCodes.Success : ExitCodes.RunFailed;
         });
         return command;
+    }
+
+    private static void PrintVerification(TextWriter output, RunVerification result)
+    {
+        output.WriteLine($"run {result.RunId}: {result.Label}: {result.Message}");
+        foreach (var problem in result.Problems.Skip(1))
+        {
+            output.WriteLine($"  - {problem}");
+        }
+
+        foreach (var note in result.Notes)
+        {
+            output.WriteLine($"  note: {note}");
+        }
     }
 
     private static (Argument<string> Id, Option<string?> Tracking, Command Command) RunCommandShape(string name, string description)

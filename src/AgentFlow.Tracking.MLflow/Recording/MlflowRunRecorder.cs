@@ -3,6 +3,7 @@ using System.Reflection;
 using System.Threading.Channels;
 using AgentFlow.Definitions;
 using AgentFlow.Execution;
+using AgentFlow.Tracking.MLflow.Audit;
 using Microsoft.Extensions.Logging;
 
 namespace AgentFlow.Tracking.MLflow.Recording;
@@ -10,7 +11,7 @@ namespace AgentFlow.Tracking.MLflow.Recording;
 /// <summary>
 /// Records one run in MLflow: experiment = workflow name, params = definition and bindings, metrics per step and for
 /// the run, tags = status, trigger, failing step, workers, audit head; artifacts = the workflow file, transcript.json
-/// and audit.json. Events are queued and written by a background task, so recording never slows a step; while the run
+/// and audit.json, and when the run ends its signed seal (seal.json, a line in the ledger: <see cref="RunSealer"/>). Events are queued and written by a background task, so recording never slows a step; while the run
 /// runs, step metrics and the transcript are written in batches at most every <see cref="InterimWriteInterval"/> (one
 /// transaction for the metrics, one transcript rewrite), so a crash loses at most the last second of steps in MLflow
 /// (the run store keeps them, and the transcript written when a resumed run ends has every step).
@@ -24,11 +25,13 @@ public sealed partial class MlflowRunRecorder : IRunObserver, IAsyncDisposable
     private readonly Dictionary<string, int> _executions = new(StringComparer.Ordinal);
     private readonly List<string> _problems = [];
     private readonly Task _writer;
+    private readonly RunSealer _sealer;
     private RunRecord? _record;
 
-    private MlflowRunRecorder(IMlflowStore store, string runId, TimeProvider time, ILogger logger)
+    private MlflowRunRecorder(IMlflowStore store, string runId, RunSealer sealer, TimeProvider time, ILogger logger)
     {
         _store = store;
+        _sealer = sealer;
         RunId = runId;
         _time = time;
         _logger = logger;
@@ -54,13 +57,25 @@ public sealed partial class MlflowRunRecorder : IRunObserver, IAsyncDisposable
     /// Creates the MLflow run in experiment <paramref name="experimentName"/> (the workflow name when null) with
     /// <paramref name="extraTags"/> added to the initial tags (experiments: variant and case; replays: the original run).
     /// </summary>
+    public static Task<MlflowRunRecorder> StartAsync(
+        IMlflowStore store, WorkflowDefinition definition, string trigger, string? experimentName, IReadOnlyList<MlflowTag>? extraTags,
+        TimeProvider time, ILogger logger, CancellationToken cancellationToken) =>
+        StartAsync(store, definition, trigger, experimentName, extraTags, sealer: null, time, logger, cancellationToken);
+
+    /// <summary>
+    /// As above, sealing the run when it ends with <paramref name="sealer"/>; when null, with
+    /// <see cref="RunSealer.FromEnvironment"/> (the key from <c>AGENTFLOW_AUDIT_KEY</c> or the key file).
+    /// </summary>
+    /// <exception cref="AuditKeyException">No sealer is given and the audit key is malformed or cannot be created.</exception>
     public static async Task<MlflowRunRecorder> StartAsync(
         IMlflowStore store, WorkflowDefinition definition, string trigger, string? experimentName, IReadOnlyList<MlflowTag>? extraTags,
-        TimeProvider time, ILogger logger, CancellationToken cancellationToken)
+        RunSealer? sealer, TimeProvider time, ILogger logger, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(store);
         ArgumentNullException.ThrowIfNull(definition);
         ArgumentNullException.ThrowIfNull(time);
+        // Resolved before the MLflow run exists: a bad key fails the start, not the seal at the end.
+        sealer ??= RunSealer.FromEnvironment(store, time);
         var experiment = await store.GetOrCreateExperimentAsync(experimentName ?? definition.Name, cancellationToken).ConfigureAwait(false);
         var start = time.GetUtcNow();
         var name = string.Create(CultureInfo.InvariantCulture, $"{definition.Name}-{start:yyyyMMdd-HHmmss}");
@@ -70,7 +85,7 @@ public sealed partial class MlflowRunRecorder : IRunObserver, IAsyncDisposable
             start.ToUnixTimeMilliseconds(),
             [new("agentflow.trigger", trigger), new("agentflow.status", "running"), new("agentflow.workflow", definition.Name), new("agentflow.version", AgentFlowVersion), .. extraTags ?? []],
             cancellationToken).ConfigureAwait(false);
-        var recorder = new MlflowRunRecorder(store, run.Info.RunId, time, logger);
+        var recorder = new MlflowRunRecorder(store, run.Info.RunId, sealer, time, logger);
         // The definition is written by the writer, off the caller's path; its first event.
         recorder._events.Writer.TryWrite(new DefinitionEvent(run.Info.RunId, definition));
         return recorder;
@@ -80,11 +95,17 @@ public sealed partial class MlflowRunRecorder : IRunObserver, IAsyncDisposable
     /// Continues recording a run an earlier process started (a parked or interrupted run resumed here): no new MLflow
     /// run, no parameters again; step metrics go on after the steps already recorded.
     /// </summary>
-    public static MlflowRunRecorder Attach(IMlflowStore store, string runId, TimeProvider time, ILogger logger)
+    public static MlflowRunRecorder Attach(IMlflowStore store, string runId, TimeProvider time, ILogger logger) =>
+        Attach(store, runId, sealer: null, time, logger);
+
+    /// <summary>As above, sealing with <paramref name="sealer"/> (null: <see cref="RunSealer.FromEnvironment"/>).</summary>
+    /// <exception cref="AuditKeyException">No sealer is given and the audit key is malformed or cannot be created.</exception>
+    public static MlflowRunRecorder Attach(IMlflowStore store, string runId, RunSealer? sealer, TimeProvider time, ILogger logger)
     {
         ArgumentNullException.ThrowIfNull(store);
         ArgumentException.ThrowIfNullOrEmpty(runId);
-        return new MlflowRunRecorder(store, runId, time ?? throw new ArgumentNullException(nameof(time)), logger);
+        ArgumentNullException.ThrowIfNull(time);
+        return new MlflowRunRecorder(store, runId, sealer ?? RunSealer.FromEnvironment(store, time), time, logger);
     }
 
     // Each agent step's sampling settings as written (defaults are documented: max_tokens 256, the model's own sampling).
@@ -388,8 +409,10 @@ public sealed partial class MlflowRunRecorder : IRunObserver, IAsyncDisposable
         }
 
         await _store.LogBatchAsync(RunId, metrics, parameters: null, tags).ConfigureAwait(false);
-        await _store.LogTextArtifactAsync(RunId, RunTranscript.TranscriptPath, RunTranscript.Serialize(transcript)).ConfigureAwait(false);
-        await _store.LogTextArtifactAsync(RunId, RunTranscript.AuditPath, RunTranscript.Serialize(RunTranscript.Audit(transcript))).ConfigureAwait(false);
+        var transcriptJson = RunTranscript.Serialize(transcript);
+        var auditJson = RunTranscript.Serialize(RunTranscript.Audit(transcript));
+        await _store.LogTextArtifactAsync(RunId, RunTranscript.TranscriptPath, transcriptJson).ConfigureAwait(false);
+        await _store.LogTextArtifactAsync(RunId, RunTranscript.AuditPath, auditJson).ConfigureAwait(false);
         var status = record.Status switch
         {
             RunStatus.Succeeded => MlflowRunStatus.Finished,
@@ -397,6 +420,9 @@ public sealed partial class MlflowRunRecorder : IRunObserver, IAsyncDisposable
             _ => MlflowRunStatus.Failed,
         };
         await _store.UpdateRunAsync(RunId, status, (record.Ended ?? _time.GetUtcNow()).ToUnixTimeMilliseconds()).ConfigureAwait(false);
+
+        // Last, over everything above as the store now holds it.
+        await _sealer.SealAsync(_store, RunId, transcriptJson, auditJson, CancellationToken.None).ConfigureAwait(false);
     }
 
     // The definition's parameters and file, queued by StartAsync ahead of every run event.

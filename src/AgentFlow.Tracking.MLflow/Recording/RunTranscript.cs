@@ -5,6 +5,7 @@ using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using AgentFlow.Execution;
+using AgentFlow.Tracking.MLflow.Audit;
 
 namespace AgentFlow.Tracking.MLflow.Recording;
 
@@ -110,51 +111,69 @@ public static class RunTranscript
 
     /// <summary>
     /// Recomputes the chain from a stored transcript and compares it with the stored audit and the head tag. Returns
-    /// null when everything matches, else what differs first, naming the step.
+    /// null when everything matches, else what differs first, naming the step (or the unreadable file). The step
+    /// chain only: <see cref="AgentFlow.Tracking.MLflow.Audit.RunVerifier"/> checks the whole run against its seal and the ledger.
     /// </summary>
     public static string? Verify(string transcriptJson, string auditJson, string? headTag)
     {
-        JsonObject transcript;
-        JsonObject audit;
         try
         {
-            transcript = JsonNode.Parse(transcriptJson)!.AsObject();
-            audit = JsonNode.Parse(auditJson)!.AsObject();
+            var transcript = RecordJson.ParseObject(transcriptJson, TranscriptPath);
+            var audit = RecordJson.ParseObject(auditJson, AuditPath);
+            return CheckChain(transcript, audit, headTag).Problem;
         }
-        catch (JsonException ex)
+        catch (UnreadableRecordException ex)
         {
-            return $"the stored transcript or audit is not valid JSON ({ex.Message})";
+            return $"the stored record is unreadable ({ex.Message})";
         }
+    }
 
-        var runId = transcript["run_id"]?.GetValue<string>() ?? string.Empty;
-        var steps = transcript["steps"]?.AsArray() ?? [];
-        var recorded = audit["steps"]?.AsArray() ?? [];
-        if (steps.Count != recorded.Count)
-        {
-            return $"the transcript has {steps.Count} step records but the audit chain has {recorded.Count}";
-        }
-
+    /// <summary>
+    /// Recomputes the step chain of <paramref name="transcript"/>. With <paramref name="audit"/>, compares it with the
+    /// audit chain and <paramref name="headTag"/>; without (a run still running or parked at an approval), with the
+    /// hashes the transcript's steps carry and its <c>audit_head</c>.
+    /// </summary>
+    /// <exception cref="UnreadableRecordException">A step or audit entry has the wrong shape.</exception>
+    internal static ChainCheck CheckChain(JsonObject transcript, JsonObject? audit, string? headTag)
+    {
+        var runId = RecordJson.String(transcript, "run_id", TranscriptPath);
+        var steps = RecordJson.Objects(transcript, "steps", TranscriptPath);
+        var recorded = audit is null
+            ? steps.Select(s => RecordJson.OptionalString(s, "hash", TranscriptPath)).ToList()
+            : RecordJson.Objects(audit, "steps", AuditPath).Select(s => RecordJson.OptionalString(s, "hash", AuditPath)).ToList();
         var previous = Genesis(runId);
+        string? problem = null;
         for (var i = 0; i < steps.Count; i++)
         {
-            var step = steps[i]!.AsObject().DeepClone().AsObject();
+            var step = steps[i].DeepClone().AsObject();
             step.Remove("hash");
             previous = Hash(previous, step);
-            if (recorded[i]?["hash"]?.GetValue<string>() != previous)
+            if (problem is null && (i >= recorded.Count || recorded[i] != previous))
             {
-                var name = step["id"]?.GetValue<string>();
-                var attempt = step["attempt"]?.GetValue<int>();
-                return $"step '{name}' (record {i + 1}, attempt {attempt}) was altered: its recomputed hash does not match the audit chain";
+                var name = RecordJson.OptionalString(step, "id", TranscriptPath);
+                var attempt = step["attempt"]?.ToJsonString();
+                problem = $"step '{name}' (record {i + 1}, attempt {attempt}) was altered: its recomputed hash does not match the {(audit is null ? "hash recorded with it" : "audit chain")}";
             }
         }
 
-        var head = audit["head"]?.GetValue<string>();
-        if (head != previous)
+        if (steps.Count != recorded.Count)
         {
-            return "the audit chain's head does not match the steps";
+            problem = $"the transcript has {steps.Count} step records but the audit chain has {recorded.Count}";
+        }
+        else if (problem is null)
+        {
+            var head = audit is null ? RecordJson.OptionalString(transcript, "audit_head", TranscriptPath) : RecordJson.OptionalString(audit, "head", AuditPath);
+            if (head != previous)
+            {
+                problem = audit is null ? "the transcript's audit_head does not match its steps" : "the audit chain's head does not match the steps";
+            }
+            else if (audit is not null && headTag != previous)
+            {
+                problem = $"the run's {HeadTag} tag does not match the audit chain (the stored artifacts were replaced)";
+            }
         }
 
-        return headTag != previous ? $"the run's {HeadTag} tag does not match the audit chain (the stored artifacts were replaced)" : null;
+        return new ChainCheck(problem, steps.Count, previous);
     }
 
     private static JsonObject Step(StepRecord step, string? modelSha256) => new()
@@ -200,3 +219,6 @@ public static class RunTranscript
 
     private static string Time(DateTimeOffset value) => value.UtcDateTime.ToString("O", CultureInfo.InvariantCulture);
 }
+
+/// <summary>The step chain as recomputed: the first problem (null when it matches), the step count and the head.</summary>
+internal sealed record ChainCheck(string? Problem, int Steps, string Head);

@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using AgentFlow.Definitions;
 using AgentFlow.Execution;
+using AgentFlow.Tracking.MLflow.Audit;
 using AgentFlow.Tracking.MLflow.Recording;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
@@ -15,7 +16,14 @@ public sealed class RunRecorderTests : IDisposable
 
     private IMlflowStore Store() => MlflowStoreFactory.Create("sqlite:///mlflow.db", new MlflowStoreOptions { WorkingDirectory = _folder, User = "reviewer" });
 
-    private static WorkflowDefinition Definition() => WorkflowLoader.Parse("""
+    // A key of the test's own: recording never touches the user's key file.
+    internal static RunSealer Sealer(IMlflowStore store, TimeProvider time) =>
+        new(AuditKey.Parse(new string('7', 64), "test"), RunLedger.ForStore(store, Path.GetTempPath(), time), time);
+
+    internal static Task<MlflowRunRecorder> StartAsync(IMlflowStore store, TimeProvider time) =>
+        MlflowRunRecorder.StartAsync(store, Definition(), "test", experimentName: null, extraTags: null, Sealer(store, time), time, NullLogger.Instance, CancellationToken.None);
+
+    internal static WorkflowDefinition Definition() => WorkflowLoader.Parse("""
         name: recorded
         version: 3
         models: { w: tiny }
@@ -24,7 +32,7 @@ public sealed class RunRecorderTests : IDisposable
           - { id: b, agent: { model: w, prompt: "{{ steps.a.output }}" } }
         """, "recorded.yaml").GetDefinitionOrThrow();
 
-    private static RunRecord Record(string runId, RunStatus status)
+    internal static RunRecord Record(string runId, RunStatus status)
     {
         var started = new DateTimeOffset(2026, 11, 24, 12, 0, 0, TimeSpan.Zero);
         var record = new RunRecord
@@ -53,7 +61,7 @@ public sealed class RunRecorderTests : IDisposable
 
     private static async Task<string> RecordAsync(IMlflowStore store, RunStatus status)
     {
-        var recorder = await MlflowRunRecorder.StartAsync(store, Definition(), "test", TimeProvider.System, NullLogger.Instance, CancellationToken.None);
+        var recorder = await StartAsync(store, TimeProvider.System);
         var record = Record(recorder.RunId, status);
         recorder.OnEvent(new RunStartedEvent(record.RunId, record));
         foreach (var step in record.Steps)
@@ -89,7 +97,7 @@ public sealed class RunRecorderTests : IDisposable
         Assert.Equal("w1", run.Tag("agentflow.workers"));
         Assert.Equal("reviewer", run.Tag("mlflow.user"));
         var artifacts = (await store.ListArtifactsAsync(runId)).Select(a => a.Path).Order().ToList();
-        Assert.Equal(["audit.json", "transcript.json", "workflow.yaml"], artifacts);
+        Assert.Equal(["audit.json", "seal.json", "transcript.json", "workflow.yaml"], artifacts);
         var transcript = JsonNode.Parse(await store.ReadTextArtifactAsync(runId, "transcript.json"))!;
         Assert.Equal("hello", transcript["steps"]![1]!["prompt"]!.GetValue<string>());
         Assert.Equal(run.Tag(RunTranscript.HeadTag), transcript["audit_head"]!.GetValue<string>());
@@ -134,7 +142,7 @@ public sealed class RunRecorderTests : IDisposable
     public async Task OnEvent_ThousandEvents_ReturnsBeforeTheStoreWritesThem()
     {
         await using var store = Store();
-        var recorder = await MlflowRunRecorder.StartAsync(store, Definition(), "test", TimeProvider.System, NullLogger.Instance, CancellationToken.None);
+        var recorder = await StartAsync(store, TimeProvider.System);
         var record = Record(recorder.RunId, RunStatus.Succeeded);
         var clock = System.Diagnostics.Stopwatch.StartNew();
 
@@ -153,7 +161,7 @@ public sealed class RunRecorderTests : IDisposable
     {
         await using var store = Store();
         var clock = new FakeTimeProvider(new DateTimeOffset(2026, 11, 24, 12, 0, 0, TimeSpan.Zero));
-        var recorder = await MlflowRunRecorder.StartAsync(store, Definition(), "test", clock, NullLogger.Instance, CancellationToken.None);
+        var recorder = await StartAsync(store, clock);
         var record = Record(recorder.RunId, RunStatus.Succeeded);
         record.Status = RunStatus.Running;
         recorder.OnEvent(new RunStartedEvent(record.RunId, record));
