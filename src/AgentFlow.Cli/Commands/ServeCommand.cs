@@ -1,12 +1,10 @@
 using System.Collections.Concurrent;
 using System.CommandLine;
 using System.Globalization;
-using System.Net;
-using System.Security.Cryptography;
-using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using AgentFlow.Cli.Output;
+using AgentFlow.Cli.Security;
 using AgentFlow.Definitions;
 using AgentFlow.Execution;
 using AgentFlow.Execution.Durable;
@@ -33,30 +31,23 @@ internal static partial class ServeCommand
     /// <summary>Largest request body accepted (runs are started with small JSON documents).</summary>
     public const long MaxRequestBytes = 256 * 1024;
 
-    public const string TokenVariable = "AGENTFLOW_API_TOKEN";
-
     public static Command Create(Func<CliContext> context)
     {
         var urls = new Option<string>("--urls") { Description = "Where the HTTP API listens (default http://127.0.0.1:8080; port 0 picks a free one).", DefaultValueFactory = _ => "http://127.0.0.1:8080" };
         var workflows = new Option<string>("--workflows") { Description = "Folder of the workflows the API may start (default ./workflows).", DefaultValueFactory = _ => "workflows" };
         var sweep = new Option<double>("--sweep") { Description = "Seconds between sweeps for interrupted runs, lapsed leases and due approval timeouts (default 5).", DefaultValueFactory = _ => 5 };
+        var origins = new Option<Uri[]>("--allow-origin") { Description = "An extra origin (scheme://host:port) whose pages may call the API, e.g. a proxy in front of it (repeatable; the bound addresses are always allowed)." };
         var config = CommonOptions.Config();
         var tracking = CommonOptions.TrackingUri();
         var command = new Command("serve", "Run a long-lived orchestrator: resumes interrupted runs, applies approval timeouts, takes over runs of dead orchestrators, serves the HTTP API.")
         {
-            urls, workflows, sweep, config, tracking,
+            urls, workflows, sweep, origins, config, tracking,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
             using var cli = context();
-            var token = cli.Environment.GetValueOrDefault(TokenVariable);
+            var security = new ApiSecurity(cli.Environment.GetValueOrDefault(ApiSecurity.TokenVariable), parse.GetValue(origins) ?? []);
             var url = parse.GetValue(urls)!;
-            if (!IsLoopback(url) && string.IsNullOrEmpty(token))
-            {
-                DiagnosticPrinter.PrintError(cli.Error, $"serve listens on {url}, beyond this machine: set {TokenVariable} (clients then send 'Authorization: Bearer <token>'), or listen on 127.0.0.1");
-                return ExitCodes.BadInput;
-            }
-
             if (cli.TryLoadRegistry(parse.GetValue(config)) is not { } registry)
             {
                 return ExitCodes.BadInput;
@@ -71,23 +62,23 @@ internal static partial class ServeCommand
             builder.WebHost.ConfigureKestrel(o => o.Limits.MaxRequestBodySize = MaxRequestBytes);
             builder.Services.AddOpenApi();
             await using var app = builder.Build();
-            if (!string.IsNullOrEmpty(token))
-            {
-                app.Use(async (http, next) =>
-                {
-                    if (!Authorized(http.Request.Headers.Authorization.ToString(), token))
-                    {
-                        await Results.Problem(statusCode: 401, title: "missing or wrong bearer token", detail: $"send 'Authorization: Bearer <{TokenVariable}>'").ExecuteAsync(http).ConfigureAwait(false);
-                        return;
-                    }
-
-                    await next(http).ConfigureAwait(false);
-                });
-            }
-
+            app.UseMiddleware<ApiSecurityMiddleware>(security);
             server.Map(app);
             await app.StartAsync(cancellationToken).ConfigureAwait(false);
+            // Decided from what Kestrel bound (--urls splits on ';', Kestrel__Endpoints__* overrides it); until this
+            // check passed the middleware answers 503 to everything, so nothing is ever served unauthenticated beyond loopback.
             var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? app.Urls;
+            try
+            {
+                security.Verify(addresses);
+            }
+            catch (ServeConfigurationException ex)
+            {
+                DiagnosticPrinter.PrintError(cli.Error, ex.Message);
+                await app.StopAsync(CancellationToken.None).ConfigureAwait(false);
+                return ExitCodes.BadInput;
+            }
+
             cli.Error.WriteLine($"agentflow serve: listening on {string.Join(", ", addresses)}; runs in {runStore.Description}; Ctrl+C to stop");
             try
             {
@@ -102,17 +93,6 @@ internal static partial class ServeCommand
             return ExitCodes.Success;
         });
         return command;
-    }
-
-    private static bool IsLoopback(string url) =>
-        Uri.TryCreate(url, UriKind.Absolute, out var uri) && (uri.IsLoopback || (IPAddress.TryParse(uri.Host, out var ip) && IPAddress.IsLoopback(ip)));
-
-    // Constant-time: the comparison takes as long whatever prefix of the token is right.
-    private static bool Authorized(string header, string token)
-    {
-        const string Scheme = "Bearer ";
-        var given = header.StartsWith(Scheme, StringComparison.Ordinal) ? header[Scheme.Length..] : string.Empty;
-        return CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(given)), SHA256.HashData(Encoding.UTF8.GetBytes(token)));
     }
 
     private sealed partial class Server(CliContext cli, ModelRegistry registry, IRunStore runs, string? configPath, string? trackingUri, string workflowsDirectory)
@@ -494,7 +474,7 @@ internal static partial class ServeCommand
                 return Problem(409, "not waiting there", run.Record.Waiting is { } w ? $"run {id} waits at approval '{w.StepId}', not '{step}'" : $"run {id} is not waiting for a decision");
             }
 
-            var answer = new ApprovalAnswer(step, approve, body["by"]?.GetValue<string>() is { Length: > 0 } by ? by : "api", body["comment"]?.GetValue<string>());
+            var answer = new ApprovalAnswer(step, approve, ApiSecurity.DecidedBy(http.User, body["by"]?.GetValue<string>()), body["comment"]?.GetValue<string>());
             Launch(id, () => ApprovalCommands.ContinueAsync(cli, id, answer, configPath, json: false, CancellationToken.None, background: true, listener: _hub));
             return Results.Json(new JsonObject { ["run_id"] = id, ["step"] = step, ["decision"] = approve ? "approved" : "rejected", ["url"] = $"/api/runs/{id}" }, statusCode: 202);
         }
