@@ -306,6 +306,48 @@ public sealed class ServeTests(CliFixture fixture) : IClassFixture<CliFixture>
         Assert.Equal("approved by api-token", done.GetProperty("outputs").GetProperty("decision").GetString());
     }
 
+    [Fact]
+    public async Task Serve_ProblemDetails_NameWorkflowsRelativeToTheFolderNeverByServerPath()
+    {
+        var (dir, env) = Workspace();
+        await File.WriteAllTextAsync(Path.Combine(dir, "workflows", "broken.yaml"), "name: Broken\nversion: 1\nsteps: []\n");
+        await using var serve = await ServeProcess.StartAsync(dir, env);
+        using var http = new HttpClient { BaseAddress = serve.Address };
+
+        var texts = new List<string>();
+        foreach (var response in new[]
+        {
+            await http.PostAsJsonAsync("/api/runs", new { workflow = "broken" }),
+            await http.PostAsJsonAsync("/api/runs", new { workflow = "nope" }),
+            await http.PostAsJsonAsync("/api/runs", new { workflow = "../x" }),
+            await http.GetAsync(new Uri("/api/workflows", UriKind.Relative)),
+            await http.GetAsync(new Uri("/api/experiments/nope", UriKind.Relative)),
+        })
+        {
+            texts.Add(await response.Content.ReadAsStringAsync());
+        }
+
+        Assert.Contains("broken.yaml:1:7: error AF0104", texts[0], StringComparison.Ordinal);
+        Assert.All(texts, text => Assert.DoesNotContain(dir, text, StringComparison.Ordinal));
+        Assert.All(texts, text => Assert.DoesNotContain(fixture.Root, text, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Serve_RunStartedOverHttp_IsRecordedWithTriggerApi()
+    {
+        var (dir, env) = Workspace();
+        await File.WriteAllTextAsync(Path.Combine(dir, "workflows", "two.yaml"), Two);
+        await using var serve = await ServeProcess.StartAsync(dir, env);
+        using var http = new HttpClient { BaseAddress = serve.Address };
+        var runId = (await (await http.PostAsJsonAsync("/api/runs", new { workflow = "two" })).Content.ReadFromJsonAsync<JsonElement>()).GetProperty("run_id").GetString()!;
+        await WaitForRunAsync(http, runId, r => Status(r) == "succeeded", TimeSpan.FromSeconds(60));
+
+        var export = await CliProcess.RunAsync(dir, env, "runs", "export", runId);
+
+        Assert.True(export.ExitCode == 0, export.ToString());
+        Assert.Equal("api", JsonDocument.Parse(export.Stdout).RootElement.GetProperty("tags").GetProperty("agentflow.trigger").GetString());
+    }
+
     private static int FreePort()
     {
         using var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);

@@ -190,13 +190,13 @@ internal static partial class ServeCommand
             var name = body["workflow"]?.GetValue<string>();
             if (string.IsNullOrEmpty(name) || name.Any(c => !(char.IsAsciiLetterOrDigit(c) || c is '-' or '_')))
             {
-                return Problem(400, "unknown workflow", $"'workflow' names a workflow of {workflowsDirectory} (letters, digits, '-', '_'; no path)");
+                return Problem(400, "unknown workflow", "'workflow' names a workflow of the workflows folder (letters, digits, '-', '_'; no path)");
             }
 
             var file = Path.Combine(workflowsDirectory, name + ".yaml");
             if (!File.Exists(file))
             {
-                return Problem(404, "unknown workflow", $"no workflow '{name}' in {workflowsDirectory}");
+                return Problem(404, "unknown workflow", $"no workflow '{name}' ({name}.yaml) in the workflows folder; GET /api/workflows lists them");
             }
 
             var loaded = WorkflowLoader.Load(file);
@@ -239,7 +239,7 @@ internal static partial class ServeCommand
                             var signal = new StartedSignal(observer, started);
                             return runner.RunAsync(new RunRequest(definition) { Inputs = inputs, Bindings = bindings, RunId = id, Host = host }, signal, ct);
                         },
-                        CancellationToken.None, background: true, listener: _hub).ConfigureAwait(false);
+                        CancellationToken.None, background: true, listener: _hub, trigger: "api").ConfigureAwait(false);
                 }
                 finally
                 {
@@ -271,7 +271,7 @@ internal static partial class ServeCommand
                         ["name"] = Path.GetFileNameWithoutExtension(file),
                         ["description"] = definition?.Description,
                         ["valid"] = loaded.Succeeded,
-                        ["diagnostics"] = new JsonArray([.. loaded.Diagnostics.Select(d => (JsonNode)JsonValue.Create(d.ToString()))]),
+                        ["diagnostics"] = new JsonArray([.. loaded.Diagnostics.Select(d => (JsonNode)JsonValue.Create(Hide(d.ToString())))]),
                         ["inputs"] = new JsonArray([.. (definition?.Inputs ?? []).Select(i => (JsonNode)new JsonObject
                         {
                             ["name"] = i.Name,
@@ -480,7 +480,7 @@ internal static partial class ServeCommand
         }
 
         // The request body as a JSON object, or the 400 that says what to send instead.
-        private static async Task<(JsonObject? Body, IResult? Invalid)> ReadObjectAsync(HttpContext http, string example)
+        private async Task<(JsonObject? Body, IResult? Invalid)> ReadObjectAsync(HttpContext http, string example)
         {
             try
             {
@@ -526,7 +526,14 @@ internal static partial class ServeCommand
             }
         }
 
-        private static IResult Problem(int status, string title, string detail) => Results.Problem(statusCode: status, title: title, detail: detail);
+        private IResult Problem(int status, string title, string detail) => Results.Problem(statusCode: status, title: title, detail: Hide(detail));
+
+        // Responses never show server paths: workflow files relative to their folder, the rest relative to the working directory.
+        private string Hide(string text) => text
+            .Replace(workflowsDirectory + Path.DirectorySeparatorChar, string.Empty, StringComparison.Ordinal)
+            .Replace(workflowsDirectory, "the workflows folder", StringComparison.Ordinal)
+            .Replace(cli.WorkingDirectory + Path.DirectorySeparatorChar, string.Empty, StringComparison.Ordinal)
+            .Replace(cli.WorkingDirectory, ".", StringComparison.Ordinal);
 
         [LoggerMessage(Level = LogLevel.Warning, Message = "serve: sweep failed: {Reason}")]
         private static partial void LogSweepFailed(ILogger logger, string reason);
