@@ -1,5 +1,6 @@
 using AgentFlow.Cli.Hosting;
 using AgentFlow.Cli.Output;
+using AgentFlow.Server;
 using AgentFlow.Cli.Progress;
 using AgentFlow.Definitions;
 using AgentFlow.Execution;

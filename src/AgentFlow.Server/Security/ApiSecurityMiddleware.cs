@@ -4,7 +4,7 @@ using System.Text;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Net.Http.Headers;
 
-namespace AgentFlow.Cli.Security;
+namespace AgentFlow.Server.Security;
 
 /// <summary>
 /// Every security rule of the HTTP API, in the order a request meets them: no request is served until the bound

@@ -1,7 +1,7 @@
 using System.Net;
 using Microsoft.AspNetCore.Http;
 
-namespace AgentFlow.Cli.Security;
+namespace AgentFlow.Server.Security;
 
 /// <summary>
 /// What the server actually listens on, read from Kestrel after it bound (never from the <c>--urls</c> text, which
