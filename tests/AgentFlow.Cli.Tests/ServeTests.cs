@@ -194,8 +194,8 @@ public sealed class ServeTests(CliFixture fixture) : IClassFixture<CliFixture>
         var traversal = await http.PostAsJsonAsync("/api/runs", new { workflow = "../etc/passwd" });
         var unknown = await http.PostAsJsonAsync("/api/runs", new { workflow = "nope" });
         var badInput = await http.PostAsJsonAsync("/api/runs", new { workflow = "web-approval", inputs = new { tikket = "x" } });
-        var notJson = await http.PostAsync(new Uri("/api/runs", UriKind.Relative), new StringContent("{"));
-        var tooBig = await http.PostAsync(new Uri("/api/runs", UriKind.Relative), new StringContent(new string(' ', 300 * 1024)));
+        var notJson = await http.PostAsync(new Uri("/api/runs", UriKind.Relative), new StringContent("{", null, "application/json"));
+        var tooBig = await http.PostAsync(new Uri("/api/runs", UriKind.Relative), new StringContent(new string(' ', 300 * 1024), null, "application/json"));
         var noRun = await http.GetAsync(new Uri("/api/runs/0123456789abcdef", UriKind.Relative));
 
         Assert.Equal(
@@ -230,6 +230,177 @@ public sealed class ServeTests(CliFixture fixture) : IClassFixture<CliFixture>
 
         Assert.True(result.ExitCode == 2, result.ToString());
         Assert.Contains("AGENTFLOW_API_TOKEN", result.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Serve_UrlListWithAWildcardAndNoToken_ExitsWithoutEverAnsweringThere()
+    {
+        var (dir, env) = Workspace();
+        var (loopback, wildcard) = (FreePort(), FreePort());
+
+        var (result, answers) = await ServeUntilExitAsync(dir, env, wildcard, "serve", "--urls", $"http://127.0.0.1:{loopback}/;http://0.0.0.0:{wildcard}");
+
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.Contains($"0.0.0.0:{wildcard}", result.Stderr, StringComparison.Ordinal);
+        Assert.Contains("AGENTFLOW_API_TOKEN", result.Stderr, StringComparison.Ordinal);
+        Assert.All(answers, status => Assert.Equal(HttpStatusCode.ServiceUnavailable, status));
+    }
+
+    [Fact]
+    public async Task Serve_KestrelEndpointFromTheEnvironmentBeyondLoopbackAndNoToken_ExitsWithoutEverAnswering()
+    {
+        var port = FreePort();
+        var (dir, env) = Workspace(new Dictionary<string, string> { ["Kestrel__Endpoints__x__Url"] = $"http://0.0.0.0:{port}" });
+
+        var (result, answers) = await ServeUntilExitAsync(dir, env, port, "serve", "--urls", "http://127.0.0.1:0");
+
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.Contains($"0.0.0.0:{port}", result.Stderr, StringComparison.Ordinal);
+        Assert.All(answers, status => Assert.Equal(HttpStatusCode.ServiceUnavailable, status));
+    }
+
+    [Fact]
+    public async Task Serve_CrossSiteRequests_AreRefusedBeforeTheyReachTheApi()
+    {
+        var (dir, env) = Workspace();
+        await File.WriteAllTextAsync(Path.Combine(dir, "workflows", "two.yaml"), Two);
+        await using var serve = await ServeProcess.StartAsync(dir, env);
+        using var http = new HttpClient { BaseAddress = serve.Address };
+        var port = serve.Address.Port;
+        var body = """{"workflow": "two"}""";
+
+        var plain = await http.PostAsync(new Uri("/api/runs", UriKind.Relative), new StringContent(body));
+        var approvePlain = await http.PostAsync(new Uri("/api/runs/0123456789abcdef/approvals/review", UriKind.Relative), new StringContent("""{"approve": true}"""));
+        var foreign = await SendAsync(http, HttpMethod.Post, "/api/runs", body, origin: "http://evil.example");
+        var foreignRead = await SendAsync(http, HttpMethod.Get, "/api/approvals", null, origin: "http://evil.example");
+        var nullOrigin = await SendAsync(http, HttpMethod.Post, "/api/runs", body, origin: "null");
+        var rebound = await SendAsync(http, HttpMethod.Get, "/api/runs", null, host: $"evil.example:{port}");
+        var otherPort = await SendAsync(http, HttpMethod.Get, "/healthz", null, host: $"127.0.0.1:{port + 1}");
+        var runs = await http.GetFromJsonAsync<JsonElement>("/api/runs");
+        var byName = await SendAsync(http, HttpMethod.Get, "/healthz", null, host: $"localhost:{port}");
+        var ownOrigin = await SendAsync(http, HttpMethod.Post, "/api/runs/0123456789abcdef/approvals/review", """{"approve": true}""", origin: $"http://localhost:{port}");
+
+        Assert.Equal(
+            [HttpStatusCode.UnsupportedMediaType, HttpStatusCode.UnsupportedMediaType, HttpStatusCode.Forbidden, HttpStatusCode.Forbidden, HttpStatusCode.Forbidden, HttpStatusCode.BadRequest, HttpStatusCode.BadRequest],
+            new[] { plain, approvePlain, foreign, foreignRead, nullOrigin, rebound, otherPort }.Select(r => r.StatusCode));
+        Assert.Empty(runs.EnumerateArray()); // none of them started a run
+        Assert.Equal((HttpStatusCode.OK, HttpStatusCode.NotFound), (byName.StatusCode, ownOrigin.StatusCode));
+    }
+
+    [Fact]
+    public async Task Serve_ApprovalWithToken_RecordsTheTokenCallerNotTheNameInTheBody()
+    {
+        var (dir, env) = Workspace(new Dictionary<string, string> { ["AGENTFLOW_API_TOKEN"] = "s3cret-token" });
+        await File.WriteAllTextAsync(Path.Combine(dir, "workflows", "web-approval.yaml"), TestWorkflows.WebApproval);
+        await using var serve = await ServeProcess.StartAsync(dir, env);
+        using var http = new HttpClient { BaseAddress = serve.Address };
+        http.DefaultRequestHeaders.Authorization = new("Bearer", "s3cret-token");
+        var start = await http.PostAsJsonAsync("/api/runs", new { workflow = "web-approval", inputs = new { ticket = "refund" } });
+        var runId = (await start.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("run_id").GetString()!;
+        await WaitForRunAsync(http, runId, r => Status(r) == "waiting", TimeSpan.FromSeconds(60));
+
+        var decide = await http.PostAsJsonAsync($"/api/runs/{runId}/approvals/review", new { approve = true, by = "the-ceo" });
+
+        Assert.Equal(HttpStatusCode.Accepted, decide.StatusCode);
+        var done = await WaitForRunAsync(http, runId, r => Status(r) is "succeeded" or "failed", TimeSpan.FromSeconds(60));
+        Assert.Equal("approved by api-token", done.GetProperty("outputs").GetProperty("decision").GetString());
+    }
+
+    [Fact]
+    public async Task Serve_ProblemDetails_NameWorkflowsRelativeToTheFolderNeverByServerPath()
+    {
+        var (dir, env) = Workspace();
+        await File.WriteAllTextAsync(Path.Combine(dir, "workflows", "broken.yaml"), "name: Broken\nversion: 1\nsteps: []\n");
+        await using var serve = await ServeProcess.StartAsync(dir, env);
+        using var http = new HttpClient { BaseAddress = serve.Address };
+
+        var texts = new List<string>();
+        foreach (var response in new[]
+        {
+            await http.PostAsJsonAsync("/api/runs", new { workflow = "broken" }),
+            await http.PostAsJsonAsync("/api/runs", new { workflow = "nope" }),
+            await http.PostAsJsonAsync("/api/runs", new { workflow = "../x" }),
+            await http.GetAsync(new Uri("/api/workflows", UriKind.Relative)),
+            await http.GetAsync(new Uri("/api/experiments/nope", UriKind.Relative)),
+        })
+        {
+            texts.Add(await response.Content.ReadAsStringAsync());
+        }
+
+        Assert.Contains("broken.yaml:1:7: error AF0104", texts[0], StringComparison.Ordinal);
+        Assert.All(texts, text => Assert.DoesNotContain(dir, text, StringComparison.Ordinal));
+        Assert.All(texts, text => Assert.DoesNotContain(fixture.Root, text, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Serve_RunStartedOverHttp_IsRecordedWithTriggerApi()
+    {
+        var (dir, env) = Workspace();
+        await File.WriteAllTextAsync(Path.Combine(dir, "workflows", "two.yaml"), Two);
+        await using var serve = await ServeProcess.StartAsync(dir, env);
+        using var http = new HttpClient { BaseAddress = serve.Address };
+        var runId = (await (await http.PostAsJsonAsync("/api/runs", new { workflow = "two" })).Content.ReadFromJsonAsync<JsonElement>()).GetProperty("run_id").GetString()!;
+        await WaitForRunAsync(http, runId, r => Status(r) == "succeeded", TimeSpan.FromSeconds(60));
+
+        var export = await CliProcess.RunAsync(dir, env, "runs", "export", runId);
+
+        Assert.True(export.ExitCode == 0, export.ToString());
+        Assert.Equal("api", JsonDocument.Parse(export.Stdout).RootElement.GetProperty("tags").GetProperty("agentflow.trigger").GetString());
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private static async Task<HttpResponseMessage> SendAsync(HttpClient http, HttpMethod method, string path, string? json, string? origin = null, string? host = null)
+    {
+        using var request = new HttpRequestMessage(method, new Uri(path, UriKind.Relative));
+        if (json is not null)
+        {
+            request.Content = new StringContent(json, null, "application/json");
+        }
+
+        if (origin is not null)
+        {
+            request.Headers.Add("Origin", origin);
+        }
+
+        if (host is not null)
+        {
+            request.Headers.Host = host;
+        }
+
+        return await http.SendAsync(request);
+    }
+
+    // Runs serve until it exits (at most 3 minutes), asking http://127.0.0.1:PROBE/healthz all the while: the answers it got.
+    private static async Task<(CliResult Result, List<HttpStatusCode> Answers)> ServeUntilExitAsync(string dir, Dictionary<string, string> env, int probe, params string[] args)
+    {
+        var serve = CliProcess.RunAsync(dir, env, args);
+        var answers = new List<HttpStatusCode>();
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        while (!serve.IsCompleted)
+        {
+            try
+            {
+                answers.Add((await http.GetAsync(new Uri($"http://127.0.0.1:{probe}/healthz"))).StatusCode);
+            }
+            catch (HttpRequestException)
+            {
+                // Not listening (yet, or any more).
+            }
+            catch (TaskCanceledException)
+            {
+                // Accepted but not answered before it closed.
+            }
+
+            await Task.Delay(5);
+        }
+
+        return (await serve, answers);
     }
 
     [RedisFact]

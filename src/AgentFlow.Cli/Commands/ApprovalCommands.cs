@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json.Nodes;
 using AgentFlow.Cli.Output;
+using AgentFlow.Server;
 using AgentFlow.Definitions;
 using AgentFlow.Execution;
 using AgentFlow.Execution.Durable;

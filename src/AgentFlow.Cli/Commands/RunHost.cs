@@ -1,5 +1,6 @@
 using AgentFlow.Cli.Hosting;
 using AgentFlow.Cli.Output;
+using AgentFlow.Server;
 using AgentFlow.Cli.Progress;
 using AgentFlow.Definitions;
 using AgentFlow.Execution;
@@ -28,7 +29,7 @@ internal static class RunHost
     public static async Task<int> ExecuteAsync(
         CliContext cli, WorkflowDefinition definition, ModelRegistry registry, IReadOnlyDictionary<string, string> bindings,
         IReadOnlyDictionary<string, string> host, string? resumeRunId, bool json, RunAction action, CancellationToken cancellationToken,
-        IReadOnlyList<Tracking.MLflow.MlflowTag>? tags = null, bool background = false, IRunObserver? listener = null)
+        IReadOnlyList<Tracking.MLflow.MlflowTag>? tags = null, bool background = false, IRunObserver? listener = null, string trigger = "cli")
     {
         var record = host.GetValueOrDefault(RecordKey) != "false";
         var trackingUri = host.GetValueOrDefault(TrackingKey) is { Length: > 0 } uri ? uri : null;
@@ -42,7 +43,7 @@ internal static class RunHost
             var logger = cli.LoggerFactory.CreateLogger<MlflowRunRecorder>();
             recorder = tracking is null ? null
                 : resumeRunId is not null ? MlflowRunRecorder.Attach(tracking, resumeRunId, cli.Time, logger)
-                : await MlflowRunRecorder.StartAsync(tracking, definition, "cli", null, tags ?? [], cli.Time, logger, cancellationToken).ConfigureAwait(false);
+                : await MlflowRunRecorder.StartAsync(tracking, definition, trigger, null, tags ?? [], cli.Time, logger, cancellationToken).ConfigureAwait(false);
             var models = new ModelHost(registry, cli.CreateProviders());
             var bound = models.ModelsFor(definition, bindings).Select(s => s.Name).ToList();
             await using var runtime = await ModelRuntime.StartOrchestratorAsync(cli, models, bound, cancellationToken).ConfigureAwait(false);

@@ -4,6 +4,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using AgentFlow.Cli.Hosting;
 using AgentFlow.Cli.Output;
+using AgentFlow.Server;
 using AgentFlow.Cli.Progress;
 using AgentFlow.Definitions;
 using AgentFlow.Execution;

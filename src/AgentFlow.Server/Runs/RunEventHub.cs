@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using System.Threading.Channels;
 using AgentFlow.Execution;
 
-namespace AgentFlow.Cli.Commands;
+namespace AgentFlow.Server.Runs;
 
 /// <summary>
 /// Hands the events of the runs this <c>serve</c> process executes to their Server-Sent Events subscribers. A

@@ -3,15 +3,16 @@ using System.Security.Cryptography;
 using System.Text;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
 
-namespace AgentFlow.Cli;
+namespace AgentFlow.Server.Dashboard;
 
 /// <summary>
 /// The web dashboard of <c>agentflow serve</c>: three static files (index.html, app.js, app.css) embedded in the
-/// executable and served at <c>/</c> and <c>/assets/…</c>. Plain JavaScript against the HTTP API; no build step, no
+/// server assembly and served at <c>/</c> and <c>/assets/…</c>. Plain JavaScript against the HTTP API; no build step, no
 /// network at run time.
 /// </summary>
-internal static class Dashboard
+internal static class DashboardEndpoints
 {
     private const string ResourcePrefix = "Dashboard/";
 
@@ -21,7 +22,7 @@ internal static class Dashboard
 
     private static readonly Lazy<Assets> Files = new(Assets.Load);
 
-    public static void Map(WebApplication app)
+    public static IEndpointRouteBuilder MapDashboard(this IEndpointRouteBuilder app)
     {
         app.MapGet("/", (HttpContext http) => Serve(http, Files.Value.Index, "no-cache"));
         app.MapGet("/index.html", (HttpContext http) => Serve(http, Files.Value.Index, "no-cache"));
@@ -29,6 +30,7 @@ internal static class Dashboard
             Files.Value.Static.TryGetValue(name, out var file)
                 ? Serve(http, file, "public, max-age=31536000, immutable")
                 : Results.Problem(statusCode: 404, title: "not found", detail: $"no dashboard asset '{name}'"));
+        return app;
     }
 
     private static IResult Serve(HttpContext http, Asset file, string cacheControl)
@@ -74,8 +76,8 @@ internal static class Dashboard
 
         private static byte[] Read(string name)
         {
-            using var stream = typeof(Dashboard).Assembly.GetManifestResourceStream(ResourcePrefix + name)
-                ?? throw new InvalidOperationException($"the dashboard asset {name} is not embedded in the executable");
+            using var stream = typeof(DashboardEndpoints).Assembly.GetManifestResourceStream(ResourcePrefix + name)
+                ?? throw new InvalidOperationException($"the dashboard asset {name} is not embedded in the server assembly");
             using var copy = new MemoryStream();
             stream.CopyTo(copy);
             return copy.ToArray();

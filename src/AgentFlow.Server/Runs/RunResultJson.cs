@@ -2,14 +2,18 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using AgentFlow.Execution;
 
-namespace AgentFlow.Cli.Output;
+namespace AgentFlow.Server;
 
-/// <summary>The machine-readable result of <c>agentflow run --json</c> (snake_case, stable field names).</summary>
-internal static class RunResultJson
+/// <summary>
+/// The JSON of a run record (snake_case, stable field names): what <c>GET /api/runs/{id}</c> answers and what
+/// <c>agentflow run --json</c> prints, one shape for both.
+/// </summary>
+public static class RunResultJson
 {
     // Relaxed escaping: the result is read by people and programs, not embedded in HTML.
     private static readonly JsonSerializerOptions Options = new() { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
+    /// <summary>The run as indented JSON text.</summary>
     public static string Serialize(RunRecord record) => ToJson(record).ToJsonString(Options);
 
     /// <summary>The run as a JSON object (what <see cref="Serialize"/> prints).</summary>
