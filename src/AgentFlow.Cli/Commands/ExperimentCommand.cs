@@ -300,9 +300,9 @@ internal static class ExperimentCommand
             string? filter = null;
             if (parse.GetValue(since) is { } window)
             {
-                if (!DurationText.TryParse(window, out var span))
+                if (!DurationText.TryParse(window, TimeSpan.Zero, WorkflowLimits.MaxDuration, out var span))
                 {
-                    DiagnosticPrinter.PrintError(cli.Error, $"--since '{window}' must be a duration such as 7d, 24h or 30m");
+                    DiagnosticPrinter.PrintError(cli.Error, $"--since '{window}' must be a duration {DurationText.Range(TimeSpan.Zero, WorkflowLimits.MaxDuration)}, such as 7d, 24h or 30m");
                     return ExitCodes.BadInput;
                 }
 

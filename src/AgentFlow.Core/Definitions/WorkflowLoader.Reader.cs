@@ -11,6 +11,9 @@ public static partial class WorkflowLoader
     private static readonly string[] MemoryKeys = ["conversation", "ttl"];
     private static readonly string[] DefaultsKeys = ["timeout", "retry"];
 
+    // The conversation stores' limit (ConversationTurns.MaxTtl), checked here so a run cannot fail on it later.
+    private static readonly TimeSpan MaxConversationTtl = TimeSpan.FromDays(3650);
+
     /// <summary>
     /// One pass over the YAML tree: the workflow's top level here, steps in <c>WorkflowLoader.Steps.cs</c>, typed values in
     /// <c>WorkflowLoader.Values.cs</c>. Collects diagnostics instead of stopping at the first, and substitutes
@@ -175,7 +178,7 @@ public static partial class WorkflowLoader
                         }
                     }
 
-                    if (weights.Entries.Count == 0 || (split.Count == weights.Entries.Count && split.Sum(w => w.Weight) == 0))
+                    if (weights.Entries.Count == 0 || (split.Count == weights.Entries.Count && split.All(w => w.Weight == 0)))
                     {
                         Error(valueNode.Start, "AF0125", $"the split of model alias '{alias}' has no weight above 0", $"give each model a weight, e.g. {alias}: {{ tiny: 80, tiny2: 20 }}");
                     }
@@ -230,7 +233,7 @@ public static partial class WorkflowLoader
             var keys = Keys(map, MemoryKeys, "memory");
             Require(map, keys, "conversation", "memory", "conversation: \"{{ inputs.customer_id }}\"");
             var conversation = keys.TryGetValue("conversation", out var c) ? Template(c, "conversation", required: true) : null;
-            var ttl = keys.TryGetValue("ttl", out var t) ? Duration(t, "ttl") : null;
+            var ttl = keys.TryGetValue("ttl", out var t) ? Duration(t, "ttl", MaxConversationTtl) : null;
             return conversation is null ? null : new MemoryDefinition(conversation, ttl);
         }
 

@@ -19,6 +19,8 @@ public static partial class WorkflowLoader
 
     private sealed partial class Reader
     {
+        private int _steps;
+
         private List<StepDefinition>? ReadSteps(YamlTreeNode node, string what, int minimum = 1)
         {
             if (node is not YamlTreeSequence sequence)
@@ -38,6 +40,18 @@ public static partial class WorkflowLoader
 
         private StepDefinition? ReadStep(YamlTreeNode node)
         {
+            // Reported once, at the first step too many; the rest is not read, so the checks after stay bounded.
+            if (++_steps > WorkflowLimits.MaxSteps)
+            {
+                if (_steps == WorkflowLimits.MaxSteps + 1)
+                {
+                    Error(node.Start, "AF0132", $"the workflow has more than {WorkflowLimits.MaxSteps} steps (nested steps included)",
+                        "split it into several workflows");
+                }
+
+                return null;
+            }
+
             if (Mapping(node, "step", "a step is a mapping: { id: ..., agent: { ... } }") is not { } map)
             {
                 return null;
@@ -303,9 +317,12 @@ public static partial class WorkflowLoader
             var keys = Keys(map, RetryKeys, "retry");
             Require(map, keys, "attempts", "retry", "attempts: 3");
             var attempts = keys.TryGetValue("attempts", out var attemptsNode) ? Int(attemptsNode, "attempts", 1, MaxAttempts) : null;
-            var backoff = keys.TryGetValue("backoff", out var backoffNode) ? Duration(backoffNode, "backoff") : null;
+            var backoff = keys.TryGetValue("backoff", out var backoffNode) ? Duration(backoffNode, "backoff", MaxBackoff) : null;
             return attempts is null ? null : new RetryDefinition(attempts.Value, backoff ?? TimeSpan.FromSeconds(1));
         }
+
+        // Polly's bound for the delay between attempts.
+        private static readonly TimeSpan MaxBackoff = TimeSpan.FromDays(1);
 
         // Polly's bounds for one attempt: at least 10 ms, at most a day.
         private TimeSpan? Timeout(YamlTreeNode node)

@@ -10,6 +10,9 @@ public static partial class WorkflowLoader
     /// <summary>Typed reads of YAML values: each reports a located AF0105 (or the code given) and returns null when the value does not fit.</summary>
     private sealed partial class Reader
     {
+        // Shared by every template's source map: computing it per template made reading quadratic in the file size.
+        private int[]? _lineStarts;
+
         /// <summary>Checks the keys of <paramref name="map"/> against <paramref name="allowed"/>, suggesting the near one.</summary>
         private Dictionary<string, YamlTreeNode> Keys(YamlTreeMapping map, string[] allowed, string what)
         {
@@ -82,7 +85,7 @@ public static partial class WorkflowLoader
                 return null;
             }
 
-            var map = TemplateSourceMap.Create(path, text, scalar);
+            var map = TemplateSourceMap.Create(path, text, scalar, _lineStarts ??= TemplateSourceMap.LineStarts(text));
             var start = map?.At(0) ?? At(node.Start);
             return new TemplateText(value, start) { SourceMap = map };
         }
@@ -151,20 +154,27 @@ public static partial class WorkflowLoader
             }
         }
 
-        private TimeSpan? Duration(YamlTreeNode node, string what)
+        /// <summary>A positive duration, at most <paramref name="max"/> when given (callers with a lower bound check it themselves).</summary>
+        private TimeSpan? Duration(YamlTreeNode node, string what, TimeSpan? max = null)
         {
             if (Scalar(node, what) is not { } value)
             {
                 return null;
             }
 
-            if (DurationText.TryParse(value, out var duration) && duration > TimeSpan.Zero)
+            if (!DurationText.TryParse(value, out var duration) || duration <= TimeSpan.Zero)
             {
-                return duration;
+                Error(node.Start, "AF0105", $"'{what}' must be a positive duration such as 500ms, 30s, 5m, 2h or 1d, got '{value}'", $"e.g. {what}: 30s");
+                return null;
             }
 
-            Error(node.Start, "AF0105", $"'{what}' must be a positive duration such as 500ms, 30s, 5m, 2h or 1d, got '{value}'", $"e.g. {what}: 30s");
-            return null;
+            if (duration > max)
+            {
+                Error(node.Start, "AF0105", $"'{what}' must be a positive duration of at most {DurationText.Format(max.Value)}, got '{value}'", $"e.g. {what}: 30s");
+                return null;
+            }
+
+            return duration;
         }
 
         private T Invalid<T>(YamlTreeNode node, string code, string message, string hint, T fallback)

@@ -33,6 +33,12 @@ public static partial class WorkflowLoader
         string text;
         try
         {
+            // Checked before reading, so a huge file is never loaded into memory.
+            if (new FileInfo(path) is { Exists: true, Length: > WorkflowLimits.MaxFileBytes } big)
+            {
+                return new WorkflowLoadResult(null, [TooLarge(path, big.Length)]);
+            }
+
             text = File.ReadAllText(path);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException or System.Security.SecurityException)
@@ -55,6 +61,11 @@ public static partial class WorkflowLoader
     {
         ArgumentNullException.ThrowIfNull(text);
         ArgumentNullException.ThrowIfNull(path);
+        if (text.Length > WorkflowLimits.MaxFileBytes / 4 && Encoding.UTF8.GetByteCount(text) is var bytes && bytes > WorkflowLimits.MaxFileBytes)
+        {
+            return new WorkflowLoadResult(null, [TooLarge(path, bytes)]);
+        }
+
         var diagnostics = new List<Diagnostic>();
         WorkflowDefinition? definition = null;
         try
@@ -85,6 +96,10 @@ public static partial class WorkflowLoader
             .ToList();
         return new WorkflowLoadResult(ordered.Any(d => d.Severity == DiagnosticSeverity.Error) ? null : definition, ordered);
     }
+
+    private static Diagnostic TooLarge(string path, long bytes) =>
+        new(SourceLocation.StartOf(path), "AF0131", $"the workflow file is {bytes} bytes, more than the {WorkflowLimits.MaxFileBytes} allowed",
+            "a workflow describes steps; keep large text out of it and pass it as an input");
 
     /// <summary>Lowercase hex SHA-256 of the UTF-8 bytes of <paramref name="text"/>.</summary>
     internal static string Sha256Of(string text) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)));

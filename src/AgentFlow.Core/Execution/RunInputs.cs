@@ -74,7 +74,7 @@ public static class RunInputs
             case InputType.Integer when long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var l):
                 value = l;
                 return true;
-            case InputType.Number when double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var d):
+            case InputType.Number when double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) && double.IsFinite(d):
                 value = d;
                 return true;
             case InputType.Boolean when bool.TryParse(text, out var b):

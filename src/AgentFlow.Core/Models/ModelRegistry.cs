@@ -351,7 +351,7 @@ public sealed class ModelRegistry
                     return 0;
                 }
 
-                if (double.TryParse(setting.Value, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var value) && value >= 0)
+                if (double.TryParse(setting.Value, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var value) && double.IsFinite(value) && value >= 0)
                 {
                     return value;
                 }

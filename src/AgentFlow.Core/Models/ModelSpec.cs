@@ -44,7 +44,7 @@ public sealed record ModelSpec(
             return fallback;
         }
 
-        return double.TryParse(s.Value, NumberStyles.Float, CultureInfo.InvariantCulture, out var value)
+        return double.TryParse(s.Value, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) && double.IsFinite(value)
             ? value
             : throw new ModelConfigurationException(
                 $"{s.Location}: model '{Name}': '{key}' must be a number, got '{s.Value}'.");

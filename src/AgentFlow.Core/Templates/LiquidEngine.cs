@@ -52,6 +52,14 @@ internal static partial class LiquidEngine
     /// </summary>
     public static bool TryParse(string source, TemplateText text, string what, int prefixLength, out IFluidTemplate? template, out Diagnostic? diagnostic)
     {
+        // Every template reaches Fluid through here: the guard keeps a hostile one from overflowing the stack.
+        if (TemplateGuard.Check(source, what) is var (index, message, hint))
+        {
+            diagnostic = new Diagnostic(text.LocationOf(Math.Clamp(index - prefixLength, 0, text.Text.Length)), "AF0130", message, hint);
+            template = null;
+            return false;
+        }
+
         if (Parser.TryParse(source, out template, out var error))
         {
             diagnostic = null;

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Fluid;
 using Fluid.Ast;
 using Fluid.Values;
@@ -42,6 +43,19 @@ internal sealed class TemplateReferences : AstVisitor
         var references = new TemplateReferences();
         references.VisitTemplate(template);
         return references;
+    }
+
+    // TemplateGuard bounds the nesting; should a template slip past it, a catchable exception beats a stack overflow.
+    public override Statement Visit(Statement statement)
+    {
+        RuntimeHelpers.EnsureSufficientExecutionStack();
+        return base.Visit(statement);
+    }
+
+    public override Expression Visit(Expression expression)
+    {
+        RuntimeHelpers.EnsureSufficientExecutionStack();
+        return base.Visit(expression);
     }
 
     protected override Expression VisitMemberExpression(MemberExpression memberExpression)

@@ -18,7 +18,7 @@ internal sealed record ReadScope(
 /// Checks one template or condition: Liquid syntax (by Fluid), then every variable it reads, filter it calls and
 /// tag it uses, against a <see cref="ReadScope"/>.
 /// </summary>
-internal sealed class TemplateChecker(IReadOnlySet<string> inputs, StepGraph graph, List<Diagnostic> diagnostics)
+internal sealed class TemplateChecker(IReadOnlySet<string> inputs, StepGraph graph, SuggestionBudget suggestions, List<Diagnostic> diagnostics)
 {
     private static readonly string[] Roots = ["inputs", "steps", "loop"];
 
@@ -69,8 +69,8 @@ internal sealed class TemplateChecker(IReadOnlySet<string> inputs, StepGraph gra
             switch (root)
             {
                 case "inputs" when path.Count >= 2 && !inputs.Contains(path[1]):
-                    Add(at, "AF0204", $"{scope.Subject} uses unknown input '{path[1]}'" + NameSuggestion.DidYouMean(path[1], inputs),
-                        inputs.Count == 0 ? $"declare it under inputs:, e.g. inputs: {{ {path[1]}: {{ type: string }} }}" : $"declared inputs: {string.Join(", ", inputs)}");
+                    Add(at, "AF0204", $"{scope.Subject} uses unknown input '{path[1]}'" + suggestions.DidYouMean(path[1], inputs),
+                        inputs.Count == 0 ? $"declare it under inputs:, e.g. inputs: {{ {path[1]}: {{ type: string }} }}" : $"declared inputs: {NameSuggestion.List(inputs)}");
                     break;
 
                 case "steps":
@@ -125,7 +125,7 @@ internal sealed class TemplateChecker(IReadOnlySet<string> inputs, StepGraph gra
         var id = path[1];
         if (!graph.TryGet(id, out var target))
         {
-            Add(at, "AF0205", $"{scope.Subject} uses unknown step '{id}'" + NameSuggestion.DidYouMean(id, graph.Ids), "steps.ID.output reads the output of a step of this workflow");
+            Add(at, "AF0205", $"{scope.Subject} uses unknown step '{id}'" + suggestions.DidYouMean(id, graph.Ids), "steps.ID.output reads the output of a step of this workflow");
             return;
         }
 
@@ -148,8 +148,8 @@ internal sealed class TemplateChecker(IReadOnlySet<string> inputs, StepGraph gra
         {
             Add(at, "AF0207", fields is null
                     ? $"{scope.Subject} uses 'steps.{id}.output.{path[3]}', but the output of '{id}' is text, with no fields"
-                    : $"{scope.Subject} uses 'steps.{id}.output.{path[3]}', but '{id}' has no branch '{path[3]}'" + NameSuggestion.DidYouMean(path[3], fields),
-                fields is null ? $"use steps.{id}.output" : $"branches: {string.Join(", ", fields)}");
+                    : $"{scope.Subject} uses 'steps.{id}.output.{path[3]}', but '{id}' has no branch '{path[3]}'" + suggestions.DidYouMean(path[3], fields),
+                fields is null ? $"use steps.{id}.output" : $"branches: {NameSuggestion.List(fields)}");
             return;
         }
 

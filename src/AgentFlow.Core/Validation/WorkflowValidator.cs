@@ -42,8 +42,9 @@ public static class WorkflowValidator
         var diagnostics = new List<Diagnostic>();
         var graph = StepGraph.Build(definition, diagnostics);
         var inputs = definition.Inputs.Select(i => i.Name).ToHashSet(StringComparer.Ordinal);
-        var checker = new TemplateChecker(inputs, graph, diagnostics);
-        CheckAliases(definition, diagnostics);
+        var suggestions = new SuggestionBudget();
+        var checker = new TemplateChecker(inputs, graph, suggestions, diagnostics);
+        CheckAliases(definition, suggestions, diagnostics);
         CheckMemory(definition, checker, diagnostics);
         CheckApprovals(definition, graph, diagnostics);
         var defined = new Flow(checker).Analyze(definition.Steps, Nothing, Nothing, inLoop: false);
@@ -55,20 +56,20 @@ public static class WorkflowValidator
         return diagnostics;
     }
 
-    private static void CheckAliases(WorkflowDefinition definition, List<Diagnostic> diagnostics)
+    private static void CheckAliases(WorkflowDefinition definition, SuggestionBudget suggestions, List<Diagnostic> diagnostics)
     {
-        var aliases = definition.Models.Select(m => m.Alias).ToList();
+        var aliases = definition.Models.Select(m => m.Alias).ToHashSet(StringComparer.Ordinal);
         var used = new HashSet<string>(StringComparer.Ordinal);
         foreach (var agent in definition.AllSteps().OfType<AgentStepDefinition>())
         {
             used.Add(agent.ModelAlias);
-            if (agent.ModelAlias.Length > 0 && !aliases.Contains(agent.ModelAlias, StringComparer.Ordinal))
+            if (agent.ModelAlias.Length > 0 && !aliases.Contains(agent.ModelAlias))
             {
                 diagnostics.Add(new Diagnostic(agent.ModelAliasLocation, "AF0202",
-                    $"step '{agent.Id}' uses unknown model alias '{agent.ModelAlias}'" + NameSuggestion.DidYouMean(agent.ModelAlias, aliases),
+                    $"step '{agent.Id}' uses unknown model alias '{agent.ModelAlias}'" + suggestions.DidYouMean(agent.ModelAlias, aliases),
                     aliases.Count == 0
                         ? $"declare it under models:, e.g. models: {{ {agent.ModelAlias}: tiny }}"
-                        : $"declared aliases: {string.Join(", ", aliases)}; or declare it under models:"));
+                        : $"declared aliases: {NameSuggestion.List(aliases)}; or declare it under models:"));
             }
         }
 

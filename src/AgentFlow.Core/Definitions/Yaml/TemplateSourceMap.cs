@@ -29,7 +29,8 @@ internal sealed class TemplateSourceMap
     }
 
     /// <summary>Aligns <paramref name="scalar"/>'s value with its raw text in <paramref name="source"/>; null when the marks do not fit the text.</summary>
-    public static TemplateSourceMap? Create(string file, string source, YamlTreeScalar scalar)
+    /// <remarks>A caller mapping many scalars of one file passes its <see cref="LineStarts"/> once, as <paramref name="lineStarts"/>.</remarks>
+    public static TemplateSourceMap? Create(string file, string source, YamlTreeScalar scalar, int[]? lineStarts = null)
     {
         var start = (int)scalar.Start.Index;
         var end = (int)Math.Min(scalar.End.Index, source.Length);
@@ -62,7 +63,7 @@ internal sealed class TemplateSourceMap
         }
 
         offsets[value.Length] = Math.Min(j, Math.Max(rawStart, end));
-        var lineStarts = LineStarts(source);
+        lineStarts ??= LineStarts(source);
         var lines = new int[offsets.Length];
         var columns = new int[offsets.Length];
         for (var i = 0; i < offsets.Length; i++)
@@ -115,7 +116,8 @@ internal sealed class TemplateSourceMap
         return end;
     }
 
-    private static int[] LineStarts(string source)
+    /// <summary>Where each line of <paramref name="source"/> starts.</summary>
+    public static int[] LineStarts(string source)
     {
         var starts = new List<int> { 0 };
         for (var i = 0; i < source.Length; i++)

@@ -80,10 +80,10 @@ internal readonly record struct YamlTreeEntry(YamlTreeScalar Key, YamlTreeNode V
 internal static class YamlTree
 {
     /// <summary>Deepest nesting of lists and mappings accepted.</summary>
-    public const int MaxDepth = 64;
+    public const int MaxDepth = WorkflowLimits.MaxYamlDepth;
 
     /// <summary>Most nodes a document may expand to through aliases.</summary>
-    public const long MaxWeight = 200_000;
+    public const long MaxWeight = WorkflowLimits.MaxYamlNodes;
 
     /// <summary>Parses <paramref name="text"/>; returns the root of its single document, or null when there is none or it is unreadable.</summary>
     public static YamlTreeNode? Parse(string text, string path, List<Diagnostic> diagnostics)
@@ -99,6 +99,14 @@ internal static class YamlTree
         {
             diagnostics.Add(new Diagnostic(At(path, ex.Start), "AF0101", $"YAML syntax error: {Message(ex)}",
                 "fix the YAML syntax at this position (indentation, quotes, ':' after keys)"));
+            return null;
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or ArgumentException or IndexOutOfRangeException)
+        {
+            // YamlDotNet's scanner fails this way on some malformed flow collections (e.g. "a: { b: c" then "- d"):
+            // still a syntax error, located just past the last part read.
+            diagnostics.Add(new Diagnostic(At(path, builder.LastEnd), "AF0101", "YAML syntax error: the YAML cannot be read past this point",
+                "look for an unclosed '{', '[' or quote here or just after"));
             return null;
         }
         catch (TooDeepException ex)
@@ -141,6 +149,9 @@ internal static class YamlTree
     {
         private readonly Dictionary<string, YamlTreeNode> _anchors = new(StringComparer.Ordinal);
 
+        /// <summary>Where the last event read ends.</summary>
+        public Mark LastEnd { get; private set; } = Mark.Empty;
+
         public YamlTreeNode? Document()
         {
             Next(); // StreamStart
@@ -175,6 +186,8 @@ internal static class YamlTree
             {
                 throw new YamlException(parser.Current?.End ?? Mark.Empty, parser.Current?.End ?? Mark.Empty, "unexpected end of the document");
             }
+
+            LastEnd = parser.Current?.End ?? LastEnd;
         }
 
         /// <summary>Reads the node at the current event and moves past it.</summary>
