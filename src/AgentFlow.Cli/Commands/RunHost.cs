@@ -43,16 +43,24 @@ internal static class RunHost
             recorder = tracking is null ? null
                 : resumeRunId is not null ? MlflowRunRecorder.Attach(tracking, resumeRunId, cli.Time, logger)
                 : await MlflowRunRecorder.StartAsync(tracking, definition, "cli", null, tags ?? [], cli.Time, logger, cancellationToken).ConfigureAwait(false);
+            if (recorder is not null)
+            {
+                recorder.Secrets = cli.Secrets;
+            }
+
             var models = new ModelHost(registry, cli.CreateProviders());
             var bound = models.ModelsFor(definition, bindings).Select(s => s.Name).ToList();
             await using var runtime = await ModelRuntime.StartOrchestratorAsync(cli, models, bound, cancellationToken).ConfigureAwait(false);
             // Only workflows with memory open the conversation store (no file or Redis connection otherwise).
             await using var store = definition.Memory is null ? null : await cli.OpenConversationStoreAsync(registry, cancellationToken).ConfigureAwait(false);
             await using var runs = await cli.OpenRunStoreAsync(registry, cancellationToken).ConfigureAwait(false);
-            var runner = new WorkflowRunner(models, runtime.Gateway, cli.Time, cli.LoggerFactory.CreateLogger<WorkflowRunner>(), store?.AsConversationMemory(), runs);
+            var runner = new WorkflowRunner(models, runtime.Gateway, cli.Time, cli.LoggerFactory.CreateLogger<WorkflowRunner>(), store?.AsConversationMemory(), runs)
+            {
+                Secrets = cli.Secrets,
+            };
             if (cli.ErrorIsTerminal && !background)
             {
-                var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(cli.Error) });
+                var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = RedactingWriter.ConsoleOutputFor(cli.Error) });
                 var live = new LiveProgress(console, depths, cli.Time);
                 result = await live.ShowWhileAsync(() => action(runner, Observers(live, recorder), recorder?.RunId, cancellationToken)).ConfigureAwait(false);
             }

@@ -3,6 +3,7 @@ using AgentFlow.Definitions;
 using AgentFlow.Execution.Durable;
 using AgentFlow.Execution.Engine;
 using AgentFlow.Models;
+using AgentFlow.Secrets;
 using AgentFlow.Templates;
 using System.Text.Json;
 using Microsoft.Agents.AI.Workflows;
@@ -89,6 +90,13 @@ public sealed partial class WorkflowRunner
         _time = time ?? throw new ArgumentNullException(nameof(time));
         _logger = logger ?? throw new ArgumentNullException(nameof(logger));
     }
+
+    /// <summary>
+    /// The secrets masked in every error text before it enters the run record (a step's error, the run's error), so
+    /// the transcript, the run store, MLflow and every API answer built from the record are scrubbed at the source.
+    /// Default: none known (Bearer credentials are masked still).
+    /// </summary>
+    public SecretRedactor Secrets { get; init; } = new();
 
     /// <summary>
     /// Runs <paramref name="request"/> until it ends, or parks at an approval (status <see cref="RunStatus.Waiting"/>).
@@ -249,7 +257,7 @@ public sealed partial class WorkflowRunner
             _time,
             definition.Defaults,
             definition.Budget,
-            conversation) { Replay = replay };
+            conversation) { Replay = replay, Secrets = Secrets };
     }
 
     private async Task SaveAsync(DurableRun durable, CancellationToken cancellationToken)
@@ -417,7 +425,7 @@ public sealed partial class WorkflowRunner
         return record;
     }
 
-    private static void Fail(RunRecord record, string? executorId, Exception? exception)
+    private void Fail(RunRecord record, string? executorId, Exception? exception)
     {
         if (record.Error is not null)
         {
@@ -426,7 +434,7 @@ public sealed partial class WorkflowRunner
 
         var stepFailure = Unwrap(exception);
         var stepId = stepFailure?.StepId ?? executorId?.Split('#')[0];
-        var message = stepFailure?.Reason ?? exception?.Message ?? "unknown engine error";
+        var message = Secrets.Redact(stepFailure?.Reason ?? exception?.Message ?? "unknown engine error");
         record.Error = new RunError(stepId is null || stepId.StartsWith('$') ? null : stepId, message);
     }
 
