@@ -4,6 +4,7 @@ using AgentFlow.Models.Llama.Hosting;
 using AgentFlow.Models.Llama.Providers;
 using AgentFlow.Models.Onnx.Providers;
 using AgentFlow.Models.OpenAI;
+using AgentFlow.Secrets;
 using Microsoft.Extensions.Logging;
 
 namespace AgentFlow.Cli;
@@ -11,8 +12,10 @@ namespace AgentFlow.Cli;
 /// <summary>The composition root of one CLI invocation: console streams, environment, logging, model providers.</summary>
 internal sealed class CliContext : IDisposable
 {
-    private CliContext(TextWriter output, TextWriter error, bool errorIsTerminal, string workingDirectory, IReadOnlyDictionary<string, string> environment, ILoggerFactory loggerFactory)
+    private CliContext(
+        TextWriter output, TextWriter error, bool errorIsTerminal, string workingDirectory, IReadOnlyDictionary<string, string> environment, ILoggerFactory loggerFactory, SecretRedactor secrets)
     {
+        Secrets = secrets;
         Out = output;
         Error = error;
         ErrorIsTerminal = errorIsTerminal;
@@ -34,18 +37,34 @@ internal sealed class CliContext : IDisposable
 
     public ILoggerFactory LoggerFactory { get; }
 
+    /// <summary>
+    /// The secrets this invocation knows (the environment's, then the registry's once loaded); every log line, every
+    /// line on stdout/stderr and every error entering a run record is scrubbed of them.
+    /// </summary>
+    public SecretRedactor Secrets { get; }
+
     public TimeProvider Time { get; } = TimeProvider.System;
 
-    public static CliContext CreateDefault(bool verbose)
+    /// <summary>The context of this process; <paramref name="secrets"/> (shared with the top-level error handler) learns the environment's secrets.</summary>
+    public static CliContext CreateDefault(bool verbose, SecretRedactor secrets)
     {
+        ArgumentNullException.ThrowIfNull(secrets);
         var environment = System.Environment.GetEnvironmentVariables()
             .Cast<DictionaryEntry>()
             .ToDictionary(e => (string)e.Key, e => (string?)e.Value ?? string.Empty, StringComparer.Ordinal);
-        var loggerFactory = Microsoft.Extensions.Logging.LoggerFactory.Create(builder => builder
-            .SetMinimumLevel(verbose ? LogLevel.Debug : LogLevel.Warning)
+        secrets.AddEnvironment(environment);
+        var level = verbose ? LogLevel.Debug : LogLevel.Warning;
+        var console = Microsoft.Extensions.Logging.LoggerFactory.Create(builder => builder
+            .SetMinimumLevel(level)
             .AddSimpleConsole(o => o.SingleLine = true)
             .AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace));
-        return new CliContext(Console.Out, Console.Error, !Console.IsErrorRedirected, Directory.GetCurrentDirectory(), environment, loggerFactory);
+        // Every logger writes through the redactor; stack traces only with --verbose.
+        var loggerFactory = Microsoft.Extensions.Logging.LoggerFactory.Create(builder => builder
+            .SetMinimumLevel(level)
+            .AddProvider(new RedactingLoggerProvider(console, secrets, stackTraces: verbose)));
+        return new CliContext(
+            new Output.RedactingWriter(Console.Out, secrets), new Output.RedactingWriter(Console.Error, secrets), !Console.IsErrorRedirected,
+            Directory.GetCurrentDirectory(), environment, loggerFactory, secrets);
     }
 
     /// <summary>Every model provider this host ships.</summary>
@@ -90,7 +109,12 @@ internal sealed class CliContext : IDisposable
             LoggerFactory);
 
     /// <summary>Loads the model registry; invalid files become diagnostics the caller prints.</summary>
-    public ModelRegistry LoadRegistry(string? configPath) => ModelRegistry.Load(configPath, Environment, WorkingDirectory);
+    public ModelRegistry LoadRegistry(string? configPath)
+    {
+        var registry = ModelRegistry.Load(configPath, Environment, WorkingDirectory);
+        Secrets.AddRegistry(registry, Environment);
+        return registry;
+    }
 
     /// <summary>Loads the model registry, printing its problems (and returning null) when the file is invalid.</summary>
     public ModelRegistry? TryLoadRegistry(string? configPath)

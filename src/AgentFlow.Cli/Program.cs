@@ -5,10 +5,13 @@ using AgentFlow.Cli.Commands;
 using AgentFlow.Cli.Completion;
 using AgentFlow.Cli.Output;
 using AgentFlow.Cli.Scaffold;
+using AgentFlow.Secrets;
 
 var verbose = new Option<bool>("--verbose", "-v") { Description = "Log debug details (and stack traces of internal errors) on stderr.", Recursive = true };
 ParseResult? parsed = null;
-CliContext Context() => CliContext.CreateDefault(parsed?.GetValue(verbose) ?? false);
+// One set of known secrets for the process: the commands' contexts add to it, the handlers below scrub with it.
+var secrets = new SecretRedactor();
+CliContext Context() => CliContext.CreateDefault(parsed?.GetValue(verbose) ?? false, secrets);
 
 var root = new RootCommand("AgentFlow: run multi-step AI workflows on local and remote models.")
 {
@@ -38,7 +41,7 @@ try
 catch (AgentFlowException ex)
 {
     // Every user-facing error derives from AgentFlowException and says what to do; no stack trace for bad input.
-    DiagnosticPrinter.PrintError(Console.Error, ex.Message);
+    DiagnosticPrinter.PrintError(Console.Error, secrets.Redact(ex.Message));
     return ExitCodes.BadInput;
 }
 catch (OperationCanceledException)
@@ -46,9 +49,11 @@ catch (OperationCanceledException)
     Console.Error.WriteLine("cancelled");
     return ExitCodes.Cancelled;
 }
-catch (Exception ex) when (!parsed.GetValue(verbose))
+catch (Exception ex)
 {
-    Console.Error.WriteLine($"error: internal error: {ex.GetType().Name}: {ex.Message}");
-    Console.Error.WriteLine("       run again with --verbose for the stack trace, and please report it.");
+    Console.Error.WriteLine($"error: internal error: {ex.GetType().Name}: {secrets.Redact(ex.Message)}");
+    Console.Error.WriteLine(parsed.GetValue(verbose)
+        ? secrets.Redact(ex.ToString())
+        : "       run again with --verbose for the stack trace, and please report it.");
     return ExitCodes.RunFailed;
 }

@@ -76,21 +76,35 @@ public sealed class RedisRunStore : IRunStore
         _ = transaction.StringSetAsync(KeyPrefix + run.RunId, run.ToJson());
         _ = run.IsActive ? transaction.SetAddAsync(ActiveKey, run.RunId) : transaction.SetRemoveAsync(ActiveKey, run.RunId);
         _ = transaction.SortedSetAddAsync(AllKey, run.RunId, run.Record.Started.ToUnixTimeMilliseconds());
-        await transaction.ExecuteAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
+        await Guard(Description, () => transaction.ExecuteAsync().WaitAsync(cancellationToken)).ConfigureAwait(false);
+    }
+
+    // A lost connection or a timeout is the store failing, said so in one line naming Redis (never its password);
+    // the caller ends the run and keeps what was saved before.
+    private static async Task<T> Guard<T>(string description, Func<Task<T>> operation)
+    {
+        try
+        {
+            return await operation().ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is RedisException or TimeoutException)
+        {
+            throw new RunStoreException($"runs: {description} stopped answering ({e.GetType().Name}); check that Redis runs and is reachable", e);
+        }
     }
 
     /// <inheritdoc />
     public async Task<DurableRun?> LoadAsync(string runId, CancellationToken cancellationToken)
     {
         RunIds.ThrowIfInvalid(runId);
-        var value = await _db.StringGetAsync(KeyPrefix + runId).WaitAsync(cancellationToken).ConfigureAwait(false);
+        var value = await Guard(Description, () => _db.StringGetAsync(KeyPrefix + runId).WaitAsync(cancellationToken)).ConfigureAwait(false);
         return value.IsNullOrEmpty ? null : DurableRun.FromJson(value.ToString(), $"{Description} key {KeyPrefix}{runId}");
     }
 
     /// <inheritdoc />
     public async Task<IReadOnlyList<DurableRun>> ListActiveAsync(CancellationToken cancellationToken)
     {
-        var ids = await _db.SetMembersAsync(ActiveKey).WaitAsync(cancellationToken).ConfigureAwait(false);
+        var ids = await Guard(Description, () => _db.SetMembersAsync(ActiveKey).WaitAsync(cancellationToken)).ConfigureAwait(false);
         var runs = new List<DurableRun>();
         foreach (var id in ids)
         {
@@ -106,7 +120,7 @@ public sealed class RedisRunStore : IRunStore
     /// <inheritdoc />
     public async Task<IReadOnlyList<DurableRun>> ListRecentAsync(int limit, CancellationToken cancellationToken)
     {
-        var ids = await _db.SortedSetRangeByRankAsync(AllKey, 0, Math.Max(0, limit) - 1, Order.Descending).WaitAsync(cancellationToken).ConfigureAwait(false);
+        var ids = await Guard(Description, () => _db.SortedSetRangeByRankAsync(AllKey, 0, Math.Max(0, limit) - 1, Order.Descending).WaitAsync(cancellationToken)).ConfigureAwait(false);
         var runs = new List<DurableRun>();
         foreach (var id in ids)
         {
@@ -123,7 +137,7 @@ public sealed class RedisRunStore : IRunStore
     public JsonCheckpointStore Checkpoints(string runId)
     {
         RunIds.ThrowIfInvalid(runId);
-        return new RedisCheckpoints(_db, KeyPrefix + runId + ":ckpt");
+        return new RedisCheckpoints(_db, KeyPrefix + runId + ":ckpt", Description);
     }
 
     /// <inheritdoc />
@@ -131,7 +145,7 @@ public sealed class RedisRunStore : IRunStore
     {
         RunIds.ThrowIfInvalid(runId);
         var key = KeyPrefix + runId + ":lease";
-        var taken = await _db.StringSetAsync(key, owner, LeaseTtl, When.NotExists).WaitAsync(cancellationToken).ConfigureAwait(false);
+        var taken = await Guard(Description, () => _db.StringSetAsync(key, owner, LeaseTtl, When.NotExists).WaitAsync(cancellationToken)).ConfigureAwait(false);
         return taken ? new Lease(_db, key, owner, LeaseTtl, _time) : null;
     }
 
@@ -181,7 +195,7 @@ public sealed class RedisRunStore : IRunStore
         }
     }
 
-    private sealed class RedisCheckpoints(IDatabase db, string key) : JsonCheckpointStore
+    private sealed class RedisCheckpoints(IDatabase db, string key, string description) : JsonCheckpointStore
     {
         private readonly string _index = key + ":index";
 
@@ -192,13 +206,13 @@ public sealed class RedisRunStore : IRunStore
             var transaction = db.CreateTransaction();
             _ = transaction.HashSetAsync(key, info.CheckpointId, value.GetRawText());
             _ = transaction.ListRightPushAsync(_index, $"{info.CheckpointId} {parent?.CheckpointId ?? "-"}");
-            await transaction.ExecuteAsync().ConfigureAwait(false);
+            await Guard(description, () => transaction.ExecuteAsync()).ConfigureAwait(false);
             return info;
         }
 
         public override async ValueTask<JsonElement> RetrieveCheckpointAsync(string sessionId, CheckpointInfo checkpoint)
         {
-            var value = await db.HashGetAsync(key, checkpoint.CheckpointId).ConfigureAwait(false);
+            var value = await Guard(description, () => db.HashGetAsync(key, checkpoint.CheckpointId)).ConfigureAwait(false);
             if (value.IsNullOrEmpty)
             {
                 throw new RunStoreException($"checkpoint {checkpoint.CheckpointId} of run {sessionId} is missing from Redis ({key})");
@@ -210,7 +224,7 @@ public sealed class RedisRunStore : IRunStore
 
         public override async ValueTask<IEnumerable<CheckpointInfo>> RetrieveIndexAsync(string sessionId, CheckpointInfo? withParent = null)
         {
-            var entries = await db.ListRangeAsync(_index).ConfigureAwait(false);
+            var entries = await Guard(description, () => db.ListRangeAsync(_index)).ConfigureAwait(false);
             return entries.Select(e => e.ToString().Split(' '))
                 .Where(p => p.Length == 2 && (withParent is null || p[1] == withParent.CheckpointId))
                 .Select(p => new CheckpointInfo(sessionId, p[0])).ToList();

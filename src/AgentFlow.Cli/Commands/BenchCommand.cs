@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using AgentFlow.Bench;
+using AgentFlow.Cli.Output;
 using Spectre.Console;
 
 namespace AgentFlow.Cli.Commands;
@@ -58,7 +59,7 @@ internal static class BenchCommand
 
     private static void Print(TextWriter writer, BenchReport report)
     {
-        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(writer) });
+        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = RedactingWriter.ConsoleOutputFor(writer) });
         if (Console.IsOutputRedirected)
         {
             // Piped into a file or a document: wide enough for the table, not the 80 columns Spectre assumes.

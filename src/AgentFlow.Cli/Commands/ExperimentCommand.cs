@@ -166,7 +166,7 @@ internal static class ExperimentCommand
         ExperimentResult result;
         if (cli.ErrorIsTerminal)
         {
-            var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(cli.Error) });
+            var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = RedactingWriter.ConsoleOutputFor(cli.Error) });
             result = await console.Progress().AutoClear(false).StartAsync(async ctx =>
             {
                 var tasks = variants.ToDictionary(v => v.Name, v => ctx.AddTask($"{v.Name} ({v.BindingsText})", maxValue: total), StringComparer.Ordinal);

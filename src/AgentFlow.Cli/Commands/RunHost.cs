@@ -39,21 +39,37 @@ internal static class RunHost
         MlflowRunRecorder? recorder = null;
         try
         {
-            // The MLflow run is created first: its id is the run's id, so `runs show ID` finds it directly.
+            // Everything that can refuse the run is checked before its MLflow run is created: an unknown alias or
+            // model, the broker, the stores, a model that cannot be used (a missing API key, no worker). A refused
+            // run ("nothing ran", exit 2) leaves no record behind, least of all one that looks as if it still ran.
+            var models = new ModelHost(registry, cli.CreateProviders());
+            var specs = models.ModelsFor(definition, bindings);
+            await using var runtime = await ModelRuntime.StartOrchestratorAsync(cli, models, [.. specs.Select(s => s.Name)], cancellationToken).ConfigureAwait(false);
+            // Only workflows with memory open the conversation store (no file or Redis connection otherwise).
+            await using var store = definition.Memory is null ? null : await cli.OpenConversationStoreAsync(registry, cancellationToken).ConfigureAwait(false);
+            await using var runs = await cli.OpenRunStoreAsync(registry, cancellationToken).ConfigureAwait(false);
+            if (await runtime.Gateway.CheckAsync(specs, cancellationToken).ConfigureAwait(false) is { Count: > 0 } problems)
+            {
+                throw new ModelConfigurationException(string.Join(Environment.NewLine, problems));
+            }
+
+            // Then the MLflow run: its id is the run's id, so `runs show ID` finds it directly.
             var logger = cli.LoggerFactory.CreateLogger<MlflowRunRecorder>();
             recorder = tracking is null ? null
                 : resumeRunId is not null ? MlflowRunRecorder.Attach(tracking, resumeRunId, cli.Time, logger)
                 : await MlflowRunRecorder.StartAsync(tracking, definition, trigger, null, tags ?? [], cli.Time, logger, cancellationToken).ConfigureAwait(false);
-            var models = new ModelHost(registry, cli.CreateProviders());
-            var bound = models.ModelsFor(definition, bindings).Select(s => s.Name).ToList();
-            await using var runtime = await ModelRuntime.StartOrchestratorAsync(cli, models, bound, cancellationToken).ConfigureAwait(false);
-            // Only workflows with memory open the conversation store (no file or Redis connection otherwise).
-            await using var store = definition.Memory is null ? null : await cli.OpenConversationStoreAsync(registry, cancellationToken).ConfigureAwait(false);
-            await using var runs = await cli.OpenRunStoreAsync(registry, cancellationToken).ConfigureAwait(false);
-            var runner = new WorkflowRunner(models, runtime.Gateway, cli.Time, cli.LoggerFactory.CreateLogger<WorkflowRunner>(), store?.AsConversationMemory(), runs);
+            if (recorder is not null)
+            {
+                recorder.Secrets = cli.Secrets;
+            }
+
+            var runner = new WorkflowRunner(models, runtime.Gateway, cli.Time, cli.LoggerFactory.CreateLogger<WorkflowRunner>(), store?.AsConversationMemory(), runs)
+            {
+                Secrets = cli.Secrets,
+            };
             if (cli.ErrorIsTerminal && !background)
             {
-                var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(cli.Error) });
+                var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = RedactingWriter.ConsoleOutputFor(cli.Error) });
                 var live = new LiveProgress(console, depths, cli.Time);
                 result = await live.ShowWhileAsync(() => action(runner, Observers(live, recorder), recorder?.RunId, cancellationToken)).ConfigureAwait(false);
             }
@@ -64,8 +80,17 @@ internal static class RunHost
         }
         catch (AgentFlowException ex) when (ex is InputException or ModelConfigurationException or Messaging.MessagingConfigurationException or MemoryStoreException or RunStoreException)
         {
+            await EndUnfinishedAsync(recorder, tracking, resumeRunId, $"refused before any step: {cli.Secrets.Redact(ex.Message)}", cli.Time).ConfigureAwait(false);
+            recorder = null;
             DiagnosticPrinter.PrintError(cli.Error, ex.Message);
             return ExitCodes.BadInput;
+        }
+        catch (Exception ex)
+        {
+            // No process runs it any more: the MLflow run must not stay RUNNING.
+            await EndUnfinishedAsync(recorder, tracking, resumeRunId, $"the run stopped: {ex.GetType().Name}: {cli.Secrets.Redact(ex.Message)}", cli.Time).ConfigureAwait(false);
+            recorder = null;
+            throw;
         }
         finally
         {
@@ -74,6 +99,7 @@ internal static class RunHost
                 await recorder.DisposeAsync().ConfigureAwait(false);
             }
         }
+
 
         if (recorder is { Problems.Count: > 0 })
         {
@@ -113,6 +139,39 @@ internal static class RunHost
             RunStatus.Waiting => ExitCodes.Waiting,
             _ => ExitCodes.RunFailed,
         };
+    }
+
+    // A fresh run refused or stopped before its end was recorded: ends its MLflow run as FAILED with the reason (a
+    // resumed run keeps its state: it was parked or interrupted before, and can still be continued).
+    private static async Task EndUnfinishedAsync(MlflowRunRecorder? recorder, Tracking.MLflow.IMlflowStore? tracking, string? resumeRunId, string reason, TimeProvider time)
+    {
+        if (recorder is null || tracking is null)
+        {
+            return;
+        }
+
+        await recorder.DisposeAsync().ConfigureAwait(false);
+        if (resumeRunId is not null)
+        {
+            return;
+        }
+
+        try
+        {
+            var run = await tracking.GetRunAsync(recorder.RunId, CancellationToken.None).ConfigureAwait(false);
+            if (run.Info.Status != Tracking.MLflow.MlflowRunStatus.Running)
+            {
+                return;
+            }
+
+            await tracking.LogBatchAsync(recorder.RunId, metrics: null, parameters: null,
+                [new("agentflow.status", "failed"), new("agentflow.failed_step", "(none)"), new("agentflow.error", reason.Length > 7000 ? reason[..7000] : reason)]).ConfigureAwait(false);
+            await tracking.UpdateRunAsync(recorder.RunId, Tracking.MLflow.MlflowRunStatus.Failed, time.GetUtcNow().ToUnixTimeMilliseconds()).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // The refusal is what the user needs to hear; a record that cannot be ended is reported by `runs list`.
+        }
     }
 
     private static IRunObserver Observers(IRunObserver progress, IRunObserver? recorder, IRunObserver? listener = null) =>

@@ -1,3 +1,4 @@
+using AgentFlow.Messaging;
 using AgentFlow.Messaging.Bus;
 using AgentFlow.Messaging.ModelWorker;
 using AgentFlow.Messaging.Orchestrator;
@@ -57,7 +58,7 @@ internal sealed class ModelRuntime : IAsyncDisposable
     {
         var options = ReadOptions(cli, models.Registry);
         var embedded = options.Transport == MessagingTransport.InMemory;
-        var bus = await StartBusAsync(cli, services =>
+        var bus = await StartBusAsync(cli, options, services =>
         {
             if (embedded)
             {
@@ -83,20 +84,33 @@ internal sealed class ModelRuntime : IAsyncDisposable
     {
         var bus = await StartBusAsync(
             cli,
+            options,
             services => services.AddAgentFlowWorker(options, worker, async (name, ct) => (await models.GetAsync(name, ct).ConfigureAwait(false)).Client),
             cancellationToken).ConfigureAwait(false);
         return new ModelRuntime(models, bus, new LocalModelGateway(models), options);
     }
 
-    private static async Task<IHost> StartBusAsync(CliContext cli, Action<IServiceCollection> configure, CancellationToken cancellationToken)
+    private static async Task<IHost> StartBusAsync(CliContext cli, MessagingOptions options, Action<IServiceCollection> configure, CancellationToken cancellationToken)
     {
         var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
         builder.Services.AddSingleton(cli.LoggerFactory);
         builder.Services.AddSingleton(typeof(ILogger<>), typeof(Logger<>));
         configure(builder.Services);
         var host = builder.Build();
-        await host.StartAsync(cancellationToken).ConfigureAwait(false);
-        return host;
+        try
+        {
+            await host.StartAsync(cancellationToken).ConfigureAwait(false);
+            return host;
+        }
+        catch (Exception ex) when (options.Transport == MessagingTransport.RabbitMq && ex is not AgentFlowException && !cancellationToken.IsCancellationRequested)
+        {
+            // An unreachable broker or refused credentials: one line naming the broker (never its password), not
+            // MassTransit's "internal error" with its stack traces.
+            host.Dispose();
+            throw new MessagingConfigurationException(
+                $"cannot connect to RabbitMQ at {options.RedactedRabbitMqUri}: {cli.Secrets.Redact(ex.GetBaseException().Message)}; "
+                + $"check that the broker runs there and that the user name and password are right ({MessagingOptions.RabbitMqVariable} or 'rabbitmq:' in agentflow.yaml)");
+        }
     }
 
     public async ValueTask DisposeAsync()

@@ -3,6 +3,7 @@ using AgentFlow.Definitions;
 using AgentFlow.Execution.Durable;
 using AgentFlow.Execution.Engine;
 using AgentFlow.Models;
+using AgentFlow.Secrets;
 using AgentFlow.Templates;
 using System.Text.Json;
 using Microsoft.Agents.AI.Workflows;
@@ -89,6 +90,13 @@ public sealed partial class WorkflowRunner
         _time = time ?? throw new ArgumentNullException(nameof(time));
         _logger = logger ?? throw new ArgumentNullException(nameof(logger));
     }
+
+    /// <summary>
+    /// The secrets masked in every error text before it enters the run record (a step's error, the run's error), so
+    /// the transcript, the run store, MLflow and every API answer built from the record are scrubbed at the source.
+    /// Default: none known (Bearer credentials are masked still).
+    /// </summary>
+    public SecretRedactor Secrets { get; init; } = new();
 
     /// <summary>
     /// Runs <paramref name="request"/> until it ends, or parks at an approval (status <see cref="RunStatus.Waiting"/>).
@@ -249,7 +257,7 @@ public sealed partial class WorkflowRunner
             _time,
             definition.Defaults,
             definition.Budget,
-            conversation) { Replay = replay };
+            conversation) { Replay = replay, Secrets = Secrets };
     }
 
     private async Task SaveAsync(DurableRun durable, CancellationToken cancellationToken)
@@ -290,6 +298,7 @@ public sealed partial class WorkflowRunner
         RunRecord record, DurableRun? durable, ApprovalAnswer? answer, IRunObserver? observer,
         Func<CancellationToken, ValueTask<StreamingRun>> start, CancellationToken cancellationToken)
     {
+        var storeFailed = false;
         try
         {
             await using var run = await start(cancellationToken).ConfigureAwait(false);
@@ -349,6 +358,12 @@ public sealed partial class WorkflowRunner
                             Fail(record, failed.ExecutorId, failed.Data);
                             break;
 
+                        case WorkflowErrorEvent { Exception: var exception } when durable is not null && StoreFailureIn(exception) is { } storeFailure:
+                            // The engine's checkpoint store is the run store too.
+                            storeFailed = true;
+                            StopAtStoreFailure(record, storeFailure);
+                            break;
+
                         case WorkflowErrorEvent error:
                             Fail(record, executorId: null, error.Exception);
                             break;
@@ -401,6 +416,14 @@ public sealed partial class WorkflowRunner
             record.Status = RunStatus.Cancelled;
             record.Error = new RunError(record.Steps.LastOrDefault(s => s.Status == StepStatus.Running)?.Id, "the run was cancelled");
         }
+        catch (RunStoreException ex) when (durable is not null)
+        {
+            // The run store stopped answering mid-run: the run cannot go on (nothing would survive a crash), but it
+            // ends here, recorded with the step and the cause. The store still holds its last saved state, so the
+            // run continues from there once the store is back.
+            storeFailed = true;
+            StopAtStoreFailure(record, ex);
+        }
 
         if (record.Status != RunStatus.Waiting)
         {
@@ -408,16 +431,58 @@ public sealed partial class WorkflowRunner
             LogRunFinished(record.RunId, record.Status, record.DurationMs ?? 0);
         }
 
-        if (durable is not null)
+        if (durable is not null && !storeFailed)
         {
-            await SaveAsync(durable, CancellationToken.None).ConfigureAwait(false);
+            try
+            {
+                await SaveAsync(durable, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (RunStoreException ex)
+            {
+                // The last save failed: the run ends as failed, resumable from the state saved before.
+                StopAtStoreFailure(record, ex);
+                record.Ended ??= _time.GetUtcNow();
+            }
         }
 
         observer?.OnEvent(new RunFinishedEvent(record.RunId, record));
         return record;
     }
 
-    private static void Fail(RunRecord record, string? executorId, Exception? exception)
+    private static RunStoreException? StoreFailureIn(Exception? exception)
+    {
+        for (var e = exception; e is not null; e = e.InnerException)
+        {
+            if (e is RunStoreException failure)
+            {
+                return failure;
+            }
+
+            if (e is AggregateException { InnerExceptions: [var single] })
+            {
+                return StoreFailureIn(single);
+            }
+        }
+
+        return null;
+    }
+
+    private void StopAtStoreFailure(RunRecord record, RunStoreException failure)
+    {
+        var inFlight = record.Steps.LastOrDefault(s => s.Status == StepStatus.Running);
+        foreach (var step in record.Steps.Where(s => s.Status == StepStatus.Running))
+        {
+            step.Status = StepStatus.Failed;
+            step.Error = "interrupted: the run store stopped answering";
+        }
+
+        record.Status = RunStatus.Failed;
+        record.Error = new RunError(inFlight?.Id ?? record.Error?.StepId,
+            Secrets.Redact($"{failure.Message}; the run stopped here: continue it with `agentflow runs resume {record.RunId}` once the store is back"));
+        LogRunStoreFailed(record.RunId, failure.Message);
+    }
+
+    private void Fail(RunRecord record, string? executorId, Exception? exception)
     {
         if (record.Error is not null)
         {
@@ -426,7 +491,7 @@ public sealed partial class WorkflowRunner
 
         var stepFailure = Unwrap(exception);
         var stepId = stepFailure?.StepId ?? executorId?.Split('#')[0];
-        var message = stepFailure?.Reason ?? exception?.Message ?? "unknown engine error";
+        var message = Secrets.Redact(stepFailure?.Reason ?? exception?.Message ?? "unknown engine error");
         record.Error = new RunError(stepId is null || stepId.StartsWith('$') ? null : stepId, message);
     }
 
@@ -459,6 +524,9 @@ public sealed partial class WorkflowRunner
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Run {RunId}: approval {StepId} decided (approved: {Approved}) by {DecidedBy}")]
     private partial void LogApprovalDecided(string runId, string stepId, bool approved, string decidedBy);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Run {RunId} stopped: the run store failed: {Problem}")]
+    private partial void LogRunStoreFailed(string runId, string problem);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Run {RunId} finished: {Status} in {DurationMs:F0} ms")]
     private partial void LogRunFinished(string runId, RunStatus status, double durationMs);

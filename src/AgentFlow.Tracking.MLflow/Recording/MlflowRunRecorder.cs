@@ -41,6 +41,12 @@ public sealed partial class MlflowRunRecorder : IRunObserver, IAsyncDisposable
     /// <summary>The MLflow run id, used as the AgentFlow run id too, so <c>runs show ID</c> takes either.</summary>
     public string RunId { get; }
 
+    /// <summary>
+    /// The secrets masked in the texts this recorder writes besides the record's own (the error tag, its write
+    /// problems); set it before the run starts. Default: none known (Bearer credentials are masked still).
+    /// </summary>
+    public Secrets.SecretRedactor Secrets { get; set; } = new();
+
     /// <summary>Writes that failed (the run itself is unaffected); empty when everything was recorded.</summary>
     public IReadOnlyList<string> Problems => _problems;
 
@@ -276,8 +282,9 @@ public sealed partial class MlflowRunRecorder : IRunObserver, IAsyncDisposable
 
     private void Report(Exception ex)
     {
-        _problems.Add(ex.Message);
-        LogWriteFailed(_logger, RunId, ex.Message);
+        var problem = Secrets.Redact(ex.Message);
+        _problems.Add(problem);
+        LogWriteFailed(_logger, RunId, problem);
     }
 
     private Task RecordStartAsync(RunRecord record)
@@ -399,7 +406,8 @@ public sealed partial class MlflowRunRecorder : IRunObserver, IAsyncDisposable
         if (record.Error is { } error)
         {
             tags.Add(new("agentflow.failed_step", error.StepId ?? "(none)"));
-            tags.Add(new("agentflow.error", error.Message.Length > 7000 ? error.Message[..7000] : error.Message));
+            var message = Secrets.Redact(error.Message);
+            tags.Add(new("agentflow.error", message.Length > 7000 ? message[..7000] : message));
         }
 
         var workers = record.Steps.Select(s => s.Worker).OfType<string>().Distinct(StringComparer.Ordinal).ToList();

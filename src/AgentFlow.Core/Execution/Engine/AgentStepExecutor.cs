@@ -211,9 +211,10 @@ internal sealed class AgentStepExecutor : Executor<FlowState, FlowState>
         catch (Exception ex) when (!runToken.IsCancellationRequested)
         {
             // The run goes on (retry) or fails with this reason; the attempt's record says what happened.
+            // A server may echo the request's credentials in its error body: scrubbed before anything records it.
             var reason = ex is OperationCanceledException
                 ? string.Create(CultureInfo.InvariantCulture, $"timed out after {_timeout.TotalSeconds:0.###} s")
-                : ex.Message;
+                : _run.Secrets.Redact(ex.Message);
             record.LatencyMs = _run.Time.GetElapsedTime(started).TotalMilliseconds;
             record.Status = StepStatus.Failed;
             record.Error = record.Worker is null ? reason : $"{reason} (worker {record.Worker})";

@@ -105,6 +105,9 @@ internal sealed class RunContext(
     /// <summary>Recorded outputs agent steps reuse instead of calling their model (replays), or null.</summary>
     public RunReplay? Replay { get; init; }
 
+    /// <summary>The secrets masked in every error text a step records.</summary>
+    public Secrets.SecretRedactor Secrets { get; init; } = new();
+
     /// <summary>The conversation memory steps read and write, when the workflow has one.</summary>
     public RunConversation? Conversation { get; } = conversation;
 
@@ -148,7 +151,7 @@ internal sealed class RunContext(
             : (Time.GetUtcNow() - record.Started).TotalMilliseconds;
         record.Output = output?.ToString();
         record.Detail = detail;
-        record.Error = error;
+        record.Error = Secrets.Redact(error);
         record.Status = error is null ? StepStatus.Succeeded : StepStatus.Failed;
         await EmitAsync(context, new StepFinishedEvent(RunId, record), cancellationToken).ConfigureAwait(false);
     }
