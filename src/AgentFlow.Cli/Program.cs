@@ -34,6 +34,9 @@ var root = new RootCommand("AgentFlow: run multi-step AI workflows on local and 
 CompletionSources.Attach(root, Context);
 
 parsed = root.Parse(args);
+// OTLP export of traces and metrics when OTEL_EXPORTER_OTLP_ENDPOINT is set; disposed (flushed) before the process exits.
+using var telemetry = AgentFlow.Cli.Hosting.TelemetryExport.Start(
+    Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>().ToDictionary(e => (string)e.Key, e => (string?)e.Value ?? string.Empty, StringComparer.Ordinal));
 try
 {
     return await parsed.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false }).ConfigureAwait(false);

@@ -174,8 +174,16 @@ internal static class RunHost
         }
     }
 
-    private static IRunObserver Observers(IRunObserver progress, IRunObserver? recorder, IRunObserver? listener = null) =>
-        recorder is null && listener is null ? progress : new FanOutObserver([progress, .. new[] { recorder, listener }.OfType<IRunObserver>()]);
+    private static IRunObserver Observers(IRunObserver progress, IRunObserver? recorder, IRunObserver? listener = null)
+    {
+        // Spans and metrics only while an exporter (TelemetryExport) listens: nothing is created otherwise.
+        var tracer = Telemetry.AgentFlowTelemetry.Source.HasListeners()
+            ? new Telemetry.RunTracer(captureContent: string.Equals(Environment.GetEnvironmentVariable(Telemetry.AgentFlowTelemetry.CaptureContentVariable), "true", StringComparison.OrdinalIgnoreCase))
+            : null;
+        return recorder is null && listener is null && tracer is null
+            ? progress
+            : new FanOutObserver([progress, .. new[] { recorder, listener, tracer }.OfType<IRunObserver>()]);
+    }
 
     /// <summary>Hands every event to each observer in turn.</summary>
     private sealed class FanOutObserver(IReadOnlyList<IRunObserver> observers) : IRunObserver
