@@ -61,7 +61,7 @@ internal static class RunHost
                 result = await action(runner, Observers(new PlainProgress(cli.Error, depths), recorder, listener), recorder?.RunId, cancellationToken).ConfigureAwait(false);
             }
         }
-        catch (AgentFlowException ex) when (ex is InputException or ModelConfigurationException or Messaging.MessagingConfigurationException or MemoryStoreException or RunStoreException)
+        catch (AgentFlowException ex) when (ex is InputException or ModelConfigurationException or Messaging.MessagingConfigurationException or MemoryStoreException or RunStoreException or Execution.Tools.ToolUnavailableException)
         {
             DiagnosticPrinter.PrintError(cli.Error, ex.Message);
             return ExitCodes.BadInput;

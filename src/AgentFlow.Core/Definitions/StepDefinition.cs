@@ -72,6 +72,18 @@ public sealed record AgentStepDefinition(string Id, SourceLocation Location) : S
     /// <summary>Conversational memory use (<c>memory:</c> in the agent block); null when the step uses none.</summary>
     public StepMemoryDefinition? Memory { get; init; }
 
+    /// <summary>Names of the workflow tools the model may call (<c>tools: [lookup_order]</c>); empty for none.</summary>
+    public IReadOnlyList<string> Tools { get; init; } = [];
+
+    /// <summary>Where <c>tools</c> is written, for errors about its names.</summary>
+    public SourceLocation? ToolsLocation { get; init; }
+
+    /// <summary>How the model may use its tools (<c>tool_choice</c>); null means auto.</summary>
+    public ToolChoiceDefinition? ToolChoice { get; init; }
+
+    /// <summary>Most tool calls per attempt (<c>max_tool_calls</c>); then the model must answer. Null means the default (8).</summary>
+    public int? MaxToolCalls { get; init; }
+
     /// <inheritdoc />
     public override IEnumerable<StepDefinition> Children => [];
 }

@@ -46,6 +46,7 @@ public static class WorkflowValidator
         CheckAliases(definition, diagnostics);
         CheckMemory(definition, checker, diagnostics);
         CheckApprovals(definition, graph, diagnostics);
+        ToolValidator.Validate(definition, diagnostics);
         var defined = new Flow(checker).Analyze(definition.Steps, Nothing, Nothing, inLoop: false);
         foreach (var output in definition.Outputs)
         {

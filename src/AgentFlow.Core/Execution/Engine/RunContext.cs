@@ -105,6 +105,9 @@ internal sealed class RunContext(
     /// <summary>Recorded outputs agent steps reuse instead of calling their model (replays), or null.</summary>
     public RunReplay? Replay { get; init; }
 
+    /// <summary>The run's opened tools (empty when no step uses any).</summary>
+    public Tools.ToolSet Tools { get; set; } = Execution.Tools.ToolSet.Empty;
+
     /// <summary>The conversation memory steps read and write, when the workflow has one.</summary>
     public RunConversation? Conversation { get; } = conversation;
 
