@@ -49,7 +49,7 @@ internal static class RunHost
             // Only workflows with memory open the conversation store (no file or Redis connection otherwise).
             await using var store = definition.Memory is null ? null : await cli.OpenConversationStoreAsync(registry, cancellationToken).ConfigureAwait(false);
             await using var runs = await cli.OpenRunStoreAsync(registry, cancellationToken).ConfigureAwait(false);
-            var runner = new WorkflowRunner(models, runtime.Gateway, cli.Time, cli.LoggerFactory.CreateLogger<WorkflowRunner>(), store?.AsConversationMemory(), runs);
+            var runner = new WorkflowRunner(models, runtime.Gateway, cli.Time, cli.LoggerFactory.CreateLogger<WorkflowRunner>(), store?.AsConversationMemory(), runs) { ToolProviders = Tools.ToolKinds.Create() };
             if (cli.ErrorIsTerminal && !background)
             {
                 var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(cli.Error) });

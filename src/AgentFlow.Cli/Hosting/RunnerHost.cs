@@ -38,7 +38,7 @@ internal sealed class RunnerHost : IAsyncDisposable
             var names = bindingSets.SelectMany(b => models.ModelsFor(definition, b)).Select(s => s.Name).Concat(extraModels).Distinct(StringComparer.Ordinal).ToList();
             var runtime = await ModelRuntime.StartOrchestratorAsync(cli, models, names, cancellationToken).ConfigureAwait(false);
             var store = definition.Memory is null ? null : await cli.OpenConversationStoreAsync(registry, cancellationToken).ConfigureAwait(false);
-            var runner = new WorkflowRunner(models, runtime.Gateway, cli.Time, cli.LoggerFactory.CreateLogger<WorkflowRunner>(), store?.AsConversationMemory());
+            var runner = new WorkflowRunner(models, runtime.Gateway, cli.Time, cli.LoggerFactory.CreateLogger<WorkflowRunner>(), store?.AsConversationMemory()) { ToolProviders = Tools.ToolKinds.Create() };
             return new RunnerHost(runtime, store, runner);
         }
         catch
