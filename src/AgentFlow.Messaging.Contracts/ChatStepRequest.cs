@@ -65,9 +65,13 @@ public sealed record ChatStepMessage(string Role, string Text)
 /// <param name="TopP">Nucleus sampling.</param>
 /// <param name="Seed">Sampling seed.</param>
 /// <param name="Stop">Stop sequences (none when null or empty).</param>
+/// <param name="ResponseSchema">
+/// The answer must be JSON: the JSON Schema it must follow as JSON text, or <c>true</c> for any JSON object; null for text.
+/// </param>
 public sealed record ChatStepSampling(
     int? MaxTokens = null,
     float? Temperature = null,
     float? TopP = null,
     long? Seed = null,
-    IReadOnlyList<string>? Stop = null);
+    IReadOnlyList<string>? Stop = null,
+    string? ResponseSchema = null);

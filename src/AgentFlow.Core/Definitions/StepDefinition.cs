@@ -84,6 +84,9 @@ public sealed record AgentStepDefinition(string Id, SourceLocation Location) : S
     /// <summary>Most tool calls per attempt (<c>max_tool_calls</c>); then the model must answer. Null means the default (8).</summary>
     public int? MaxToolCalls { get; init; }
 
+    /// <summary>Structured output (<c>output: { schema: … }</c>): the answer must be JSON valid under the schema; null for text.</summary>
+    public StructuredOutputDefinition? Output { get; init; }
+
     /// <inheritdoc />
     public override IEnumerable<StepDefinition> Children => [];
 }
@@ -166,6 +169,12 @@ public sealed record StepPolicy(TimeSpan? Timeout, RetryDefinition? Retry)
     /// <summary>No defaults.</summary>
     public static StepPolicy None { get; } = new(null, null);
 }
+
+/// <summary>An agent step's <c>output: { schema: … }</c>.</summary>
+/// <param name="Schema">The JSON Schema, as compact JSON text.</param>
+/// <param name="Fields">The schema's top-level property names: the fields later steps may read as <c>steps.ID.output.NAME</c>.</param>
+/// <param name="Location">Where <c>output</c> is written.</param>
+public sealed record StructuredOutputDefinition(string Schema, IReadOnlyList<string> Fields, Diagnostics.SourceLocation Location);
 
 /// <summary>How an agent step uses the workflow's conversation.</summary>
 /// <param name="Read">Prior turns are sent as chat messages before the step's prompt.</param>

@@ -63,7 +63,9 @@ public sealed class TemplateScope
     }
 
     internal static FluidValue ToValue(StepOutput output) =>
-        output.Branches is null ? new StringValue(output.Text!) : new BranchesValue(output);
+        output.Branches is not null ? new BranchesValue(output)
+        : output.IsJson ? JsonFieldsValue.Of(output.Text!)
+        : new StringValue(output.Text!);
 
     private static FluidValue ToValue(object? value) => value switch
     {

@@ -204,9 +204,33 @@ internal sealed class ChatStepConsumer(
             TopP = s.TopP,
             Seed = s.Seed,
             StopSequences = s.Stop is { Count: > 0 } stop ? [.. stop] : null,
+            ResponseFormat = ToResponseFormat(s.ResponseSchema),
         };
         Tools.ToolWire.Apply(request, options);
         return options;
+    }
+
+    private static ChatResponseFormatJson? ToResponseFormat(string? schema)
+    {
+        if (schema is null)
+        {
+            return null;
+        }
+
+        if (schema == "true")
+        {
+            return ChatResponseFormat.Json;
+        }
+
+        try
+        {
+            using var document = System.Text.Json.JsonDocument.Parse(schema);
+            return ChatResponseFormat.ForJsonSchema(document.RootElement.Clone(), "response");
+        }
+        catch (System.Text.Json.JsonException ex)
+        {
+            throw new InvalidChatStepRequestException($"the request's response schema is not JSON ({ex.Message})");
+        }
     }
 }
 

@@ -191,7 +191,13 @@ public sealed class RemoteChatClient : IChatClient
             options?.Temperature,
             options?.TopP,
             options?.Seed,
-            options?.StopSequences is { Count: > 0 } stop ? [.. stop] : null);
+            options?.StopSequences is { Count: > 0 } stop ? [.. stop] : null,
+            options?.ResponseFormat switch
+            {
+                ChatResponseFormatJson { Schema: { } schema } => schema.GetRawText(),
+                ChatResponseFormatJson => "true",
+                _ => null,
+            });
         var (tools, toolMode) = Tools.ToolWire.ToWire(options);
         return new ChatStepRequest(NewId.NextGuid(), runId, stepId, attempt, Model, list, sampling, deadline) { Tools = tools, ToolMode = toolMode };
     }

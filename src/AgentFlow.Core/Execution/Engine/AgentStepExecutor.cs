@@ -45,6 +45,7 @@ internal sealed class AgentStepExecutor : Executor<FlowState, FlowState>
     private readonly ResiliencePipeline _pipeline;
 
     private readonly BudgetDefinition? _budget;
+    private readonly StructuredOutput? _structured;
 
     public AgentStepExecutor(AgentStepDefinition step, StepPolicy defaults, BudgetDefinition? budget, string? loopId, RunContext run)
         : base(step.Id)
@@ -55,6 +56,7 @@ internal sealed class AgentStepExecutor : Executor<FlowState, FlowState>
         _run = run;
         _prompt = LiquidTemplate.Compile(step.Prompt);
         _system = step.System is null ? null : LiquidTemplate.Compile(step.System);
+        _structured = step.Output is { } output ? new StructuredOutput(output, step.Id) : null;
         _timeout = step.Timeout ?? defaults.Timeout ?? StepPolicy.DefaultTimeout;
         var retry = step.Retry ?? defaults.Retry;
         _attempts = retry?.Attempts ?? 1;
@@ -83,7 +85,7 @@ internal sealed class AgentStepExecutor : Executor<FlowState, FlowState>
         if (_run.TakeCompleted(_step.Id, RunContext.IterationOf(message, _loopId)) is { } done)
         {
             // Resumed run: this step succeeded after the last checkpoint, before the crash. Its record stands.
-            return message.WithOutput(_step.Id, StepOutput.OfText(done));
+            return message.WithOutput(_step.Id, Output(done));
         }
 
         if (_run.Replay is { } replay && replay.Outputs.TryGetValue(new ReplayKey(_step.Id, RunContext.IterationOf(message, _loopId)), out var recorded))
@@ -105,7 +107,7 @@ internal sealed class AgentStepExecutor : Executor<FlowState, FlowState>
                 var output = await _pipeline.ExecuteAsync(
                     async ct => await AttemptAsync(attempts, model, system, prompt, message, context, fallbackReason, ct, cancellationToken).ConfigureAwait(false),
                     cancellationToken).ConfigureAwait(false);
-                return message.WithOutput(_step.Id, StepOutput.OfText(output));
+                return message.WithOutput(_step.Id, Output(output));
             }
             catch (AttemptFailedException failed)
             {
@@ -139,7 +141,7 @@ internal sealed class AgentStepExecutor : Executor<FlowState, FlowState>
         record.Output = output.Text;
         record.Status = StepStatus.Succeeded;
         await RunContext.EmitAsync(context, new StepFinishedEvent(_run.RunId, record), cancellationToken).ConfigureAwait(false);
-        return message.WithOutput(_step.Id, StepOutput.OfText(output.Text));
+        return message.WithOutput(_step.Id, Output(output.Text));
     }
 
     private async Task<string> AttemptAsync(
@@ -216,6 +218,8 @@ internal sealed class AgentStepExecutor : Executor<FlowState, FlowState>
                 throw new ToolUnavailableException(fatal);
             }
 
+            // A structured answer that is not valid JSON under the schema fails the attempt: retry and fallback apply.
+            _structured?.Check(text.ToString());
             if (memory is { Write: true } && conversation is not null)
             {
                 var now = _run.Time.GetUtcNow();
@@ -349,6 +353,8 @@ internal sealed class AgentStepExecutor : Executor<FlowState, FlowState>
         }
     }
 
+    private StepOutput Output(string text) => _structured is null ? StepOutput.OfText(text) : StepOutput.OfJson(text);
+
     private ChatOptions ChatOptionsFor(int attempt, int? iteration) => new()
     {
         MaxOutputTokens = _step.MaxTokens ?? DefaultMaxTokens,
@@ -356,6 +362,7 @@ internal sealed class AgentStepExecutor : Executor<FlowState, FlowState>
         TopP = _step.TopP,
         Seed = _step.Seed,
         StopSequences = _step.Stop.Count > 0 ? [.. _step.Stop] : null,
+        ResponseFormat = _structured?.Format,
         AdditionalProperties = new()
         {
             ["agentflow.run_id"] = _run.RunId,
