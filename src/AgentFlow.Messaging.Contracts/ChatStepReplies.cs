@@ -41,7 +41,11 @@ public sealed record ChatStepResponse(
     double QueuedMs,
     double ModelMs,
     int ChunkCount,
-    Guid DeliveryId);
+    Guid DeliveryId)
+{
+    /// <summary>The tool calls the model made (finish reason <c>tool_calls</c>); the orchestrator runs them. Null for none.</summary>
+    public IReadOnlyList<ChatStepToolCall>? ToolCalls { get; init; }
+}
 
 /// <summary>The worker took the request but the model failed (prompt too long, native error, ...).</summary>
 /// <param name="RequestId">The request's id.</param>

@@ -42,6 +42,21 @@ public sealed class InMemoryRoundTripTests(TinyModel tiny, ITestOutputHelper out
     }
 
     [Fact]
+    public async Task GetResponseAsync_JsonSchema_TravelsToTheWorkerAndEqualsDirectCall()
+    {
+        using var schema = System.Text.Json.JsonDocument.Parse("""{"type":"object","properties":{"label":{"enum":["a","b"]},"n":{"type":"integer"}},"required":["label","n"]}""");
+        var options = new ChatOptions { MaxOutputTokens = 64, Temperature = 0, ResponseFormat = ChatResponseFormat.ForJsonSchema(schema.RootElement, "answer") };
+        var direct = await tiny.Client.GetResponseAsync(TinyModel.Prompt(), options);
+
+        var remote = await _host.Models.Create("tiny").GetResponseAsync(TinyModel.Prompt(), options);
+
+        // The tiny model's text is only JSON when the worker decoded under the schema.
+        using var answer = System.Text.Json.JsonDocument.Parse(remote.Text);
+        Assert.True(answer.RootElement.GetProperty("label").GetString() is "a" or "b", remote.Text);
+        Assert.Equal(direct.Text, remote.Text);
+    }
+
+    [Fact]
     public async Task GetStreamingResponseAsync_LongAnswer_ChunksInOrderConcatenateToFinalText()
     {
         var sent = new ConcurrentQueue<ChatStepChunk>();

@@ -66,6 +66,7 @@ internal static class RunHost
             var runner = new WorkflowRunner(models, runtime.Gateway, cli.Time, cli.LoggerFactory.CreateLogger<WorkflowRunner>(), store?.AsConversationMemory(), runs)
             {
                 Secrets = cli.Secrets,
+                ToolProviders = Tools.ToolKinds.Create(),
             };
             if (cli.ErrorIsTerminal && !background)
             {
@@ -78,7 +79,7 @@ internal static class RunHost
                 result = await action(runner, Observers(new PlainProgress(cli.Error, depths), recorder, listener), recorder?.RunId, cancellationToken).ConfigureAwait(false);
             }
         }
-        catch (AgentFlowException ex) when (ex is InputException or ModelConfigurationException or Messaging.MessagingConfigurationException or MemoryStoreException or RunStoreException)
+        catch (AgentFlowException ex) when (ex is InputException or ModelConfigurationException or Messaging.MessagingConfigurationException or MemoryStoreException or RunStoreException or Execution.Tools.ToolUnavailableException)
         {
             await EndUnfinishedAsync(recorder, tracking, resumeRunId, $"refused before any step: {cli.Secrets.Redact(ex.Message)}", cli.Time).ConfigureAwait(false);
             recorder = null;

@@ -151,6 +151,19 @@ internal static class RunsCommand
                     }
                 }
 
+                foreach (var call in (s["tool_calls"] as JsonArray ?? []).OfType<JsonObject>())
+                {
+                    cli.Out.WriteLine($"   tool:   {call["name"]} {call["arguments"]} -> {call["status"]} {call["latency_ms"]} ms" +
+                        (call["error"] is { } callError ? $": {callError}" : $", {call["result_bytes"]} bytes sha256 {call["result_sha256"]?.GetValue<string>()[..12]}…") +
+                        (call["approval"] is JsonObject callApproval ? $" ({callApproval["decision"]} by {callApproval["decided_by"]})" : string.Empty) +
+                        (call["child_run"] is { } childRun ? $" (child run {childRun})" : string.Empty) +
+                        (call["replayed_from"] is { } from ? $" (replayed from {from})" : string.Empty));
+                    if (call["result"] is { } callResult && call["error"] is null)
+                    {
+                        cli.Out.WriteLine($"           {callResult}");
+                    }
+                }
+
                 cli.Out.WriteLine($"   answer: {s["output"]}");
                 if (s["error"] is { } error)
                 {

@@ -41,6 +41,7 @@ internal sealed class RunnerHost : IAsyncDisposable
             var runner = new WorkflowRunner(models, runtime.Gateway, cli.Time, cli.LoggerFactory.CreateLogger<WorkflowRunner>(), store?.AsConversationMemory())
             {
                 Secrets = cli.Secrets,
+                ToolProviders = Tools.ToolKinds.Create(),
             };
             return new RunnerHost(runtime, store, runner);
         }

@@ -33,6 +33,12 @@ internal sealed class LiveProgress(IAnsiConsole console, IReadOnlyDictionary<str
                 case StepOutputChunkEvent chunk when _running.TryGetValue(chunk.StepId, out var target):
                     target.Append(chunk.Text);
                     break;
+                case ToolCallStartedEvent call when _running.TryGetValue(call.StepId, out var caller):
+                    caller.Append($"\n[tool {Output.ToolCallText.Call(call.Call.Name, call.Call.Arguments)}]");
+                    break;
+                case ToolCallFinishedEvent call when _running.TryGetValue(call.StepId, out var caller):
+                    caller.Append($" [{Output.ToolCallText.Outcome(call.Call)}]\n");
+                    break;
                 case StepFinishedEvent { Step: var step }:
                     _running.Remove(step.Id);
                     break;

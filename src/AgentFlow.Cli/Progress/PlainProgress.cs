@@ -16,6 +16,12 @@ internal sealed class PlainProgress(TextWriter writer, IReadOnlyDictionary<strin
             case StepStartedEvent { Step: var step }:
                 writer.WriteLine($"{Indent(step)}> {Describe(step)}");
                 break;
+            case ToolCallStartedEvent started:
+                writer.WriteLine($"{new string(' ', 2 * depths.GetValueOrDefault(started.StepId) + 2)}tool {Output.ToolCallText.Call(started.Call.Name, started.Call.Arguments)}");
+                break;
+            case ToolCallFinishedEvent finished:
+                writer.WriteLine($"{new string(' ', 2 * depths.GetValueOrDefault(finished.StepId) + 2)}tool {finished.Call.Name} {Output.ToolCallText.Outcome(finished.Call)}");
+                break;
             case StepFinishedEvent { Step: var step }:
                 writer.WriteLine($"{Indent(step)}{(step.Status == StepStatus.Succeeded ? "ok" : "FAILED")} {Describe(step)} {Metrics(step)}");
                 break;

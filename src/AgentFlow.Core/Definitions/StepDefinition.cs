@@ -72,6 +72,21 @@ public sealed record AgentStepDefinition(string Id, SourceLocation Location) : S
     /// <summary>Conversational memory use (<c>memory:</c> in the agent block); null when the step uses none.</summary>
     public StepMemoryDefinition? Memory { get; init; }
 
+    /// <summary>Names of the workflow tools the model may call (<c>tools: [lookup_order]</c>); empty for none.</summary>
+    public IReadOnlyList<string> Tools { get; init; } = [];
+
+    /// <summary>Where <c>tools</c> is written, for errors about its names.</summary>
+    public SourceLocation? ToolsLocation { get; init; }
+
+    /// <summary>How the model may use its tools (<c>tool_choice</c>); null means auto.</summary>
+    public ToolChoiceDefinition? ToolChoice { get; init; }
+
+    /// <summary>Most tool calls per attempt (<c>max_tool_calls</c>); then the model must answer. Null means the default (8).</summary>
+    public int? MaxToolCalls { get; init; }
+
+    /// <summary>Structured output (<c>output: { schema: … }</c>): the answer must be JSON valid under the schema; null for text.</summary>
+    public StructuredOutputDefinition? Output { get; init; }
+
     /// <inheritdoc />
     public override IEnumerable<StepDefinition> Children => [];
 }
@@ -154,6 +169,12 @@ public sealed record StepPolicy(TimeSpan? Timeout, RetryDefinition? Retry)
     /// <summary>No defaults.</summary>
     public static StepPolicy None { get; } = new(null, null);
 }
+
+/// <summary>An agent step's <c>output: { schema: … }</c>.</summary>
+/// <param name="Schema">The JSON Schema, as compact JSON text.</param>
+/// <param name="Fields">The schema's top-level property names: the fields later steps may read as <c>steps.ID.output.NAME</c>.</param>
+/// <param name="Location">Where <c>output</c> is written.</param>
+public sealed record StructuredOutputDefinition(string Schema, IReadOnlyList<string> Fields, Diagnostics.SourceLocation Location);
 
 /// <summary>How an agent step uses the workflow's conversation.</summary>
 /// <param name="Read">Prior turns are sent as chat messages before the step's prompt.</param>

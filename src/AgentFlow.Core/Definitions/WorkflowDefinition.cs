@@ -33,6 +33,9 @@ public sealed class WorkflowDefinition
     /// <summary>What makes a split binding sticky (<c>split_key: "{{ inputs.customer_id }}"</c>, inputs only); null: each run draws by weight.</summary>
     public TemplateText? SplitKey { get; init; }
 
+    /// <summary>Tools agent steps may offer their models (<c>tools:</c>), in file order.</summary>
+    public IReadOnlyList<ToolDefinition> Tools { get; init; } = [];
+
     /// <summary>Top-level steps, in order.</summary>
     public required IReadOnlyList<StepDefinition> Steps { get; init; }
 

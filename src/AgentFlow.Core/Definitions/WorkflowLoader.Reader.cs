@@ -5,7 +5,7 @@ namespace AgentFlow.Definitions;
 
 public static partial class WorkflowLoader
 {
-    private static readonly string[] RootKeys = ["name", "version", "description", "inputs", "models", "split_key", "memory", "defaults", "budget", "steps", "outputs"];
+    private static readonly string[] RootKeys = ["name", "version", "description", "inputs", "models", "split_key", "memory", "defaults", "budget", "steps", "outputs", "tools"];
     private static readonly string[] InputKeys = ["type", "required", "default", "description"];
     private static readonly string[] BudgetKeys = ["max_cost_usd", "max_tokens"];
     private static readonly string[] MemoryKeys = ["conversation", "ttl"];
@@ -48,6 +48,7 @@ public static partial class WorkflowLoader
             var memory = keys.TryGetValue("memory", out var memoryNode) ? ReadMemory(memoryNode) : null;
             var defaults = keys.TryGetValue("defaults", out var defaultsNode) ? ReadDefaults(defaultsNode) : StepPolicy.None;
             var budget = keys.TryGetValue("budget", out var budgetNode) ? ReadBudget(budgetNode) : null;
+            var tools = keys.TryGetValue("tools", out var toolsNode) ? ReadTools(toolsNode) : [];
             var steps = keys.TryGetValue("steps", out var stepsNode) ? ReadSteps(stepsNode, "'steps'") : null;
             var outputs = keys.TryGetValue("outputs", out var outputsNode) ? ReadOutputs(outputsNode) : [];
 
@@ -64,6 +65,7 @@ public static partial class WorkflowLoader
                 Memory = memory,
                 Defaults = defaults,
                 Budget = budget,
+                Tools = tools,
                 Steps = steps ?? [],
                 Outputs = outputs,
                 FilePath = path,

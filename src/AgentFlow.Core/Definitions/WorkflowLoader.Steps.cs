@@ -7,7 +7,7 @@ public static partial class WorkflowLoader
 {
     private static readonly string[] StepKinds = ["agent", "switch", "parallel", "loop", "approval"];
     private static readonly string[] StepKeys = ["id", "description", "timeout", "retry", .. StepKinds];
-    private static readonly string[] AgentKeys = ["model", "system", "prompt", "max_tokens", "temperature", "top_p", "seed", "stop", "memory", "fallback"];
+    private static readonly string[] AgentKeys = ["model", "system", "prompt", "max_tokens", "temperature", "top_p", "seed", "stop", "memory", "fallback", "output", "tools", "tool_choice", "max_tool_calls"];
     private static readonly string[] SwitchKeys = ["cases", "default"];
     private static readonly string[] CaseKeys = ["when", "steps"];
     private static readonly string[] DefaultKeys = ["steps"];
@@ -124,8 +124,17 @@ public static partial class WorkflowLoader
             var stop = keys.TryGetValue("stop", out var stopNode) ? Strings(stopNode, "stop") : [];
             var memory = keys.TryGetValue("memory", out var memoryNode) ? ReadStepMemory(memoryNode) : null;
             var fallback = keys.TryGetValue("fallback", out var fallbackNode) ? Strings(fallbackNode, "fallback") : [];
+            var tools = keys.TryGetValue("tools", out var toolsNode) ? Strings(toolsNode, "tools") : [];
+            var toolChoice = keys.TryGetValue("tool_choice", out var toolChoiceNode) ? ReadToolChoice(toolChoiceNode) : null;
+            var maxToolCalls = keys.TryGetValue("max_tool_calls", out var maxToolCallsNode) ? Int(maxToolCallsNode, "max_tool_calls", 1, MaxToolCallsLimit) : null;
+            var output = keys.TryGetValue("output", out var outputNode) ? ReadStructuredOutput(outputNode, id) : null;
             return new AgentStepDefinition(id, location)
             {
+                Output = output,
+                Tools = tools,
+                ToolsLocation = toolsNode is null ? null : At(toolsNode.Start),
+                ToolChoice = toolChoice,
+                MaxToolCalls = maxToolCalls,
                 Memory = memory,
                 Fallback = fallback,
                 FallbackLocation = fallbackNode is null ? null : At(fallbackNode.Start),

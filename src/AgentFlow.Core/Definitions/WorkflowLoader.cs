@@ -101,6 +101,23 @@ public static partial class WorkflowLoader
         new(SourceLocation.StartOf(path), "AF0131", $"the workflow file is {bytes} bytes, more than the {WorkflowLimits.MaxFileBytes} allowed",
             "a workflow describes steps; keep large text out of it and pass it as an input");
 
+    /// <summary>
+    /// The structure of workflow <paramref name="text"/> without validating references (what another file's workflow tool
+    /// needs to follow its tools); null when it is not readable. Never throws on bad input.
+    /// </summary>
+    internal static WorkflowDefinition? ReadStructure(string text, string path)
+    {
+        var diagnostics = new List<Diagnostic>();
+        try
+        {
+            return YamlTree.Parse(text, path, diagnostics) is { } root ? new Reader(path, text, diagnostics).Read(root) : null;
+        }
+        catch (Exception ex) when (ex is not (OutOfMemoryException or StackOverflowException or OperationCanceledException))
+        {
+            return null;
+        }
+    }
+
     /// <summary>Lowercase hex SHA-256 of the UTF-8 bytes of <paramref name="text"/>.</summary>
     internal static string Sha256Of(string text) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)));
 

@@ -13,6 +13,12 @@ public sealed record StepStartedEvent(string RunId, StepRecord Step) : RunEvent(
 /// <summary>A model produced text for a running step.</summary>
 public sealed record StepOutputChunkEvent(string RunId, string StepId, string Text) : RunEvent(RunId);
 
+/// <summary>A running agent step's model called a tool; <paramref name="Call"/> is completed by a <see cref="ToolCallFinishedEvent"/>.</summary>
+public sealed record ToolCallStartedEvent(string RunId, string StepId, ToolCallRecord Call) : RunEvent(RunId);
+
+/// <summary>A tool call ended (its result went back to the model, or it was refused).</summary>
+public sealed record ToolCallFinishedEvent(string RunId, string StepId, ToolCallRecord Call) : RunEvent(RunId);
+
 /// <summary>A step ended (succeeded or failed); <see cref="StepRecord.Status"/> says which.</summary>
 public sealed record StepFinishedEvent(string RunId, StepRecord Step) : RunEvent(RunId);
 

@@ -73,6 +73,9 @@ public sealed class RunRecord
     /// <summary>What each bound model is (provider, description, weights hash).</summary>
     public required IReadOnlyDictionary<string, ModelInfo> Models { get; init; }
 
+    /// <summary>The run whose tool started this one (a workflow tool's child run); null for a top-level run.</summary>
+    public string? ParentRunId { get; init; }
+
     /// <summary>The conversation this run read and wrote (workflow <c>memory:</c>), if any.</summary>
     public string? ConversationId { get; set; }
 
@@ -193,6 +196,23 @@ public sealed class StepRecord
 
     /// <summary>The run whose recorded output this step reused instead of calling its model (replays); null when it ran live.</summary>
     public string? ReplayedFrom { get; init; }
+
+    /// <summary>The tool calls of this attempt, in the order they were made; null when the model made none.</summary>
+    public List<ToolCallRecord>? ToolCalls { get; set; }
+
+    /// <summary>A copy of <see cref="ToolCalls"/> safe to take while the step is still calling tools.</summary>
+    public ToolCallRecord[] ToolCallsSnapshot()
+    {
+        if (ToolCalls is not { } calls)
+        {
+            return [];
+        }
+
+        lock (calls)
+        {
+            return [.. calls];
+        }
+    }
 }
 
 /// <summary>Where a parked run waits.</summary>

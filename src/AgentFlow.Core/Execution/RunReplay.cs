@@ -12,7 +12,14 @@ public readonly record struct ReplayKey(string StepId, int? Iteration);
 /// </summary>
 /// <param name="FromRunId">The recorded run the outputs come from.</param>
 /// <param name="Outputs">Recorded output of each replayed step execution.</param>
-public sealed record RunReplay(string FromRunId, IReadOnlyDictionary<ReplayKey, RecordedOutput> Outputs);
+public sealed record RunReplay(string FromRunId, IReadOnlyDictionary<ReplayKey, RecordedOutput> Outputs)
+{
+    /// <summary>
+    /// Recorded tool calls of each step execution (its answering attempt), which a step that runs live reuses in order
+    /// instead of calling its tools: a replay has no side effects. Empty when the recorded run called no tools.
+    /// </summary>
+    public IReadOnlyDictionary<ReplayKey, IReadOnlyList<ToolCallRecord>> ToolCalls { get; init; } = new Dictionary<ReplayKey, IReadOnlyList<ToolCallRecord>>();
+}
 
 /// <summary>A step execution's recorded output and the model that produced it.</summary>
 /// <param name="Text">The output text.</param>

@@ -31,6 +31,15 @@ public sealed record StepOutput
     /// </summary>
     public IReadOnlyDictionary<string, object?>? Fields { get; init; }
 
+    /// <summary>
+    /// Whether <see cref="Text"/> is a JSON answer checked under the step's output schema: templates then read its
+    /// fields (<c>steps.ID.output.NAME</c>).
+    /// </summary>
+    public bool IsJson { get; init; }
+
+    /// <summary>A structured (JSON) output, already validated.</summary>
+    public static StepOutput OfJson(string json) => OfText(json) with { IsJson = true };
+
     /// <summary>A text output.</summary>
     public static StepOutput OfText(string text) => new(text ?? throw new ArgumentNullException(nameof(text)), null);
 
@@ -103,6 +112,10 @@ internal sealed class StepOutputJsonConverter : JsonConverter<StepOutput>
         if (output.Branches is null)
         {
             node["text"] = output.Text;
+            if (output.IsJson)
+            {
+                node["json"] = true;
+            }
         }
         else
         {
@@ -138,7 +151,7 @@ internal sealed class StepOutputJsonConverter : JsonConverter<StepOutput>
     {
         var output = node["branches"] is JsonObject branches
             ? StepOutput.OfBranches(branches.Select(kv => new KeyValuePair<string, StepOutput>(kv.Key, FromNode((JsonObject)kv.Value!))))
-            : StepOutput.OfText(node["text"]?.GetValue<string>() ?? string.Empty);
+            : StepOutput.OfText(node["text"]?.GetValue<string>() ?? string.Empty) with { IsJson = node["json"]?.GetValue<bool>() == true };
         if (node["fields"] is JsonObject fields)
         {
             output = output with

@@ -2,6 +2,7 @@ using AgentFlow.Conversations;
 using AgentFlow.Definitions;
 using AgentFlow.Execution.Durable;
 using AgentFlow.Execution.Engine;
+using AgentFlow.Execution.Tools;
 using AgentFlow.Models;
 using AgentFlow.Secrets;
 using AgentFlow.Templates;
@@ -30,6 +31,9 @@ public sealed record RunRequest(WorkflowDefinition Definition)
 
     /// <summary>Recorded agent step outputs to reuse instead of calling models (replays); null runs every step live.</summary>
     public RunReplay? Replay { get; init; }
+
+    /// <summary>The run whose tool started this one as a child run (a workflow tool); null for a top-level run.</summary>
+    public string? ParentRunId { get; init; }
 }
 
 /// <summary>What to continue: a stored run, its (reloaded) definition and, for a parked run, the decision.</summary>
@@ -61,6 +65,26 @@ public sealed partial class WorkflowRunner
     private readonly IConversationMemory? _memory;
     private readonly IRunStore? _runs;
     private static readonly string Owner = $"{Environment.MachineName}:{Environment.ProcessId}";
+
+    // One connection pool for every http tool of the process; redirects are checked per call.
+    private static readonly HttpToolProvider HttpTools = new();
+    private IReadOnlyDictionary<string, IToolProvider>? _toolProviders;
+
+    /// <summary>
+    /// Tool kinds beyond the built-in <c>http</c> and <c>workflow</c> (AgentFlow.Tools adds <c>mcp</c> and <c>plugin</c>);
+    /// a workflow using a kind nobody provides fails before any step runs.
+    /// </summary>
+    public IReadOnlyList<IToolProvider> ToolProviders { get; init; } = [];
+
+    private IReadOnlyDictionary<string, IToolProvider> Providers => _toolProviders ??=
+        new IToolProvider[] { HttpTools, new WorkflowToolProvider(RunChildAsync) }.Concat(ToolProviders).ToDictionary(p => p.Kind, StringComparer.Ordinal);
+
+    // A workflow tool's call: the child runs to its end in this process, with its own record naming the parent.
+    private async Task<RunRecord> RunChildAsync(ChildRunRequest request, CancellationToken cancellationToken)
+    {
+        var child = new RunRequest(request.Definition) { Inputs = request.Inputs, ParentRunId = request.ParentRunId };
+        return await RunAsync(child, observer: null, cancellationToken).ConfigureAwait(false);
+    }
 
     /// <summary>Creates a runner whose models run in this process.</summary>
     public WorkflowRunner(ModelHost models, TimeProvider time, ILogger<WorkflowRunner> logger)
@@ -125,9 +149,12 @@ public sealed partial class WorkflowRunner
             Inputs = RunInputs.ToJson(prepared.Inputs),
             Bindings = prepared.Bindings.ToDictionary(b => b.Key, b => b.Value.Name, StringComparer.Ordinal),
             Models = prepared.Endpoints.ToDictionary(e => e.Key, e => e.Value.Info, StringComparer.Ordinal),
+            ParentRunId = request.ParentRunId,
         };
 
         var context = await CreateContextAsync(definition, record, prepared, request.Replay, cancellationToken).ConfigureAwait(false);
+        await using var tools = await OpenToolsAsync(definition, record.RunId, prepared, cancellationToken).ConfigureAwait(false);
+        context.Tools = tools;
         var workflow = WorkflowCompiler.Compile(definition, context);
         DurableRun? durable = null;
         await using var lease = _runs is null ? null : await _runs.TryAcquireLeaseAsync(record.RunId, Owner, cancellationToken).ConfigureAwait(false);
@@ -202,6 +229,8 @@ public sealed partial class WorkflowRunner
         }
 
         var context = await CreateContextAsync(definition, record, prepared, replay: null, cancellationToken).ConfigureAwait(false);
+        await using var tools = await OpenToolsAsync(definition, record.RunId, prepared, cancellationToken).ConfigureAwait(false);
+        context.Tools = tools;
         context.Restore(record, stored.CheckpointId is null ? 0 : stored.CheckpointSteps);
         var workflow = WorkflowCompiler.Compile(definition, context);
         record.Status = RunStatus.Running;
@@ -259,6 +288,9 @@ public sealed partial class WorkflowRunner
             definition.Budget,
             conversation) { Replay = replay, Secrets = Secrets };
     }
+
+    private Task<ToolSet> OpenToolsAsync(WorkflowDefinition definition, string runId, Prepared prepared, CancellationToken cancellationToken) =>
+        ToolSet.OpenAsync(definition, Providers, new ToolOpenContext(definition, runId, prepared.Inputs, _time), cancellationToken);
 
     private async Task SaveAsync(DurableRun durable, CancellationToken cancellationToken)
     {

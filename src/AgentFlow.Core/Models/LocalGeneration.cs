@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Text;
+using AgentFlow.Models.Constraints;
 using Microsoft.Extensions.AI;
 
 namespace AgentFlow.Models;
@@ -48,8 +49,12 @@ public sealed class LocalGeneration(string engine)
         [engine + ".generation_ms"] = Math.Round(GenerationMilliseconds, 3),
     };
 
-    /// <summary>The whole answer <paramref name="pieces"/> make, once they end.</summary>
-    public async Task<ChatResponse> ToResponseAsync(IAsyncEnumerable<string> pieces, string modelId)
+    /// <summary>
+    /// The whole answer <paramref name="pieces"/> make, once they end; with a <paramref name="turn"/> that allows tool
+    /// calls, a call in the text becomes a <see cref="FunctionCallContent"/> and the finish reason
+    /// <see cref="ChatFinishReason.ToolCalls"/>.
+    /// </summary>
+    public async Task<ChatResponse> ToResponseAsync(IAsyncEnumerable<string> pieces, string modelId, LocalChatTurn? turn = null)
     {
         ArgumentNullException.ThrowIfNull(pieces);
         var text = new StringBuilder();
@@ -58,7 +63,8 @@ public sealed class LocalGeneration(string engine)
             text.Append(piece);
         }
 
-        return new ChatResponse(new ChatMessage(ChatRole.Assistant, text.ToString()) { MessageId = Id })
+        var contents = Read(text.ToString(), turn);
+        return new ChatResponse(new ChatMessage(ChatRole.Assistant, contents) { MessageId = Id })
         {
             ResponseId = Id,
             ModelId = modelId,
@@ -69,30 +75,61 @@ public sealed class LocalGeneration(string engine)
         };
     }
 
-    /// <summary>One update per piece, then a last one with the usage, the finish reason and the timings.</summary>
+    /// <summary>
+    /// One update per piece, then a last one with the usage, the finish reason and the timings. Text that may still
+    /// turn out to be a tool call (see <see cref="LocalChatTurn.CouldBeCall"/>) is held back and comes, read as a
+    /// call or as text, with the last update.
+    /// </summary>
     public async IAsyncEnumerable<ChatResponseUpdate> ToUpdatesAsync(
-        IAsyncEnumerable<string> pieces, string modelId, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+        IAsyncEnumerable<string> pieces, string modelId, LocalChatTurn? turn = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(pieces);
+        var held = new StringBuilder();
+        var holding = turn?.MayCall == true;
         await foreach (var piece in pieces.WithCancellation(cancellationToken).ConfigureAwait(false))
         {
-            yield return new ChatResponseUpdate(ChatRole.Assistant, piece)
+            if (holding)
             {
-                ResponseId = Id,
-                MessageId = Id,
-                ModelId = modelId,
-                CreatedAt = CreatedAt,
-            };
+                held.Append(piece);
+                if (turn!.CouldBeCall(held.ToString()))
+                {
+                    continue;
+                }
+
+                holding = false;
+                yield return Update([new TextContent(held.ToString())], modelId);
+                held.Clear();
+                continue;
+            }
+
+            yield return Update([new TextContent(piece)], modelId);
         }
 
-        yield return new ChatResponseUpdate(ChatRole.Assistant, [new UsageContent(Usage())])
+        List<AIContent> last = held.Length > 0 ? [.. Read(held.ToString(), turn)] : [];
+        last.Add(new UsageContent(Usage()));
+        var update = Update(last, modelId);
+        update.FinishReason = FinishReason;
+        update.AdditionalProperties = Timings();
+        yield return update;
+    }
+
+    private ChatResponseUpdate Update(IList<AIContent> contents, string modelId) => new(ChatRole.Assistant, contents)
+    {
+        ResponseId = Id,
+        MessageId = Id,
+        ModelId = modelId,
+        CreatedAt = CreatedAt,
+    };
+
+    // The answer's contents; a tool call sets the finish reason.
+    private IList<AIContent> Read(string text, LocalChatTurn? turn)
+    {
+        var contents = turn is null ? [new TextContent(text)] : turn.ReadAnswer(text);
+        if (contents.Any(c => c is FunctionCallContent))
         {
-            ResponseId = Id,
-            MessageId = Id,
-            ModelId = modelId,
-            CreatedAt = CreatedAt,
-            FinishReason = FinishReason,
-            AdditionalProperties = Timings(),
-        };
+            FinishReason = ChatFinishReason.ToolCalls;
+        }
+
+        return contents;
     }
 }

@@ -25,9 +25,20 @@ public sealed class TemplateScope
         _loopIteration = loopIteration;
     }
 
+    /// <summary>A tool call's arguments, read as <c>args.NAME</c> by a tool's templates; null elsewhere.</summary>
+    public System.Text.Json.Nodes.JsonObject? Args { get; init; }
+
+    /// <summary>Whether text read from <see cref="Args"/> is URL-encoded (an http tool's URL), so arguments stay inside their path segment or query value.</summary>
+    public bool EncodeArgs { get; init; }
+
     internal TemplateContext CreateContext()
     {
         var context = new TemplateContext(LiquidEngine.Options);
+        if (Args is { } args)
+        {
+            context.SetValue("args", JsonValueOf(args, EncodeArgs));
+        }
+
         context.SetValue("inputs", Map(_inputs.ToDictionary(kv => kv.Key, kv => ToValue(kv.Value), StringComparer.Ordinal)));
         context.SetValue("steps", Map(_steps.ToDictionary(kv => kv.Key, kv => (FluidValue)StepValue(kv.Value), StringComparer.Ordinal)));
         if (_loopIteration is { } iteration)
@@ -52,7 +63,9 @@ public sealed class TemplateScope
     }
 
     internal static FluidValue ToValue(StepOutput output) =>
-        output.Branches is null ? new StringValue(output.Text!) : new BranchesValue(output);
+        output.Branches is not null ? new BranchesValue(output)
+        : output.IsJson ? JsonFieldsValue.Of(output.Text!)
+        : new StringValue(output.Text!);
 
     private static FluidValue ToValue(object? value) => value switch
     {
@@ -73,6 +86,23 @@ public sealed class TemplateScope
         double.IsFinite(value) && Math.Abs(value) < 7.9e28
             ? NumberValue.Create((decimal)value)
             : new StringValue(value.ToString(System.Globalization.CultureInfo.InvariantCulture));
+
+    // Tool arguments as Liquid values: objects are maps, arrays arrays, and scalars their JSON value.
+    private static FluidValue JsonValueOf(System.Text.Json.Nodes.JsonNode? node, bool encode) => node switch
+    {
+        null => NilValue.Instance,
+        System.Text.Json.Nodes.JsonObject obj => Map(obj.ToDictionary(p => p.Key, p => JsonValueOf(p.Value, encode), StringComparer.Ordinal)),
+        System.Text.Json.Nodes.JsonArray array => new ArrayValue([.. array.Select(item => JsonValueOf(item, encode))]),
+        System.Text.Json.Nodes.JsonValue value => value.GetValueKind() switch
+        {
+            System.Text.Json.JsonValueKind.String => new StringValue(encode ? Uri.EscapeDataString(value.GetValue<string>()) : value.GetValue<string>()),
+            System.Text.Json.JsonValueKind.True => BooleanValue.True,
+            System.Text.Json.JsonValueKind.False => BooleanValue.False,
+            System.Text.Json.JsonValueKind.Number when value.TryGetValue<decimal>(out var number) => NumberValue.Create(number),
+            _ => new StringValue(encode ? Uri.EscapeDataString(value.ToJsonString()) : value.ToJsonString()),
+        },
+        _ => NilValue.Instance,
+    };
 
     private static DictionaryValue Map(Dictionary<string, FluidValue> values) => new(new FluidValueDictionaryFluidIndexable(values));
 }

@@ -61,6 +61,8 @@ internal sealed class StepGraph
                 return fields.Count == 0 ? null : fields;
             case LoopStepDefinition { Steps.Count: > 0 } loop:
                 return OutputFields(loop.Steps[^1]);
+            case AgentStepDefinition { Output: { } output }:
+                return output.Fields.ToHashSet(StringComparer.Ordinal);
             default:
                 return null;
         }

@@ -47,6 +47,7 @@ public static class WorkflowValidator
         CheckAliases(definition, suggestions, diagnostics);
         CheckMemory(definition, checker, diagnostics);
         CheckApprovals(definition, graph, diagnostics);
+        ToolValidator.Validate(definition, diagnostics);
         var defined = new Flow(checker).Analyze(definition.Steps, Nothing, Nothing, inLoop: false);
         foreach (var output in definition.Outputs)
         {

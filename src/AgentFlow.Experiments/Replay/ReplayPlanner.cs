@@ -64,7 +64,10 @@ public static class ReplayPlanner
             }
         }
 
-        return new ReplayPlan(new RunReplay(original.RunId, outputs), live.Id, rebound);
+        // Steps that run live reuse the recorded tool results of the same step execution: a replay has no side effects.
+        var toolCalls = original.FinalSteps().Where(s => s.ToolCalls.Count > 0)
+            .ToDictionary(s => new ReplayKey(s.Id, s.Iteration), s => s.ToolCalls);
+        return new ReplayPlan(new RunReplay(original.RunId, outputs) { ToolCalls = toolCalls }, live.Id, rebound);
     }
 
     // The ids of the loops enclosing step `id`, outermost first; null when the step is not under `steps`.

@@ -22,6 +22,9 @@ public sealed record RecordedStep(
     string Id, string Kind, int? Iteration, int Attempt, string? Model, string Status, double LatencyMs,
     int? InputTokens, int? OutputTokens, double? CostUsd, string? Output, string? ReplayedFrom)
 {
+    /// <summary>The tool calls this execution made, as recorded (a replay reuses their results).</summary>
+    public IReadOnlyList<ToolCallRecord> ToolCalls { get; init; } = [];
+
     /// <summary>The step id with its iteration, e.g. <c>draft#2</c>.</summary>
     public string Label => Iteration is { } i ? string.Create(CultureInfo.InvariantCulture, $"{Id}#{i}") : Id;
 }
@@ -72,6 +75,23 @@ public sealed class RecordedRun
     public IReadOnlyList<RecordedStep> FinalSteps() =>
         [.. Steps.GroupBy(s => (s.Id, s.Iteration)).Select(g => g.LastOrDefault(s => s.Status == "succeeded") ?? g.Last())];
 
+    private static ToolCallRecord ToolCall(JsonObject call) => new()
+    {
+        Name = Text(call["name"]) ?? string.Empty,
+        Tool = Text(call["tool"]),
+        CallId = Text(call["call_id"]),
+        Arguments = Text(call["arguments"]) ?? "{}",
+        Started = Time(call["started"]) ?? DateTimeOffset.MinValue,
+        Status = Text(call["status"]) ?? "succeeded",
+        LatencyMs = call["latency_ms"]?.GetValue<double>() ?? 0,
+        Result = Text(call["result"]),
+        ResultSha256 = Text(call["result_sha256"]),
+        ResultBytes = call["result_bytes"]?.GetValue<int>(),
+        ResultTruncated = call["result_truncated"]?.GetValue<bool>() ?? false,
+        Error = Text(call["error"]),
+        ChildRunId = Text(call["child_run"]),
+    };
+
     /// <summary>Reads a run from its record (the same JSON its transcript artifact holds).</summary>
     public static RecordedRun FromRecord(RunRecord record) => FromTranscript(RunTranscript.Build(record));
 
@@ -95,7 +115,10 @@ public sealed class RecordedRun
                 s["output_tokens"]?.GetValue<int>(),
                 s["cost_usd"]?.GetValue<double>(),
                 Text(s["output"]),
-                Text(s["replayed_from"])));
+                Text(s["replayed_from"]))
+            {
+                ToolCalls = [.. (s["tool_calls"] as JsonArray ?? []).OfType<JsonObject>().Select(ToolCall)],
+            });
         }
 
         var started = Time(transcript["started"]);

@@ -58,6 +58,7 @@ internal sealed class ChatStepConsumer(
         long? inputTokens = null;
         long? outputTokens = null;
         string? finishReason = null;
+        var toolCalls = new List<ChatStepToolCall>();
         try
         {
             var client = await clients.GetAsync(model, token).ConfigureAwait(false);
@@ -90,6 +91,9 @@ internal sealed class ChatStepConsumer(
                 {
                     finishReason = reason.Value;
                 }
+
+                // The worker only generates: the calls go back to the orchestrator, which runs them.
+                toolCalls.AddRange(update.Contents.OfType<FunctionCallContent>().Select(Tools.ToolWire.ToWire));
             }
 
             await pump.CompleteAsync().ConfigureAwait(false);
@@ -128,7 +132,10 @@ internal sealed class ChatStepConsumer(
         if (context.ResponseAddress is not null)
         {
             await context.RespondAsync(new ChatStepResponse(
-                request.RequestId, model, text.ToString(), inputTokens, outputTokens, finishReason, workerId, queuedMs, modelMs, pump.Count, deliveryId)).ConfigureAwait(false);
+                request.RequestId, model, text.ToString(), inputTokens, outputTokens, finishReason, workerId, queuedMs, modelMs, pump.Count, deliveryId)
+            {
+                ToolCalls = toolCalls.Count == 0 ? null : toolCalls,
+            }).ConfigureAwait(false);
         }
     }
 
@@ -185,19 +192,45 @@ internal sealed class ChatStepConsumer(
     }
 
     private static List<ChatMessage> ToMessages(ChatStepRequest request) =>
-        [.. request.Messages.Select(m => new ChatMessage(new ChatRole(m.Role), m.Text))];
+        [.. request.Messages.Select(Tools.ToolWire.FromWire)];
 
     private static ChatOptions ToOptions(ChatStepRequest request)
     {
         var s = request.Sampling;
-        return new ChatOptions
+        var options = new ChatOptions
         {
             MaxOutputTokens = s.MaxTokens,
             Temperature = s.Temperature,
             TopP = s.TopP,
             Seed = s.Seed,
             StopSequences = s.Stop is { Count: > 0 } stop ? [.. stop] : null,
+            ResponseFormat = ToResponseFormat(s.ResponseSchema),
         };
+        Tools.ToolWire.Apply(request, options);
+        return options;
+    }
+
+    private static ChatResponseFormatJson? ToResponseFormat(string? schema)
+    {
+        if (schema is null)
+        {
+            return null;
+        }
+
+        if (schema == "true")
+        {
+            return ChatResponseFormat.Json;
+        }
+
+        try
+        {
+            using var document = System.Text.Json.JsonDocument.Parse(schema);
+            return ChatResponseFormat.ForJsonSchema(document.RootElement.Clone(), "response");
+        }
+        catch (System.Text.Json.JsonException ex)
+        {
+            throw new InvalidChatStepRequestException($"the request's response schema is not JSON ({ex.Message})");
+        }
     }
 }
 

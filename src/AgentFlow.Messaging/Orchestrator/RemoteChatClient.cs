@@ -174,7 +174,7 @@ public sealed class RemoteChatClient : IChatClient
 
     private ChatStepRequest BuildRequest(IEnumerable<ChatMessage> messages, ChatOptions? options, DateTimeOffset deadline)
     {
-        var list = messages.Select(m => new ChatStepMessage(m.Role.Value, m.Text)).ToList();
+        var list = messages.Select(Tools.ToolWire.ToWire).ToList();
         if (list.Count == 0)
         {
             throw new ArgumentException($"a call to model '{Model}' needs at least one message", nameof(messages));
@@ -191,8 +191,15 @@ public sealed class RemoteChatClient : IChatClient
             options?.Temperature,
             options?.TopP,
             options?.Seed,
-            options?.StopSequences is { Count: > 0 } stop ? [.. stop] : null);
-        return new ChatStepRequest(NewId.NextGuid(), runId, stepId, attempt, Model, list, sampling, deadline);
+            options?.StopSequences is { Count: > 0 } stop ? [.. stop] : null,
+            options?.ResponseFormat switch
+            {
+                ChatResponseFormatJson { Schema: { } schema } => schema.GetRawText(),
+                ChatResponseFormatJson => "true",
+                _ => null,
+            });
+        var (tools, toolMode) = Tools.ToolWire.ToWire(options);
+        return new ChatStepRequest(NewId.NextGuid(), runId, stepId, attempt, Model, list, sampling, deadline) { Tools = tools, ToolMode = toolMode };
     }
 
     private static TimeSpan? TimeoutOf(ChatOptions? options)
@@ -450,7 +457,9 @@ public sealed class RemoteChatClient : IChatClient
                 OutputTokenCount = final.OutputTokens,
                 TotalTokenCount = final.InputTokens + final.OutputTokens,
             };
-            return new ChatResponseUpdate(ChatRole.Assistant, [new UsageContent(usage)])
+            // The worker's model asked for tools: the calls come back here, where the function invocation runs them.
+            List<AIContent> contents = [new UsageContent(usage), .. (final.ToolCalls ?? []).Select(Tools.ToolWire.FromWire)];
+            return new ChatResponseUpdate(ChatRole.Assistant, contents)
             {
                 ResponseId = _responseId,
                 MessageId = _responseId,

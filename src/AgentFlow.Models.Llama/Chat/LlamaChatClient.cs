@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Text;
 using System.Threading.Channels;
+using AgentFlow.Models.Constraints;
 using AgentFlow.Models.Llama.Hosting;
 using LLama;
 using LLama.Common;
@@ -34,6 +35,7 @@ public sealed partial class LlamaChatClient : IChatClient, AgentFlow.Models.ITok
     private readonly ChatClientMetadata _metadata;
     private readonly ILogger _logger;
     private readonly DecodeThreads _threads;
+    private readonly Lazy<TokenVocabulary> _vocabulary;
     private int _disposed;
 
     /// <summary>Creates a client over weights the caller loaded and keeps owning (they are not disposed with this client).</summary>
@@ -64,6 +66,7 @@ public sealed partial class LlamaChatClient : IChatClient, AgentFlow.Models.ITok
             SeqMax = 1,
         };
         _metadata = new ChatClientMetadata(ProviderName, providerUri: null, defaultModelId: _options.ModelId);
+        _vocabulary = new Lazy<TokenVocabulary>(ReadVocabulary, LazyThreadSafetyMode.ExecutionAndPublication);
 
         // Create the first context now: a context that cannot be allocated fails the load, not the first request,
         // and the real context size (llama.cpp may round it) is known up front.
@@ -126,7 +129,8 @@ public sealed partial class LlamaChatClient : IChatClient, AgentFlow.Models.ITok
     public Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
     {
         var result = new LocalGeneration("llama");
-        return result.ToResponseAsync(GenerateAsync(messages, options, result, cancellationToken), _options.ModelId);
+        var turn = LocalChatTurn.Create(messages, options);
+        return result.ToResponseAsync(GenerateAsync(turn, options, result, cancellationToken), _options.ModelId, turn);
     }
 
     /// <inheritdoc />
@@ -134,7 +138,8 @@ public sealed partial class LlamaChatClient : IChatClient, AgentFlow.Models.ITok
         IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
     {
         var result = new LocalGeneration("llama");
-        return result.ToUpdatesAsync(GenerateAsync(messages, options, result, cancellationToken), _options.ModelId, cancellationToken);
+        var turn = LocalChatTurn.Create(messages, options);
+        return result.ToUpdatesAsync(GenerateAsync(turn, options, result, cancellationToken), _options.ModelId, turn, cancellationToken);
     }
 
     /// <inheritdoc />
@@ -204,12 +209,11 @@ public sealed partial class LlamaChatClient : IChatClient, AgentFlow.Models.ITok
 
     /// <summary>The generation loop shared by both entry points: yields text chunks and fills in <paramref name="result"/>.</summary>
     private async IAsyncEnumerable<string> GenerateAsync(
-        IEnumerable<ChatMessage> messages,
+        LocalChatTurn turn,
         ChatOptions? options,
         LocalGeneration result,
         [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(messages);
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
         var maxOutput = options?.MaxOutputTokens ?? _options.DefaultMaxOutputTokens;
         if (maxOutput < 1)
@@ -218,7 +222,7 @@ public sealed partial class LlamaChatClient : IChatClient, AgentFlow.Models.ITok
         }
 
         // Template and tokenize before taking a slot: both only read the weights.
-        var prompt = FormatPrompt(messages, options);
+        var prompt = FormatPrompt(turn);
         var promptTokens = _weights.Tokenize(prompt, add_bos: true, special: true, Encoding.UTF8);
         if (promptTokens.Length + 1 > ContextSize)
         {
@@ -227,6 +231,7 @@ public sealed partial class LlamaChatClient : IChatClient, AgentFlow.Models.ITok
 
         result.PromptTokens = promptTokens.Length;
         maxOutput = Math.Min(maxOutput, ContextSize - promptTokens.Length);
+        var constraint = turn.IsConstrained ? turn.CreateConstraint(_vocabulary.Value, maxOutput) : null;
 
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         LLamaContext? context = null;
@@ -240,7 +245,7 @@ public sealed partial class LlamaChatClient : IChatClient, AgentFlow.Models.ITok
             // bus), and the caller never waits on a per-token hop.
             var channel = Channel.CreateUnbounded<string>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            var decoding = _threads.Run(() => Decode(context, options, promptTokens, maxOutput, result, channel.Writer, stop.Token));
+            var decoding = _threads.Run(() => Decode(context, options, turn, constraint, promptTokens, maxOutput, result, channel.Writer, stop.Token));
             try
             {
                 await foreach (var text in channel.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
@@ -297,7 +302,9 @@ public sealed partial class LlamaChatClient : IChatClient, AgentFlow.Models.ITok
 
     // The whole generation, synchronously on one thread: prompt, then one token at a time until a stop, the end of
     // generation or the token limit. Text goes to 'output'; the writer completes with the failure, if any.
-    private void Decode(LLamaContext context, ChatOptions? options, LLamaToken[] promptTokens, int maxOutput, LocalGeneration result, ChannelWriter<string> output, CancellationToken cancellationToken)
+    private void Decode(
+        LLamaContext context, ChatOptions? options, LocalChatTurn turn, TokenConstraint? constraint, LLamaToken[] promptTokens, int maxOutput,
+        LocalGeneration result, ChannelWriter<string> output, CancellationToken cancellationToken)
     {
         try
         {
@@ -305,9 +312,9 @@ public sealed partial class LlamaChatClient : IChatClient, AgentFlow.Models.ITok
             using var sampler = CreateSampler(options);
             var batch = new LLamaBatch();
             var decoder = new StreamingTokenDecoder(context);
-            var stops = new StopSequenceFilter(options?.StopSequences);
+            var stops = new StopSequenceFilter(turn.StopSequences);
             var clock = Stopwatch.StartNew();
-            var token = EvaluatePrompt(context, batch, sampler, promptTokens, cancellationToken);
+            var token = EvaluatePrompt(context, batch, sampler, constraint, promptTokens, cancellationToken);
             result.PromptMilliseconds = clock.Elapsed.TotalMilliseconds;
             clock.Restart();
 
@@ -340,7 +347,7 @@ public sealed partial class LlamaChatClient : IChatClient, AgentFlow.Models.ITok
                     }
                 }
 
-                if (stops.Stopped)
+                if (stops.Stopped || constraint?.IsComplete == true)
                 {
                     result.FinishReason = ChatFinishReason.Stop;
                     break;
@@ -351,7 +358,7 @@ public sealed partial class LlamaChatClient : IChatClient, AgentFlow.Models.ITok
                     break;
                 }
 
-                token = EvaluateNext(context, batch, sampler, token, position++);
+                token = EvaluateNext(context, batch, sampler, constraint, token, position++);
             }
 
             pending.Append(stops.Flush());
@@ -370,7 +377,8 @@ public sealed partial class LlamaChatClient : IChatClient, AgentFlow.Models.ITok
         }
     }
 
-    private LLamaToken EvaluatePrompt(LLamaContext context, LLamaBatch batch, SafeLLamaSamplerChainHandle sampler, LLamaToken[] tokens, CancellationToken cancellationToken)
+    private LLamaToken EvaluatePrompt(
+        LLamaContext context, LLamaBatch batch, SafeLLamaSamplerChainHandle sampler, TokenConstraint? constraint, LLamaToken[] tokens, CancellationToken cancellationToken)
     {
         var size = (int)context.BatchSize;
         for (var start = 0; start < tokens.Length; start += size)
@@ -382,15 +390,58 @@ public sealed partial class LlamaChatClient : IChatClient, AgentFlow.Models.ITok
             Check(context.Decode(batch));
         }
 
-        return sampler.Sample(context.NativeHandle, batch.TokenCount - 1);
+        return Sample(context, sampler, constraint, batch.TokenCount - 1);
     }
 
-    private LLamaToken EvaluateNext(LLamaContext context, LLamaBatch batch, SafeLLamaSamplerChainHandle sampler, LLamaToken token, int position)
+    private LLamaToken EvaluateNext(LLamaContext context, LLamaBatch batch, SafeLLamaSamplerChainHandle sampler, TokenConstraint? constraint, LLamaToken token, int position)
     {
         batch.Clear();
         batch.Add(token, position, LLamaSeqId.Zero, logits: true);
         Check(context.Decode(batch));
-        return sampler.Sample(context.NativeHandle, 0);
+        return Sample(context, sampler, constraint, 0);
+    }
+
+    // Under a constraint the disallowed tokens' logits are set to -inf in llama.cpp's own buffer before the sampler
+    // chain reads it, so greedy, temperature and top-p sampling all pick among the allowed tokens only.
+    private static LLamaToken Sample(LLamaContext context, SafeLLamaSamplerChainHandle sampler, TokenConstraint? constraint, int index)
+    {
+        if (constraint is null)
+        {
+            return sampler.Sample(context.NativeHandle, index);
+        }
+
+        constraint.Mask(context.NativeHandle.GetLogitsIth(index));
+        var token = sampler.Sample(context.NativeHandle, index);
+        constraint.Accept((int)token);
+        return token;
+    }
+
+    // The bytes each token writes to the output, as the streaming decoder writes them (control tokens write nothing).
+    private TokenVocabulary ReadVocabulary()
+    {
+        var vocab = _weights.Vocab;
+        var texts = new byte[vocab.Count][];
+        var end = new List<int>();
+        var buffer = new byte[256];
+        for (var id = 0; id < texts.Length; id++)
+        {
+            var token = (LLamaToken)id;
+            if (token.IsEndOfGeneration(vocab))
+            {
+                end.Add(id);
+            }
+
+            var length = (int)_weights.NativeHandle.TokenToSpan(token, buffer, 0, false);
+            if (length > buffer.Length)
+            {
+                buffer = new byte[length];
+                length = (int)_weights.NativeHandle.TokenToSpan(token, buffer, 0, false);
+            }
+
+            texts[id] = buffer.AsSpan(0, Math.Max(0, length)).ToArray();
+        }
+
+        return new TokenVocabulary(texts, end);
     }
 
     private void Check(DecodeResult result)
@@ -467,20 +518,15 @@ public sealed partial class LlamaChatClient : IChatClient, AgentFlow.Models.ITok
         return value == uint.MaxValue ? uint.MaxValue - 1 : value;
     }
 
-    private string FormatPrompt(IEnumerable<ChatMessage> messages, ChatOptions? options)
+    private string FormatPrompt(LocalChatTurn turn)
     {
         var template = _options.ChatTemplate is null
             ? new LLamaTemplate(_weights, strict: false)
             : new LLamaTemplate(_options.ChatTemplate);
         template.AddAssistant = true;
-        if (!string.IsNullOrEmpty(options?.Instructions))
+        foreach (var (role, content) in turn.Messages)
         {
-            template.Add("system", options.Instructions);
-        }
-
-        foreach (var message in messages)
-        {
-            template.Add(message.Role.Value, message.Text);
+            template.Add(role, content);
         }
 
         try

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
+using AgentFlow.Models.Constraints;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -22,6 +23,7 @@ public sealed partial class OnnxChatClient : IChatClient, ITokenCounter
     private const string ProviderName = "onnxruntime-genai";
 
     private readonly Config _config;
+    private readonly string _folder;
     private readonly Model _model;
     private readonly Tokenizer _tokenizer;
     private readonly Lock _tokenizerLock = new();
@@ -30,10 +32,12 @@ public sealed partial class OnnxChatClient : IChatClient, ITokenCounter
     private readonly SemaphoreSlim _gate;
     private readonly ChatClientMetadata _metadata;
     private readonly ILogger _logger;
+    private readonly Lazy<TokenVocabulary> _vocabulary;
     private int _disposed;
 
-    private OnnxChatClient(Config config, Model model, Tokenizer tokenizer, OnnxChatClientOptions options, int contextSize, ILogger? logger)
+    private OnnxChatClient(string folder, Config config, Model model, Tokenizer tokenizer, OnnxChatClientOptions options, int contextSize, ILogger? logger)
     {
+        _folder = folder;
         _config = config;
         _model = model;
         _tokenizer = tokenizer;
@@ -43,6 +47,7 @@ public sealed partial class OnnxChatClient : IChatClient, ITokenCounter
         _gate = new SemaphoreSlim(options.Concurrency, options.Concurrency);
         _metadata = new ChatClientMetadata(ProviderName, providerUri: null, defaultModelId: options.ModelId);
         ContextSize = contextSize;
+        _vocabulary = new Lazy<TokenVocabulary>(ReadVocabulary, LazyThreadSafetyMode.ExecutionAndPublication);
     }
 
     /// <summary>The model name this client reports.</summary>
@@ -102,7 +107,8 @@ public sealed partial class OnnxChatClient : IChatClient, ITokenCounter
     public Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
     {
         var result = new LocalGeneration("onnx");
-        return result.ToResponseAsync(GenerateAsync(messages, options, result, cancellationToken), _options.ModelId);
+        var turn = LocalChatTurn.Create(messages, options);
+        return result.ToResponseAsync(GenerateAsync(turn, options, result, cancellationToken), _options.ModelId, turn);
     }
 
     /// <inheritdoc />
@@ -110,7 +116,8 @@ public sealed partial class OnnxChatClient : IChatClient, ITokenCounter
         IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
     {
         var result = new LocalGeneration("onnx");
-        return result.ToUpdatesAsync(GenerateAsync(messages, options, result, cancellationToken), _options.ModelId, cancellationToken);
+        var turn = LocalChatTurn.Create(messages, options);
+        return result.ToUpdatesAsync(GenerateAsync(turn, options, result, cancellationToken), _options.ModelId, turn, cancellationToken);
     }
 
     /// <inheritdoc />
@@ -185,7 +192,7 @@ public sealed partial class OnnxChatClient : IChatClient, ITokenCounter
             model = new Model(config);
             tokenizer = new Tokenizer(model);
             var context = options.ContextSize ?? ReadContextLength(folder);
-            return new OnnxChatClient(config, model, tokenizer, options, context, logger);
+            return new OnnxChatClient(folder, config, model, tokenizer, options, context, logger);
         }
         catch
         {
@@ -210,12 +217,11 @@ public sealed partial class OnnxChatClient : IChatClient, ITokenCounter
 
     /// <summary>The generation loop shared by both entry points: yields text chunks and fills in <paramref name="result"/>.</summary>
     private async IAsyncEnumerable<string> GenerateAsync(
-        IEnumerable<ChatMessage> messages,
+        LocalChatTurn turn,
         ChatOptions? options,
         LocalGeneration result,
         [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(messages);
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
         var maxOutput = options?.MaxOutputTokens ?? _options.DefaultMaxOutputTokens;
         if (maxOutput < 1)
@@ -223,7 +229,7 @@ public sealed partial class OnnxChatClient : IChatClient, ITokenCounter
             throw new ArgumentOutOfRangeException(nameof(options), maxOutput, "MaxOutputTokens must be at least 1");
         }
 
-        var promptTokens = Encode(FormatPrompt(messages, options));
+        var promptTokens = Encode(FormatPrompt(turn));
         if (promptTokens.Length + 1 > ContextSize)
         {
             throw new PromptTooLongException(_options.ModelId, promptTokens.Length, ContextSize);
@@ -231,6 +237,8 @@ public sealed partial class OnnxChatClient : IChatClient, ITokenCounter
 
         result.PromptTokens = promptTokens.Length;
         maxOutput = Math.Min(maxOutput, ContextSize - promptTokens.Length);
+        var constraint = turn.IsConstrained ? turn.CreateConstraint(_vocabulary.Value, maxOutput) : null;
+        var picker = constraint is null ? null : new LogitsSampler(options?.Temperature ?? _options.DefaultTemperature, options?.TopK, options?.TopP, ToSeed(options?.Seed));
 
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
@@ -239,11 +247,11 @@ public sealed partial class OnnxChatClient : IChatClient, ITokenCounter
             using var parameters = CreateParameters(options, promptTokens.Length + maxOutput);
             using var generator = new Generator(_model, parameters);
             using var stream = CreateStream();
-            var stops = new StopSequenceFilter(options?.StopSequences);
+            var stops = new StopSequenceFilter(turn.StopSequences);
             var clock = Stopwatch.StartNew();
 
             // The prompt is evaluated by the first GenerateNextToken after the tokens are appended.
-            var token = await Task.Run(() => Next(generator, promptTokens), cancellationToken).ConfigureAwait(false);
+            var token = await Task.Run(() => Next(generator, promptTokens, constraint, picker), cancellationToken).ConfigureAwait(false);
             result.PromptMilliseconds = clock.Elapsed.TotalMilliseconds;
             clock.Restart();
             result.FinishReason = ChatFinishReason.Length;
@@ -268,7 +276,7 @@ public sealed partial class OnnxChatClient : IChatClient, ITokenCounter
                     yield return text;
                 }
 
-                if (stops.Stopped)
+                if (stops.Stopped || constraint?.IsComplete == true)
                 {
                     result.FinishReason = ChatFinishReason.Stop;
                     break;
@@ -279,7 +287,8 @@ public sealed partial class OnnxChatClient : IChatClient, ITokenCounter
                     break;
                 }
 
-                token = await Task.Run(() => Next(generator, null), cancellationToken).ConfigureAwait(false);
+                var previous = current;
+                token = await Task.Run(() => Next(generator, constraint is null ? null : [previous], constraint, picker), cancellationToken).ConfigureAwait(false);
             }
 
             var rest = stops.Flush();
@@ -298,18 +307,29 @@ public sealed partial class OnnxChatClient : IChatClient, ITokenCounter
     }
 
     // Appends the prompt (first call) and generates one token; null when GenAI says the sequence is done (max length).
-    private int? Next(Generator generator, int[]? prompt)
+    // Under a constraint GenAI does not sample: GenAI 0.18 cannot be handed masked logits, so each token is picked here
+    // from the model's logits after masking and appended (which evaluates it), the previous token on later calls.
+    private int? Next(Generator generator, int[]? append, TokenConstraint? constraint, LogitsSampler? picker)
     {
         try
         {
-            if (prompt is not null)
+            if (append is not null)
             {
-                generator.AppendTokens(prompt);
+                generator.AppendTokens(append);
             }
 
             if (generator.IsDone())
             {
                 return null;
+            }
+
+            if (constraint is not null && picker is not null)
+            {
+                var logits = LastLogits(generator);
+                constraint.Mask(logits);
+                var picked = picker.Pick(logits);
+                constraint.Accept(picked);
+                return picked;
             }
 
             generator.GenerateNextToken();
@@ -319,6 +339,51 @@ public sealed partial class OnnxChatClient : IChatClient, ITokenCounter
         {
             throw new AgentFlowException($"model '{_options.ModelId}': ONNX Runtime GenAI failed to generate ({ex.Message.Trim()})", ex);
         }
+    }
+
+    // The logits of the last evaluated position: GenAI's 'logits' output is [batch, positions, vocabulary].
+    private float[] LastLogits(Generator generator)
+    {
+        using var tensor = generator.GetOutput("logits");
+        if (tensor.Type() != ElementType.float32)
+        {
+            throw new AgentFlowException($"model '{_options.ModelId}': constrained decoding (tools, JSON output) needs float32 logits; this model's are {tensor.Type()}");
+        }
+
+        var shape = tensor.Shape();
+        var vocabulary = (int)shape[^1];
+        var data = tensor.GetData<float>();
+        return data[^vocabulary..].ToArray();
+    }
+
+    // The text each token writes, decoded alone the way the client's streaming decoder writes it; tokens that are
+    // not whole characters on their own write nothing here (so they are never chosen under a constraint).
+    private TokenVocabulary ReadVocabulary()
+    {
+        var size = ReadVocabularySize();
+        var texts = new byte[size][];
+        lock (_tokenizerLock)
+        {
+            for (var id = 0; id < size; id++)
+            {
+                using var stream = _tokenizer.CreateStream();
+                var text = stream.Decode(id);
+                texts[id] = text.Contains('\uFFFD', StringComparison.Ordinal) ? [] : Encoding.UTF8.GetBytes(text);
+            }
+        }
+
+        return new TokenVocabulary(texts, _endTokens);
+    }
+
+    private int ReadVocabularySize()
+    {
+        using var stream = File.OpenRead(Path.Combine(_folder, "genai_config.json"));
+        using var document = JsonDocument.Parse(stream, new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip });
+        return document.RootElement.TryGetProperty("model", out var model)
+            && model.TryGetProperty("vocab_size", out var size)
+            && size.TryGetInt32(out var value) && value > 0
+                ? value
+                : throw new AgentFlowException($"model '{_options.ModelId}': genai_config.json has no model.vocab_size, which constrained decoding (tools, JSON output) needs");
     }
 
     private GeneratorParams CreateParameters(ChatOptions? options, int maxLength)
@@ -369,20 +434,15 @@ public sealed partial class OnnxChatClient : IChatClient, ITokenCounter
         }
     }
 
-    private string FormatPrompt(IEnumerable<ChatMessage> messages, ChatOptions? options)
+    private string FormatPrompt(LocalChatTurn turn)
     {
         var buffer = new MemoryStream();
         using (var json = new Utf8JsonWriter(buffer))
         {
             json.WriteStartArray();
-            if (!string.IsNullOrEmpty(options?.Instructions))
+            foreach (var (role, content) in turn.Messages)
             {
-                WriteMessage(json, "system", options.Instructions);
-            }
-
-            foreach (var message in messages)
-            {
-                WriteMessage(json, message.Role.Value, message.Text);
+                WriteMessage(json, role, content);
             }
 
             json.WriteEndArray();

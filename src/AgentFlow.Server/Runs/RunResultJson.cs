@@ -112,7 +112,11 @@ public static class RunResultJson
             ["decided_at"] = approval.DecidedAt?.ToString("O", System.Globalization.CultureInfo.InvariantCulture),
             ["comment"] = approval.Comment,
         },
+        ["tool_calls"] = step.ToolCalls is null ? null : ToolCalls(step),
     };
+
+    /// <summary>A step attempt's tool calls, as the run JSON and the transcript show them.</summary>
+    public static JsonArray ToolCalls(StepRecord step) => Tracking.MLflow.Recording.RunTranscript.ToolCalls(step);
 
     private static string Lower(string value) => value.ToLowerInvariant();
 }

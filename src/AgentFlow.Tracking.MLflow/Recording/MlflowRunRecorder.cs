@@ -311,11 +311,16 @@ public sealed partial class MlflowRunRecorder : IRunObserver, IAsyncDisposable
         }
 
         List<MlflowTag> tags = record.ConversationId is { } conversation ? [new("agentflow.conversation_id", conversation)] : [];
+        if (record.ParentRunId is { } parent)
+        {
+            tags.Add(new("agentflow.parent_run", parent));
+        }
+
         return _store.LogBatchAsync(RunId, metrics: null, parameters, tags);
     }
 
-    // Latency, and for agent steps tokens in/out, attempt and cost.
-    private const int MetricsPerStep = 5;
+    // Latency, and for agent steps tokens in/out, attempt, cost, tool calls and tool latency.
+    private const int MetricsPerStep = 7;
 
     private void AddStepMetrics(StepRecord step, List<MlflowMetric> metrics)
     {
@@ -331,6 +336,12 @@ public sealed partial class MlflowRunRecorder : IRunObserver, IAsyncDisposable
             if (step.CostUsd is { } cost)
             {
                 metrics.Add(new($"step.{step.Id}.cost_usd", cost, now, index));
+            }
+
+            if (step.ToolCallsSnapshot() is { Length: > 0 } calls)
+            {
+                metrics.Add(new($"step.{step.Id}.tool_calls", calls.Length, now, index));
+                metrics.Add(new($"step.{step.Id}.tool_latency_ms", Math.Round(calls.Sum(c => c.LatencyMs), 3), now, index));
             }
         }
     }
@@ -397,6 +408,13 @@ public sealed partial class MlflowRunRecorder : IRunObserver, IAsyncDisposable
             metrics.Add(new("run.cost_usd", cost, now));
         }
 
+        var calls = record.Snapshot().Steps.SelectMany(s => s.ToolCallsSnapshot()).ToList();
+        if (calls.Count > 0)
+        {
+            metrics.Add(new("run.tool_calls", calls.Count, now));
+            metrics.Add(new("run.tool_latency_ms", Math.Round(calls.Sum(c => c.LatencyMs), 3), now));
+        }
+
         var transcript = RunTranscript.Build(record);
         var tags = new List<MlflowTag>
         {
@@ -408,6 +426,12 @@ public sealed partial class MlflowRunRecorder : IRunObserver, IAsyncDisposable
             tags.Add(new("agentflow.failed_step", error.StepId ?? "(none)"));
             var message = Secrets.Redact(error.Message);
             tags.Add(new("agentflow.error", message.Length > 7000 ? message[..7000] : message));
+        }
+
+        var children = calls.Select(c => c.ChildRunId).OfType<string>().Distinct(StringComparer.Ordinal).ToList();
+        if (children.Count > 0)
+        {
+            tags.Add(new("agentflow.child_runs", string.Join(",", children)));
         }
 
         var workers = record.Steps.Select(s => s.Worker).OfType<string>().Distinct(StringComparer.Ordinal).ToList();

@@ -44,6 +44,12 @@ public static class RunTranscript
                 entry["replayed_from"] = replayedFrom;
             }
 
+            if (step.ToolCalls is not null)
+            {
+                // Only on steps whose model called tools, so the canonical form of every other step is unchanged.
+                entry["tool_calls"] = ToolCalls(step);
+            }
+
             previous = Hash(previous, entry);
             entry["hash"] = previous;
             steps.Add(entry);
@@ -83,6 +89,7 @@ public static class RunTranscript
             ["started"] = Time(record.Started),
             ["ended"] = record.Ended is { } ended ? Time(ended) : null,
             ["conversation_id"] = record.ConversationId,
+            ["parent_run"] = record.ParentRunId,
             ["inputs"] = inputs,
             ["bindings"] = bindings,
             ["models"] = models,
@@ -210,6 +217,42 @@ public static class RunTranscript
             ["comment"] = approval.Comment,
         },
     };
+
+    /// <summary>The tool calls of a step attempt as JSON (covered by the step's audit hash).</summary>
+    public static JsonArray ToolCalls(StepRecord step)
+    {
+        ArgumentNullException.ThrowIfNull(step);
+        var calls = new JsonArray();
+        foreach (var call in step.ToolCallsSnapshot())
+        {
+            calls.Add(new JsonObject
+            {
+                ["name"] = call.Name,
+                ["tool"] = call.Tool,
+                ["call_id"] = call.CallId,
+                ["arguments"] = call.Arguments,
+                ["started"] = Time(call.Started),
+                ["status"] = call.Status,
+                ["latency_ms"] = Math.Round(call.LatencyMs, 3),
+                ["result"] = call.Result,
+                ["result_sha256"] = call.ResultSha256,
+                ["result_bytes"] = call.ResultBytes,
+                ["result_truncated"] = call.ResultTruncated,
+                ["error"] = call.Error,
+                ["approval"] = call.Approval is not { } approval ? null : new JsonObject
+                {
+                    ["decision"] = approval.Decision,
+                    ["decided_by"] = approval.DecidedBy,
+                    ["decided_at"] = approval.DecidedAt is { } at ? Time(at) : null,
+                    ["comment"] = approval.Comment,
+                },
+                ["replayed_from"] = call.ReplayedFrom,
+                ["child_run"] = call.ChildRunId,
+            });
+        }
+
+        return calls;
+    }
 
     private static string Genesis(string runId) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes("agentflow-audit:" + runId)));
 

@@ -3,6 +3,7 @@ using System.Runtime.CompilerServices;
 using System.Text;
 using AgentFlow.Conversations;
 using AgentFlow.Definitions;
+using AgentFlow.Execution.Tools;
 using AgentFlow.Templates;
 using Microsoft.Agents.AI.Workflows;
 using Microsoft.Extensions.AI;
@@ -21,6 +22,9 @@ internal sealed class AgentStepExecutor : Executor<FlowState, FlowState>
 {
     /// <summary>Used when a step sets no max_tokens.</summary>
     public const int DefaultMaxTokens = 256;
+
+    /// <summary>Most tool calls per attempt when a step with tools sets no max_tool_calls.</summary>
+    public const int DefaultMaxToolCalls = 8;
 
     /// <summary>Response property naming the worker that answered (set by remote chat clients).</summary>
     public const string WorkerProperty = "agentflow.worker";
@@ -41,6 +45,7 @@ internal sealed class AgentStepExecutor : Executor<FlowState, FlowState>
     private readonly ResiliencePipeline _pipeline;
 
     private readonly BudgetDefinition? _budget;
+    private readonly StructuredOutput? _structured;
 
     public AgentStepExecutor(AgentStepDefinition step, StepPolicy defaults, BudgetDefinition? budget, string? loopId, RunContext run)
         : base(step.Id)
@@ -51,6 +56,7 @@ internal sealed class AgentStepExecutor : Executor<FlowState, FlowState>
         _run = run;
         _prompt = LiquidTemplate.Compile(step.Prompt);
         _system = step.System is null ? null : LiquidTemplate.Compile(step.System);
+        _structured = step.Output is { } output ? new StructuredOutput(output, step.Id) : null;
         _timeout = step.Timeout ?? defaults.Timeout ?? StepPolicy.DefaultTimeout;
         var retry = step.Retry ?? defaults.Retry;
         _attempts = retry?.Attempts ?? 1;
@@ -79,7 +85,7 @@ internal sealed class AgentStepExecutor : Executor<FlowState, FlowState>
         if (_run.TakeCompleted(_step.Id, RunContext.IterationOf(message, _loopId)) is { } done)
         {
             // Resumed run: this step succeeded after the last checkpoint, before the crash. Its record stands.
-            return message.WithOutput(_step.Id, StepOutput.OfText(done));
+            return message.WithOutput(_step.Id, Output(done));
         }
 
         if (_run.Replay is { } replay && replay.Outputs.TryGetValue(new ReplayKey(_step.Id, RunContext.IterationOf(message, _loopId)), out var recorded))
@@ -101,7 +107,7 @@ internal sealed class AgentStepExecutor : Executor<FlowState, FlowState>
                 var output = await _pipeline.ExecuteAsync(
                     async ct => await AttemptAsync(attempts, model, system, prompt, message, context, fallbackReason, ct, cancellationToken).ConfigureAwait(false),
                     cancellationToken).ConfigureAwait(false);
-                return message.WithOutput(_step.Id, StepOutput.OfText(output));
+                return message.WithOutput(_step.Id, Output(output));
             }
             catch (AttemptFailedException failed)
             {
@@ -135,7 +141,7 @@ internal sealed class AgentStepExecutor : Executor<FlowState, FlowState>
         record.Output = output.Text;
         record.Status = StepStatus.Succeeded;
         await RunContext.EmitAsync(context, new StepFinishedEvent(_run.RunId, record), cancellationToken).ConfigureAwait(false);
-        return message.WithOutput(_step.Id, StepOutput.OfText(output.Text));
+        return message.WithOutput(_step.Id, Output(output.Text));
     }
 
     private async Task<string> AttemptAsync(
@@ -165,8 +171,18 @@ internal sealed class AgentStepExecutor : Executor<FlowState, FlowState>
         {
             var messages = await BuildMessagesAsync(system, prompt, model, record, attemptToken).ConfigureAwait(false);
             var options = ChatOptionsFor(record.Attempt, record.Iteration);
-            await foreach (var update in model.Client.GetStreamingResponseAsync(messages, options, attemptToken).ConfigureAwait(false))
+            var (client, invoker) = WithTools(model.Client, options, record, context);
+            var usage = new RoundUsage();
+            await foreach (var update in client.GetStreamingResponseAsync(messages, options, attemptToken).ConfigureAwait(false))
             {
+                if (update.Contents.Any(c => c is FunctionResultContent))
+                {
+                    // Tool results went back to the model: what it says next is the answer (or its next call).
+                    text.Clear();
+                    usage.EndRound();
+                    continue;
+                }
+
                 if (update.AdditionalProperties?.TryGetValue(RedeliveredFromProperty, out var lost) == true)
                 {
                     record = await RecordRedeliveryAsync(record, ++attempts.Value, lost?.ToString(), text.ToString(), started, context, runToken).ConfigureAwait(false);
@@ -179,10 +195,10 @@ internal sealed class AgentStepExecutor : Executor<FlowState, FlowState>
                     await RunContext.EmitAsync(context, new StepOutputChunkEvent(_run.RunId, _step.Id, update.Text), runToken).ConfigureAwait(false);
                 }
 
-                foreach (var usage in update.Contents.OfType<UsageContent>())
+                foreach (var reported in update.Contents.OfType<UsageContent>())
                 {
-                    record.InputTokens = (int?)usage.Details.InputTokenCount ?? record.InputTokens;
-                    record.OutputTokens = (int?)usage.Details.OutputTokenCount ?? record.OutputTokens;
+                    usage.Report(reported.Details);
+                    (record.InputTokens, record.OutputTokens) = usage.Totals;
                 }
 
                 if (update.FinishReason is { } reason)
@@ -197,6 +213,13 @@ internal sealed class AgentStepExecutor : Executor<FlowState, FlowState>
                 }
             }
 
+            if (invoker?.Fatal is { } fatal)
+            {
+                throw new ToolUnavailableException(fatal);
+            }
+
+            // A structured answer that is not valid JSON under the schema fails the attempt: retry and fallback apply.
+            _structured?.Check(text.ToString());
             if (memory is { Write: true } && conversation is not null)
             {
                 var now = _run.Time.GetUtcNow();
@@ -219,6 +242,12 @@ internal sealed class AgentStepExecutor : Executor<FlowState, FlowState>
             record.Status = StepStatus.Failed;
             record.Error = record.Worker is null ? reason : $"{reason} (worker {record.Worker})";
             await RunContext.EmitAsync(context, new StepFinishedEvent(_run.RunId, record), runToken).ConfigureAwait(false);
+            if (ex is ToolUnavailableException)
+            {
+                // A tool that cannot answer (a server that died) would fail every retry the same way.
+                throw new StepFailedException(_step.Id, record.Error, ex);
+            }
+
             throw new AttemptFailedException(record.Error, ex);
         }
 
@@ -261,6 +290,72 @@ internal sealed class AgentStepExecutor : Executor<FlowState, FlowState>
         return messages;
     }
 
+    // A step with tools: Microsoft.Extensions.AI's function invocation runs the loop (each call through the invoker,
+    // which validates, records and enforces max_tool_calls); after max_tool_calls rounds it offers no tools, so the
+    // model must answer.
+    private (IChatClient Client, ToolInvoker? Invoker) WithTools(IChatClient client, ChatOptions options, StepRecord record, IWorkflowContext context)
+    {
+        if (_step.Tools.Count == 0)
+        {
+            return (client, null);
+        }
+
+        var tools = _run.Tools.For(_step);
+        var maxCalls = _step.MaxToolCalls ?? DefaultMaxToolCalls;
+        var invoker = new ToolInvoker(tools, record, _run, context, maxCalls, _run.Replay);
+        options.Tools = [.. tools.Select(t => t.Function)];
+        options.ToolMode = _step.ToolChoice switch
+        {
+            null or { Mode: "auto" } => ChatToolMode.Auto,
+            { Mode: "required" } => ChatToolMode.RequireAny,
+            { Mode: "none" } => ChatToolMode.None,
+            { ToolName: { } name } when tools.Any(t => t.Function.Name == name) => ChatToolMode.RequireSpecific(name),
+            { ToolName: var name } => throw new ToolUnavailableException($"tool_choice '{name}' names no function the step's tools offer (offered: {string.Join(", ", tools.Select(t => t.Function.Name))})"),
+        };
+
+        // Not disposed: disposing a delegating client would dispose the model's shared client.
+#pragma warning disable CA2000
+        var invoking = new FunctionInvokingChatClient(client)
+#pragma warning restore CA2000
+        {
+            FunctionInvoker = invoker.InvokeAsync,
+            MaximumIterationsPerRequest = maxCalls,
+            MaximumConsecutiveErrorsPerRequest = maxCalls,
+            AllowConcurrentInvocation = false,
+            IncludeDetailedErrors = true,
+        };
+        return (invoking, invoker);
+    }
+
+    /// <summary>Tokens over the model rounds of a tool loop: each round reports its own usage.</summary>
+    private sealed class RoundUsage
+    {
+        private long _input;
+        private long _output;
+        private long? _roundInput;
+        private long? _roundOutput;
+
+        public (int? Input, int? Output) Totals =>
+            _roundInput is null && _roundOutput is null && _input == 0 && _output == 0
+                ? (null, null)
+                : ((int)(_input + (_roundInput ?? 0)), (int)(_output + (_roundOutput ?? 0)));
+
+        public void Report(UsageDetails details)
+        {
+            _roundInput = details.InputTokenCount ?? _roundInput;
+            _roundOutput = details.OutputTokenCount ?? _roundOutput;
+        }
+
+        public void EndRound()
+        {
+            _input += _roundInput ?? 0;
+            _output += _roundOutput ?? 0;
+            (_roundInput, _roundOutput) = (null, null);
+        }
+    }
+
+    private StepOutput Output(string text) => _structured is null ? StepOutput.OfText(text) : StepOutput.OfJson(text);
+
     private ChatOptions ChatOptionsFor(int attempt, int? iteration) => new()
     {
         MaxOutputTokens = _step.MaxTokens ?? DefaultMaxTokens,
@@ -268,6 +363,7 @@ internal sealed class AgentStepExecutor : Executor<FlowState, FlowState>
         TopP = _step.TopP,
         Seed = _step.Seed,
         StopSequences = _step.Stop.Count > 0 ? [.. _step.Stop] : null,
+        ResponseFormat = _structured?.Format,
         AdditionalProperties = new()
         {
             ["agentflow.run_id"] = _run.RunId,

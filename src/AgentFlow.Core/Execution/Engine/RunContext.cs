@@ -108,6 +108,9 @@ internal sealed class RunContext(
     /// <summary>The secrets masked in every error text a step records.</summary>
     public Secrets.SecretRedactor Secrets { get; init; } = new();
 
+    /// <summary>The run's opened tools (empty when no step uses any).</summary>
+    public Tools.ToolSet Tools { get; set; } = Execution.Tools.ToolSet.Empty;
+
     /// <summary>The conversation memory steps read and write, when the workflow has one.</summary>
     public RunConversation? Conversation { get; } = conversation;
 
