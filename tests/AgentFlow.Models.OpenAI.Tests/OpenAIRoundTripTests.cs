@@ -78,6 +78,23 @@ public sealed class OpenAIRoundTripTests
     }
 
     [Fact]
+    public async Task GetResponse_JsonSchemaResponseFormat_SentAsResponseFormatJsonSchema()
+    {
+        await using var server = new FakeOpenAIServer(Completion);
+        await using var loaded = await Provider().LoadAsync(LocalSpec(server), CancellationToken.None);
+        using var schema = JsonDocument.Parse("""{"type":"object","properties":{"category":{"enum":["billing","bug"]}},"required":["category"]}""");
+
+        await loaded.Client.GetResponseAsync(Messages, new ChatOptions { ResponseFormat = ChatResponseFormat.ForJsonSchema(schema.RootElement, "extract") });
+
+        using var body = JsonDocument.Parse(Assert.Single(server.Requests).Body);
+        var format = body.RootElement.GetProperty("response_format");
+        Assert.Equal("json_schema", format.GetProperty("type").GetString());
+        Assert.Equal("extract", format.GetProperty("json_schema").GetProperty("name").GetString());
+        Assert.Equal(["billing", "bug"], format.GetProperty("json_schema").GetProperty("schema").GetProperty("properties").GetProperty("category")
+            .GetProperty("enum").EnumerateArray().Select(e => e.GetString()!).ToArray());
+    }
+
+    [Fact]
     public async Task GetResponse_MaxCompletionTokensField_SendsTheNewFieldOnly()
     {
         await using var server = new FakeOpenAIServer(Completion);

@@ -53,6 +53,26 @@ public sealed class StructuredOutputTests(TinyModelFixture fixture) : IClassFixt
         }
     }
 
+    [Fact]
+    public async Task RunAsync_TicketExtractExample_RoutesOnTheExtractedCategory()
+    {
+        var root = AppContext.BaseDirectory;
+        while (!File.Exists(Path.Combine(root, "AgentFlow.slnx")))
+        {
+            root = Path.GetDirectoryName(root)!;
+        }
+
+        var yaml = await File.ReadAllTextAsync(Path.Combine(root, "workflows", "ticket-extract.yaml"));
+
+        var record = await fixture.RunAsync(yaml, new Dictionary<string, string> { ["ticket"] = "I was charged twice" });
+
+        Assert.Equal(RunStatus.Succeeded, record.Status);
+        var category = record.Outputs["category"];
+        Assert.True(category is "billing" or "bug" or "other", category);
+        var taken = category switch { "billing" => "billing_reply", "bug" => "bug_reply", _ => "general_reply" };
+        Assert.Equal(["extract", "route", taken], record.Steps.Select(s => s.Id));
+    }
+
     [Theory]
     [InlineData("""{"category":"bug"}""", "does not match the output schema")]
     [InlineData("""{"category":"billing""", "not JSON")]
