@@ -23,6 +23,8 @@ var root = new RootCommand("AgentFlow: run multi-step AI workflows on local and 
     BenchCommand.Create(Context),
     ServeCommand.Create(Context),
     ExperimentCommand.Create(Context),
+    IndexCommand.Create(Context),
+    CollectionsCommand.Create(Context),
 };
 
 parsed = root.Parse(args);

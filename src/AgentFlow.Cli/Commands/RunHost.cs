@@ -49,7 +49,9 @@ internal static class RunHost
             // Only workflows with memory open the conversation store (no file or Redis connection otherwise).
             await using var store = definition.Memory is null ? null : await cli.OpenConversationStoreAsync(registry, cancellationToken).ConfigureAwait(false);
             await using var runs = await cli.OpenRunStoreAsync(registry, cancellationToken).ConfigureAwait(false);
-            var runner = new WorkflowRunner(models, runtime.Gateway, cli.Time, cli.LoggerFactory.CreateLogger<WorkflowRunner>(), store?.AsConversationMemory(), runs);
+            // Only workflows with retrieve steps open collections (and load an embedder).
+            await using var collections = definition.AllSteps().OfType<RetrieveStepDefinition>().Any() ? cli.OpenCollections(registry) : null;
+            var runner = new WorkflowRunner(models, runtime.Gateway, cli.Time, cli.LoggerFactory.CreateLogger<WorkflowRunner>(), store?.AsConversationMemory(), runs) { Retriever = collections };
             if (cli.ErrorIsTerminal && !background)
             {
                 var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(cli.Error) });
@@ -60,6 +62,16 @@ internal static class RunHost
             {
                 result = await action(runner, Observers(new PlainProgress(cli.Error, depths), recorder, listener), recorder?.RunId, cancellationToken).ConfigureAwait(false);
             }
+        }
+        catch (DefinitionException ex)
+        {
+            DiagnosticPrinter.Print(cli.Error, ex.Diagnostics);
+            return ExitCodes.BadInput;
+        }
+        catch (AgentFlowException ex) when (ex is Retrieval.RetrievalException)
+        {
+            DiagnosticPrinter.PrintError(cli.Error, ex.Message);
+            return ExitCodes.BadInput;
         }
         catch (AgentFlowException ex) when (ex is InputException or ModelConfigurationException or Messaging.MessagingConfigurationException or MemoryStoreException or RunStoreException)
         {

@@ -12,7 +12,15 @@ public readonly record struct ReplayKey(string StepId, int? Iteration);
 /// </summary>
 /// <param name="FromRunId">The recorded run the outputs come from.</param>
 /// <param name="Outputs">Recorded output of each replayed step execution.</param>
-public sealed record RunReplay(string FromRunId, IReadOnlyDictionary<ReplayKey, RecordedOutput> Outputs);
+public sealed record RunReplay(string FromRunId, IReadOnlyDictionary<ReplayKey, RecordedOutput> Outputs)
+{
+    /// <summary>
+    /// Recorded chunks of each retrieve step execution: a replayed retrieve step returns them instead of searching
+    /// (the collection may have changed since), so the replay sees exactly what the recorded run saw.
+    /// </summary>
+    public IReadOnlyDictionary<ReplayKey, IReadOnlyList<Retrieval.RetrievedChunk>> Retrievals { get; init; } =
+        new Dictionary<ReplayKey, IReadOnlyList<Retrieval.RetrievedChunk>>();
+}
 
 /// <summary>A step execution's recorded output and the model that produced it.</summary>
 /// <param name="Text">The output text.</param>

@@ -90,6 +90,9 @@ public sealed partial class WorkflowRunner
         _logger = logger ?? throw new ArgumentNullException(nameof(logger));
     }
 
+    /// <summary>Searches collections for retrieve steps; null in hosts without retrieval (a workflow with retrieve steps then fails before it starts).</summary>
+    public Retrieval.IRetriever? Retriever { get; init; }
+
     /// <summary>
     /// Runs <paramref name="request"/> until it ends, or parks at an approval (status <see cref="RunStatus.Waiting"/>).
     /// Bad inputs or bindings throw before any step runs; a failing step does not throw: the returned record has
@@ -221,6 +224,7 @@ public sealed partial class WorkflowRunner
         var inputs = RunInputs.Resolve(definition, rawInputs);
         var bindings = _models.Resolve(definition, rawBindings);
         var specs = _models.ModelsFor(definition, rawBindings);
+        await CheckCollectionsAsync(definition, cancellationToken).ConfigureAwait(false);
         var problems = await _gateway.CheckAsync(specs, cancellationToken).ConfigureAwait(false);
         if (problems.Count > 0)
         {
@@ -236,6 +240,31 @@ public sealed partial class WorkflowRunner
         return new Prepared(inputs, bindings, specs, endpoints);
     }
 
+    // Before any step runs: every collection a retrieve step names must exist and be searchable, reported where it is named.
+    private async Task CheckCollectionsAsync(WorkflowDefinition definition, CancellationToken cancellationToken)
+    {
+        var steps = definition.AllSteps().OfType<RetrieveStepDefinition>().ToList();
+        if (steps.Count == 0)
+        {
+            return;
+        }
+
+        if (Retriever is null)
+        {
+            throw new AgentFlowException($"workflow '{definition.Name}' has retrieve step '{steps[0].Id}', and this host has no retrieval configured");
+        }
+
+        var problems = await Retriever.CheckAsync([.. steps.Select(s => s.Collection).Distinct(StringComparer.Ordinal)], cancellationToken).ConfigureAwait(false);
+        var diagnostics = steps
+            .Where(s => problems.ContainsKey(s.Collection))
+            .Select(s => new Diagnostics.Diagnostic(s.CollectionLocation, "AF0503", $"retrieve step '{s.Id}': {problems[s.Collection]}", $"index documents first: agentflow index DIR --collection {s.Collection}, or declare it under collections: in agentflow.yaml"))
+            .ToList();
+        if (diagnostics.Count > 0)
+        {
+            throw new DefinitionException(diagnostics);
+        }
+    }
+
     private async Task<RunContext> CreateContextAsync(WorkflowDefinition definition, RunRecord record, Prepared prepared, RunReplay? replay, CancellationToken cancellationToken)
     {
         var conversation = await OpenConversationAsync(definition, prepared.Inputs, cancellationToken).ConfigureAwait(false);
@@ -249,7 +278,7 @@ public sealed partial class WorkflowRunner
             _time,
             definition.Defaults,
             definition.Budget,
-            conversation) { Replay = replay };
+            conversation) { Replay = replay, Retriever = Retriever };
     }
 
     private async Task SaveAsync(DurableRun durable, CancellationToken cancellationToken)
