@@ -36,10 +36,14 @@ public sealed class MiniLmFixture : IAsyncLifetime
             Task.FromResult(new LoadedEmbedder(spec, new NonDisposing(generator), MiniLmEmbeddingGenerator.Dimensions, generator, "minilm (test fixture)"));
     }
 
-    private sealed class NonDisposing(Microsoft.Extensions.AI.IEmbeddingGenerator<string, Microsoft.Extensions.AI.Embedding<float>> inner)
-        : Microsoft.Extensions.AI.DelegatingEmbeddingGenerator<string, Microsoft.Extensions.AI.Embedding<float>>(inner)
+    private sealed class NonDisposing(MiniLmEmbeddingGenerator inner) : Microsoft.Extensions.AI.IEmbeddingGenerator<string, Microsoft.Extensions.AI.Embedding<float>>
     {
-        protected override void Dispose(bool disposing)
+        public Task<Microsoft.Extensions.AI.GeneratedEmbeddings<Microsoft.Extensions.AI.Embedding<float>>> GenerateAsync(IEnumerable<string> values, Microsoft.Extensions.AI.EmbeddingGenerationOptions? options = null, CancellationToken cancellationToken = default) =>
+            inner.GenerateAsync(values, options, cancellationToken);
+
+        public object? GetService(Type serviceType, object? serviceKey = null) => inner.GetService(serviceType, serviceKey);
+
+        public void Dispose()
         {
             // The fixture disposes the model.
         }
