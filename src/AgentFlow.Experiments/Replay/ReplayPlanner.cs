@@ -64,7 +64,11 @@ public static class ReplayPlanner
             }
         }
 
-        return new ReplayPlan(new RunReplay(original.RunId, outputs), live.Id, rebound);
+        // Every retrieval is reused: the collection may have changed since, and a replay must see what the run saw.
+        var retrievals = original.FinalSteps()
+            .Where(s => s.Kind == "retrieve" && s.Status == "succeeded" && s.Retrieved is not null)
+            .ToDictionary(s => new ReplayKey(s.Id, s.Iteration), s => s.Retrieved!);
+        return new ReplayPlan(new RunReplay(original.RunId, outputs) { Retrievals = retrievals }, live.Id, rebound);
     }
 
     // The ids of the loops enclosing step `id`, outermost first; null when the step is not under `steps`.

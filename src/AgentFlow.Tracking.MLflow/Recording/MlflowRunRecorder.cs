@@ -281,7 +281,7 @@ public sealed partial class MlflowRunRecorder : IRunObserver, IAsyncDisposable
         return _store.LogBatchAsync(RunId, metrics: null, parameters, tags);
     }
 
-    // Latency, and for agent steps tokens in/out, attempt and cost.
+    // Latency, and for agent steps tokens in/out, attempt and cost (retrieve steps: chunks and top score).
     private const int MetricsPerStep = 5;
 
     private void AddStepMetrics(StepRecord step, List<MlflowMetric> metrics)
@@ -299,6 +299,12 @@ public sealed partial class MlflowRunRecorder : IRunObserver, IAsyncDisposable
             {
                 metrics.Add(new($"step.{step.Id}.cost_usd", cost, now, index));
             }
+        }
+        else if (step.Retrieval is { } retrieval)
+        {
+            // Retrieve steps: latency above is the retrieve latency; how many chunks came back and how close the best was.
+            metrics.Add(new($"step.{step.Id}.retrieved_chunks", retrieval.Chunks.Count, now, index));
+            metrics.Add(new($"step.{step.Id}.top_score", retrieval.Chunks.Count == 0 ? 0 : Math.Round(retrieval.Chunks[0].Score, 4), now, index));
         }
     }
 

@@ -36,7 +36,7 @@ public sealed class RetrieveStepLoaderTests
 
         Assert.Equal(
             [(7, "AF0501"), (9, "AF0105"), (9, "AF0500")],
-            result.Diagnostics.Select(d => (d.Location.Line, d.Code)).OrderBy(d => d.Line).ThenBy(d => d.Code, StringComparer.Ordinal));
+            result.Diagnostics.Where(d => d.Code != "AF0203").Select(d => (d.Location.Line, d.Code)).OrderBy(d => d.Line).ThenBy(d => d.Code, StringComparer.Ordinal));
     }
 
     [Fact]
@@ -49,7 +49,7 @@ public sealed class RetrieveStepLoaderTests
                 agent: { model: w, prompt: "{{ steps.context.chunkz }}" }
             """);
 
-        var error = Assert.Single(result.Diagnostics);
+        var error = Assert.Single(result.Diagnostics, d => d.Code != "AF0203");
         Assert.Equal("AF0207", error.Code);
         Assert.Contains("did you mean 'chunks'", error.Message, StringComparison.Ordinal);
     }
