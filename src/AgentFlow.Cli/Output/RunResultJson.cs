@@ -108,6 +108,21 @@ internal static class RunResultJson
             ["decided_at"] = approval.DecidedAt?.ToString("O", System.Globalization.CultureInfo.InvariantCulture),
             ["comment"] = approval.Comment,
         },
+        ["retrieval"] = step.Retrieval is not { } retrieval ? null : new JsonObject
+        {
+            ["collection"] = retrieval.Collection,
+            ["query"] = retrieval.Query,
+            ["top_k"] = retrieval.TopK,
+            ["min_score"] = retrieval.MinScore,
+            ["chunks"] = new JsonArray([.. retrieval.Chunks.Select(c => (JsonNode)new JsonObject
+            {
+                ["id"] = c.Id,
+                ["source"] = c.Source,
+                ["heading"] = c.Heading,
+                ["score"] = Math.Round(c.Score, 6),
+                ["text"] = c.Text,
+            })]),
+        },
     };
 
     private static string Lower(string value) => value.ToLowerInvariant();
