@@ -9,11 +9,16 @@
 # State (pid files, logs, RabbitMQ's node data and Erlang cookie) lives under $AGENTFLOW_SERVICES_DIR
 # (default /tmp/agentflow-services); nothing under /var/lib is used. Ports: $REDIS_PORT (6379), $AMQP_PORT (5672).
 # Connection strings for the tests: 127.0.0.1:$REDIS_PORT and amqp://guest:guest@127.0.0.1:$AMQP_PORT/
+# Chroma (vector database, from npm: chromadb 3.5.0 with the glibc-2.34 bindings 1.0.1) on $CHROMA_PORT (8765),
+# installed once into $AGENTFLOW_CHROMA_CACHE (default ~/.cache/agentflow-chroma): http://127.0.0.1:$CHROMA_PORT
+# Without node/npm, Chroma is skipped with a warning (its tests then skip).
 set -euo pipefail
 
 SVC_DIR="${AGENTFLOW_SERVICES_DIR:-/tmp/agentflow-services}"
 REDIS_PORT="${REDIS_PORT:-6379}"
 AMQP_PORT="${AMQP_PORT:-5672}"
+CHROMA_PORT="${CHROMA_PORT:-8765}"
+CHROMA_CACHE="${AGENTFLOW_CHROMA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/agentflow-chroma}"
 READY_TIMEOUT="${AGENTFLOW_SERVICES_TIMEOUT:-90}"   # seconds per server
 RABBIT_BIN=/usr/lib/rabbitmq/bin                    # the real launcher (Debian's /usr/sbin wrapper switches user)
 
@@ -112,6 +117,67 @@ start_rabbitmq() {
   log "rabbitmq :$AMQP_PORT ready in $(elapsed "$t0")"
 }
 
+chroma_ping() {
+  local reply
+  reply=$( (exec 3<>"/dev/tcp/127.0.0.1/$CHROMA_PORT" && printf 'GET /api/v2/heartbeat HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3 && timeout 2 cat <&3) 2>/dev/null || true)
+  [[ "$reply" == *"heartbeat"* ]]
+}
+
+install_chroma() {
+  [ -f "$CHROMA_CACHE/node_modules/chromadb/dist/cli.mjs" ] && return 0
+  local t0=$EPOCHREALTIME
+  mkdir -p "$CHROMA_CACHE"
+  # The newest bindings need glibc 2.38; 1.0.1 needs 2.34. The override stops npm nesting a newer copy under chromadb/.
+  cat > "$CHROMA_CACHE/package.json" <<'JSON'
+{ "name": "agentflow-chroma", "private": true,
+  "dependencies": { "chromadb": "3.5.0", "chromadb-js-bindings-linux-x64-gnu": "1.0.1" },
+  "overrides": { "chromadb-js-bindings-linux-x64-gnu": "1.0.1" } }
+JSON
+  log "installing chroma (npm) into $CHROMA_CACHE..."
+  ( cd "$CHROMA_CACHE" && npm install --no-audit --no-fund --loglevel=error ) >"$CHROMA_CACHE/npm.log" 2>&1 \
+    || { tail -20 "$CHROMA_CACHE/npm.log" >&2; die "npm could not install chroma (log: $CHROMA_CACHE/npm.log)"; }
+  log "installed chroma in $(elapsed "$t0")"
+}
+
+start_chroma() {
+  if chroma_ping; then
+    log "chroma :$CHROMA_PORT already running, reusing it"
+    return 0
+  fi
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    log "warning: node/npm not found: chroma not started (its tests will skip)"
+    return 0
+  fi
+  port_open "$CHROMA_PORT" && die "port $CHROMA_PORT is taken by something that is not Chroma"
+  install_chroma
+  local t0=$EPOCHREALTIME
+  rm -rf "$SVC_DIR/chroma"; mkdir -p "$SVC_DIR/chroma"
+  # node itself, not npx: npx would leave the server running when its own pid is stopped.
+  setsid node "$CHROMA_CACHE/node_modules/chromadb/dist/cli.mjs" run --path "$SVC_DIR/chroma/data" --port "$CHROMA_PORT" \
+    >"$SVC_DIR/chroma/chroma.log" 2>&1 </dev/null 8>&- &
+  echo $! > "$SVC_DIR/chroma/chroma.pid"
+  local deadline=$((SECONDS + READY_TIMEOUT))
+  until chroma_ping; do
+    if [ $SECONDS -ge $deadline ] || ! pid_alive "$SVC_DIR/chroma/chroma.pid"; then
+      tail -20 "$SVC_DIR/chroma/chroma.log" >&2 || true
+      die "chroma did not answer on :$CHROMA_PORT within ${READY_TIMEOUT}s (log: $SVC_DIR/chroma/chroma.log)"
+    fi
+    sleep 0.2
+  done
+  log "chroma :$CHROMA_PORT ready in $(elapsed "$t0")"
+}
+
+stop_chroma() {
+  local pidfile="$SVC_DIR/chroma/chroma.pid"
+  pid_alive "$pidfile" || { log "chroma: nothing of ours to stop"; rm -f "$pidfile"; return 0; }
+  local pid; pid=$(cat "$pidfile")
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+  kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+  rm -f "$pidfile"
+  log "chroma :$CHROMA_PORT stopped"
+}
+
 stop_redis() {
   local pidfile="$SVC_DIR/redis/redis.pid"
   pid_alive "$pidfile" || { log "redis: nothing of ours to stop"; rm -f "$pidfile"; return 0; }
@@ -152,6 +218,8 @@ status() {
     if pid_alive "$SVC_DIR/rabbit/launcher.pid"; then log "rabbitmq 127.0.0.1:$AMQP_PORT up (started by this script, pid $(cat "$SVC_DIR/rabbit/launcher.pid"))"
     else log "rabbitmq 127.0.0.1:$AMQP_PORT up (not started by this script)"; fi
   else log "rabbitmq 127.0.0.1:$AMQP_PORT down"; rc=3; fi
+  # Chroma is optional (its tests skip without it), so it does not change the exit status.
+  if chroma_ping; then log "chroma   http://127.0.0.1:$CHROMA_PORT up"; else log "chroma   http://127.0.0.1:$CHROMA_PORT down"; fi
   return $rc
 }
 
@@ -168,10 +236,11 @@ up() {
   install_packages
   start_redis
   start_rabbitmq
+  start_chroma
   log "redis 127.0.0.1:$REDIS_PORT and rabbitmq amqp://guest:guest@127.0.0.1:$AMQP_PORT/ ready after $(elapsed "$t0") in all"
 }
 
-down() { stop_rabbitmq; stop_redis; }
+down() { stop_chroma; stop_rabbitmq; stop_redis; }
 
 case "${1:-}" in
   up) with_lock up ;;

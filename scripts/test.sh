@@ -24,6 +24,8 @@ if ! scripts/services.sh status >/dev/null 2>&1; then stop_services=1; fi
 scripts/services.sh up
 export AGENTFLOW_TEST_REDIS="127.0.0.1:${REDIS_PORT:-6379}"
 export AGENTFLOW_TEST_RABBITMQ="amqp://guest:guest@127.0.0.1:${AMQP_PORT:-5672}/"
+# Chroma runs when node/npm are there (services.sh skips it otherwise, and its tests skip).
+if (exec 3<>"/dev/tcp/127.0.0.1/${CHROMA_PORT:-8765}") 2>/dev/null; then export AGENTFLOW_TEST_CHROMA="http://127.0.0.1:${CHROMA_PORT:-8765}"; fi
 scripts/browser.sh
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1   # the tests drive /usr/bin/chromium; never a browser download
 

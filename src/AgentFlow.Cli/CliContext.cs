@@ -76,6 +76,17 @@ internal sealed class CliContext : IDisposable
         new OpenAIModelProvider(),
     ];
 
+    /// <summary>Every embedding provider this host ships: the built-in MiniLM and OpenAI-compatible endpoints.</summary>
+    public static IReadOnlyList<IEmbeddingProvider> CreateEmbeddingProviders() =>
+    [
+        new Models.MiniLM.MiniLmEmbeddingProvider(),
+        new OpenAIEmbeddingProvider(),
+    ];
+
+    /// <summary>The collections of <paramref name="registry"/> (embedded files under .agentflow/collections, Chroma servers), with their embedders.</summary>
+    public Retrieval.CollectionHost OpenCollections(ModelRegistry registry) =>
+        new(registry, new Retrieval.Embedding.EmbedderHost(registry, CreateEmbeddingProviders()), new Retrieval.RetrievalOptions { WorkingDirectory = WorkingDirectory });
+
     /// <summary>
     /// Opens the conversation store: the local on-disk store (.agentflow/memory.db) unless agentflow.yaml says
     /// <c>memory: { store: redis }</c> or <c>AGENTFLOW_REDIS</c> is set.

@@ -30,6 +30,8 @@ var root = new RootCommand("AgentFlow: run multi-step AI workflows on local and 
     ExperimentCommand.Create(Context),
     InitCommand.Create(Context),
     CompletionCommand.Create(),
+    IndexCommand.Create(Context),
+    CollectionsCommand.Create(Context),
 };
 CompletionSources.Attach(root, Context);
 

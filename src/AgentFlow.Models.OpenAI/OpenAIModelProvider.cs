@@ -66,6 +66,16 @@ public sealed class OpenAIModelProvider : IModelProvider
             throw new ModelConfigurationException(keyProblem);
         }
 
+        var client = OpenClient(options, key)
+            .GetChatClient(options.Model)
+            .AsIChatClient();
+        var description = $"openai-compatible {options.Model} at {options.DisplayEndpoint}";
+        return Task.FromResult(new LoadedModel(spec, client, description));
+    }
+
+    /// <summary>An OpenAI client for <paramref name="options"/>' endpoint; with no key, no credential header is sent.</summary>
+    internal OpenAIClient OpenClient(OpenAIModelOptions options, string? key)
+    {
         var clientOptions = new OpenAIClientOptions
         {
             Endpoint = options.Endpoint,
@@ -88,12 +98,11 @@ public sealed class OpenAIModelProvider : IModelProvider
             clientOptions.AddPolicy(new RemoveAuthorizationPolicy(), PipelinePosition.BeforeTransport);
         }
 
-        var client = new OpenAIClient(new ApiKeyCredential(key ?? NoKeyPlaceholder), clientOptions)
-            .GetChatClient(options.Model)
-            .AsIChatClient();
-        var description = $"openai-compatible {options.Model} at {options.DisplayEndpoint}";
-        return Task.FromResult(new LoadedModel(spec, client, description));
+        return new OpenAIClient(new ApiKeyCredential(key ?? NoKeyPlaceholder), clientOptions);
     }
+
+    /// <summary>The key of <paramref name="spec"/>, or null when none is needed; <paramref name="problem"/> says when it is missing.</summary>
+    internal string? ReadKeyOf(ModelSpec spec, OpenAIModelOptions options, out string? problem) => ReadKey(spec, options, out problem);
 
     /// <summary>
     /// The key, or null when none is needed or it is missing; <paramref name="problem"/> is set when it is missing

@@ -24,6 +24,13 @@ public sealed class ExampleWorkflowTests(CliFixture fixture) : IClassFixture<Cli
     {
         var path = Path.Combine(CliProcess.RepoRoot, "workflows", name);
         var inputs = RequiredInputs(path).SelectMany(i => new[] { "--input", $"{i}=example value" });
+        foreach (var collection in Collections(path))
+        {
+            // A workflow that retrieves searches the project's own knowledge base, indexed first as the README shows.
+            var index = await CliProcess.RunAsync(fixture.Root, fixture.Environment, ["index", Path.Combine(CliProcess.RepoRoot, "examples", "kb"), "--collection", collection]);
+            Assert.True(index.ExitCode == 0, index.ToString());
+        }
+
 
         var result = await CliProcess.RunAsync(fixture.Root, fixture.Environment, ["run", path, "--json", .. inputs]);
 
@@ -41,6 +48,9 @@ public sealed class ExampleWorkflowTests(CliFixture fixture) : IClassFixture<Cli
         using var json = JsonDocument.Parse(result.Stdout);
         Assert.Equal("succeeded", json.RootElement.GetProperty("status").GetString());
     }
+
+    private static IEnumerable<string> Collections(string path) =>
+        Definitions.WorkflowLoader.Load(path).GetDefinitionOrThrow().AllSteps().OfType<Definitions.RetrieveStepDefinition>().Select(s => s.Collection).Distinct(StringComparer.Ordinal);
 
     private static IEnumerable<string> RequiredInputs(string path)
     {

@@ -31,6 +31,18 @@ internal static class ModelsCommand
                 }
             }
 
+            cli.Out.WriteLine("embedders:");
+            await using var embedders = new Retrieval.Embedding.EmbedderHost(registry, CliContext.CreateEmbeddingProviders());
+            foreach (var spec in registry.Embedders.Values)
+            {
+                var problems = embedders.Check(spec);
+                cli.Out.WriteLine($"  {spec.Name,-16} {spec.Provider,-8} {(problems.Count == 0 ? "ok" : "unusable")}");
+                foreach (var problem in problems)
+                {
+                    cli.Out.WriteLine($"      {problem}");
+                }
+            }
+
             return ExitCodes.Success;
         });
         return command;

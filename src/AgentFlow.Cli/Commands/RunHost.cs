@@ -53,6 +53,9 @@ internal static class RunHost
                 throw new ModelConfigurationException(string.Join(Environment.NewLine, problems));
             }
 
+            // Only workflows with retrieve steps open collections (and load an embedder).
+            await using var collections = definition.AllSteps().OfType<RetrieveStepDefinition>().Any() ? cli.OpenCollections(registry) : null;
+
             // Then the MLflow run: its id is the run's id, so `runs show ID` finds it directly.
             var logger = cli.LoggerFactory.CreateLogger<MlflowRunRecorder>();
             recorder = tracking is null ? null
@@ -67,6 +70,7 @@ internal static class RunHost
             {
                 Secrets = cli.Secrets,
                 ToolProviders = Tools.ToolKinds.Create(),
+                Retriever = collections,
             };
             if (cli.ErrorIsTerminal && !background)
             {
@@ -78,6 +82,20 @@ internal static class RunHost
             {
                 result = await action(runner, Observers(new PlainProgress(cli.Error, depths), recorder, listener), recorder?.RunId, cancellationToken).ConfigureAwait(false);
             }
+        }
+        catch (DefinitionException ex)
+        {
+            await EndUnfinishedAsync(recorder, tracking, resumeRunId, $"refused before any step: {cli.Secrets.Redact(ex.Message)}", cli.Time).ConfigureAwait(false);
+            recorder = null;
+            DiagnosticPrinter.Print(cli.Error, ex.Diagnostics);
+            return ExitCodes.BadInput;
+        }
+        catch (AgentFlowException ex) when (ex is Retrieval.RetrievalException)
+        {
+            await EndUnfinishedAsync(recorder, tracking, resumeRunId, $"refused before any step: {cli.Secrets.Redact(ex.Message)}", cli.Time).ConfigureAwait(false);
+            recorder = null;
+            DiagnosticPrinter.PrintError(cli.Error, ex.Message);
+            return ExitCodes.BadInput;
         }
         catch (AgentFlowException ex) when (ex is InputException or ModelConfigurationException or Messaging.MessagingConfigurationException or MemoryStoreException or RunStoreException or Execution.Tools.ToolUnavailableException)
         {

@@ -142,6 +142,15 @@ internal static class RunsCommand
                     cli.Out.WriteLine($"   prompt: {prompt}");
                 }
 
+                if (s["retrieval"] is JsonObject retrieval)
+                {
+                    cli.Out.WriteLine($"   searched: {retrieval["collection"]} (top {retrieval["top_k"]})");
+                    foreach (var chunk in retrieval["chunks"]?.AsArray() ?? [])
+                    {
+                        cli.Out.WriteLine($"   source: {chunk!["source"]}{(chunk["heading"] is { } heading ? $" › {heading}" : string.Empty)}  score {chunk["score"]}  [{chunk["id"]}]");
+                    }
+                }
+
                 if (s["approval"] is JsonObject approval)
                 {
                     cli.Out.WriteLine($"   asked:  {approval["message"]}");

@@ -16,8 +16,11 @@ internal sealed class RunnerHost : IAsyncDisposable
     private readonly ModelRuntime _runtime;
     private readonly IConversationStore? _store;
 
-    private RunnerHost(ModelRuntime runtime, IConversationStore? store, WorkflowRunner runner)
+    private readonly Retrieval.CollectionHost? _collections;
+
+    private RunnerHost(ModelRuntime runtime, IConversationStore? store, WorkflowRunner runner, Retrieval.CollectionHost? collections)
     {
+        _collections = collections;
         _runtime = runtime;
         _store = store;
         Runner = runner;
@@ -38,12 +41,14 @@ internal sealed class RunnerHost : IAsyncDisposable
             var names = bindingSets.SelectMany(b => models.ModelsFor(definition, b)).Select(s => s.Name).Concat(extraModels).Distinct(StringComparer.Ordinal).ToList();
             var runtime = await ModelRuntime.StartOrchestratorAsync(cli, models, names, cancellationToken).ConfigureAwait(false);
             var store = definition.Memory is null ? null : await cli.OpenConversationStoreAsync(registry, cancellationToken).ConfigureAwait(false);
+            var collections = definition.AllSteps().OfType<RetrieveStepDefinition>().Any() ? cli.OpenCollections(registry) : null;
             var runner = new WorkflowRunner(models, runtime.Gateway, cli.Time, cli.LoggerFactory.CreateLogger<WorkflowRunner>(), store?.AsConversationMemory())
             {
                 Secrets = cli.Secrets,
                 ToolProviders = Tools.ToolKinds.Create(),
+                Retriever = collections,
             };
-            return new RunnerHost(runtime, store, runner);
+            return new RunnerHost(runtime, store, runner, collections);
         }
         catch
         {
@@ -71,6 +76,11 @@ internal sealed class RunnerHost : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (_collections is not null)
+        {
+            await _collections.DisposeAsync().ConfigureAwait(false);
+        }
+
         if (_store is not null)
         {
             await _store.DisposeAsync().ConfigureAwait(false);

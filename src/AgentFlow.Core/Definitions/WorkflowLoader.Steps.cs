@@ -5,7 +5,7 @@ namespace AgentFlow.Definitions;
 
 public static partial class WorkflowLoader
 {
-    private static readonly string[] StepKinds = ["agent", "switch", "parallel", "loop", "approval"];
+    private static readonly string[] StepKinds = ["agent", "switch", "parallel", "loop", "approval", "retrieve"];
     private static readonly string[] StepKeys = ["id", "description", "timeout", "retry", .. StepKinds];
     private static readonly string[] AgentKeys = ["model", "system", "prompt", "max_tokens", "temperature", "top_p", "seed", "stop", "memory", "fallback", "output", "tools", "tool_choice", "max_tool_calls"];
     private static readonly string[] SwitchKeys = ["cases", "default"];
@@ -16,6 +16,7 @@ public static partial class WorkflowLoader
     private static readonly string[] WindowKeys = ["messages", "tokens"];
     private static readonly string[] RetryKeys = ["attempts", "backoff"];
     private static readonly string[] ApprovalKeys = ["message", "show", "timeout", "on_timeout"];
+    private static readonly string[] RetrieveKeys = ["collection", "query", "top_k", "min_score"];
 
     private sealed partial class Reader
     {
@@ -73,14 +74,14 @@ public static partial class WorkflowLoader
             var kinds = StepKinds.Where(keys.ContainsKey).ToList();
             if (kinds.Count == 0)
             {
-                Error(map.Start, "AF0113", $"step '{id}' has no kind", "add exactly one of: agent, switch, parallel, loop, approval");
+                Error(map.Start, "AF0113", $"step '{id}' has no kind", "add exactly one of: agent, switch, parallel, loop, approval, retrieve");
                 return new UnreadableStepDefinition(id, location);
             }
 
             if (kinds.Count > 1)
             {
                 // Reported once; the first kind is still read so its own problems surface in the same pass.
-                Error(keys[kinds[1]].Start, "AF0114", $"step '{id}' has several kinds ({string.Join(", ", kinds)})", "a step is exactly one of agent, switch, parallel, loop, approval: split it into several steps");
+                Error(keys[kinds[1]].Start, "AF0114", $"step '{id}' has several kinds ({string.Join(", ", kinds)})", "a step is exactly one of agent, switch, parallel, loop, approval, retrieve: split it into several steps");
             }
 
             var body = keys[kinds[0]];
@@ -97,6 +98,7 @@ public static partial class WorkflowLoader
                 "switch" => ReadSwitch(id, location, body),
                 "parallel" => ReadSteps(body, $"parallel '{id}'", minimum: 2) is { } branches ? new ParallelStepDefinition(id, location) { Branches = branches } : null,
                 "approval" => ReadApproval(id, location, body),
+                "retrieve" => ReadRetrieve(id, location, body),
                 _ => ReadLoop(id, location, body),
             };
 
@@ -282,6 +284,43 @@ public static partial class WorkflowLoader
                 Show = show,
                 Timeout = timeout,
                 OnTimeout = onTimeout,
+            };
+        }
+
+        private RetrieveStepDefinition? ReadRetrieve(string id, SourceLocation location, YamlTreeNode node)
+        {
+            if (Mapping(node, $"retrieve step '{id}'", "retrieve: { collection: kb, query: \"{{ inputs.question }}\", top_k: 4 }") is not { } map)
+            {
+                return null;
+            }
+
+            var keys = Keys(map, RetrieveKeys, $"retrieve step '{id}'");
+            if (!keys.ContainsKey("collection"))
+            {
+                Error(map.Start, "AF0500", $"retrieve step '{id}' has no 'collection'", "collection: NAME (a collection of agentflow.yaml, or one made by agentflow index DIR --collection NAME)");
+            }
+
+            if (!keys.ContainsKey("query"))
+            {
+                Error(map.Start, "AF0501", $"retrieve step '{id}' has no 'query'", "query: \"{{ inputs.question }}\" (the text to search for)");
+            }
+
+            var collection = keys.TryGetValue("collection", out var collectionNode) ? Scalar(collectionNode, "collection") : null;
+            if (collection is not null && !Models.CollectionSpec.IsValidName(collection))
+            {
+                Error(collectionNode!.Start, "AF0502", $"invalid collection name '{collection}'", "use up to 48 letters, digits, '-', '_' and '.', starting and ending with a letter or digit");
+            }
+
+            var query = keys.TryGetValue("query", out var queryNode) ? Template(queryNode, "query", required: true) : null;
+            var topK = keys.TryGetValue("top_k", out var topKNode) ? Int(topKNode, "top_k", 1, RetrieveStepDefinition.MaxTopK) : null;
+            var minScore = keys.TryGetValue("min_score", out var minScoreNode) ? Number(minScoreNode, "min_score", -1, 1) : null;
+            return new RetrieveStepDefinition(id, location)
+            {
+                Collection = collection ?? string.Empty,
+                CollectionLocation = collectionNode is null ? location : At(collectionNode.Start),
+                Query = query ?? new TemplateText(string.Empty, location),
+                TopK = (int?)topK ?? RetrieveStepDefinition.DefaultTopK,
+                MinScore = minScore,
             };
         }
 

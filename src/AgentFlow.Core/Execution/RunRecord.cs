@@ -191,6 +191,9 @@ public sealed class StepRecord
     /// <summary>An approval step's request and decision; null for other steps.</summary>
     public ApprovalRecord? Approval { get; set; }
 
+    /// <summary>What a retrieve step searched and the chunks it found (ids, sources, scores, text); null for other steps.</summary>
+    public RetrievalRecord? Retrieval { get; set; }
+
     /// <summary>Error message when the step failed.</summary>
     public string? Error { get; set; }
 
@@ -249,4 +252,23 @@ public sealed class ApprovalRecord
 
     /// <summary>The approver's comment.</summary>
     public string? Comment { get; set; }
+}
+
+/// <summary>A retrieve step's search and what it found, as kept in the run record, its transcript and audit chain.</summary>
+public sealed class RetrievalRecord
+{
+    /// <summary>The collection searched.</summary>
+    public required string Collection { get; init; }
+
+    /// <summary>The query, rendered.</summary>
+    public required string Query { get; init; }
+
+    /// <summary>How many chunks were asked for.</summary>
+    public required int TopK { get; init; }
+
+    /// <summary>The score below which chunks were dropped, if any.</summary>
+    public double? MinScore { get; init; }
+
+    /// <summary>The chunks found, best first.</summary>
+    public required IReadOnlyList<Retrieval.RetrievedChunk> Chunks { get; init; }
 }

@@ -27,7 +27,8 @@ public sealed record StepOutput
 
     /// <summary>
     /// Named values beside the output that templates read as <c>steps.ID.NAME</c> (an approval's <c>approved</c>,
-    /// <c>comment</c>, <c>decided_by</c>); text, booleans or null. Null when the step has none.
+    /// <c>comment</c>, <c>decided_by</c>); text, booleans, null, or JSON arrays and objects (a retrieve step's
+    /// <c>chunks</c>, which templates loop over). Null when the step has none.
     /// </summary>
     public IReadOnlyDictionary<string, object?>? Fields { get; init; }
 
@@ -137,6 +138,7 @@ internal sealed class StepOutputJsonConverter : JsonConverter<StepOutput>
                 {
                     null => null,
                     bool b => JsonValue.Create(b),
+                    JsonNode json => json.DeepClone(),
                     var other => JsonValue.Create(Convert.ToString(other, System.Globalization.CultureInfo.InvariantCulture)),
                 };
             }
@@ -162,6 +164,7 @@ internal sealed class StepOutputJsonConverter : JsonConverter<StepOutput>
                     {
                         null => null,
                         JsonValue v when v.GetValueKind() is JsonValueKind.True or JsonValueKind.False => (object?)v.GetValue<bool>(),
+                        JsonArray or JsonObject => kv.Value.DeepClone(),
                         var v => v.GetValue<string>(),
                     },
                     StringComparer.Ordinal),

@@ -115,6 +115,9 @@ public sealed partial class WorkflowRunner
         _logger = logger ?? throw new ArgumentNullException(nameof(logger));
     }
 
+    /// <summary>Searches collections for retrieve steps; null in hosts without retrieval (a workflow with retrieve steps then fails before it starts).</summary>
+    public Retrieval.IRetriever? Retriever { get; init; }
+
     /// <summary>
     /// The secrets masked in every error text before it enters the run record (a step's error, the run's error), so
     /// the transcript, the run store, MLflow and every API answer built from the record are scrubbed at the source.
@@ -258,6 +261,7 @@ public sealed partial class WorkflowRunner
         var inputs = RunInputs.Resolve(definition, rawInputs);
         var bindings = _models.Resolve(definition, rawBindings);
         var specs = _models.ModelsFor(definition, rawBindings);
+        await CheckCollectionsAsync(definition, cancellationToken).ConfigureAwait(false);
         var problems = await _gateway.CheckAsync(specs, cancellationToken).ConfigureAwait(false);
         if (problems.Count > 0)
         {
@@ -273,6 +277,31 @@ public sealed partial class WorkflowRunner
         return new Prepared(inputs, bindings, specs, endpoints);
     }
 
+    // Before any step runs: every collection a retrieve step names must exist and be searchable, reported where it is named.
+    private async Task CheckCollectionsAsync(WorkflowDefinition definition, CancellationToken cancellationToken)
+    {
+        var steps = definition.AllSteps().OfType<RetrieveStepDefinition>().ToList();
+        if (steps.Count == 0)
+        {
+            return;
+        }
+
+        if (Retriever is null)
+        {
+            throw new AgentFlowException($"workflow '{definition.Name}' has retrieve step '{steps[0].Id}', and this host has no retrieval configured");
+        }
+
+        var problems = await Retriever.CheckAsync([.. steps.Select(s => s.Collection).Distinct(StringComparer.Ordinal)], cancellationToken).ConfigureAwait(false);
+        var diagnostics = steps
+            .Where(s => problems.ContainsKey(s.Collection))
+            .Select(s => new Diagnostics.Diagnostic(s.CollectionLocation, "AF0503", $"retrieve step '{s.Id}': {problems[s.Collection]}", $"index documents first: agentflow index DIR --collection {s.Collection}, or declare it under collections: in agentflow.yaml"))
+            .ToList();
+        if (diagnostics.Count > 0)
+        {
+            throw new DefinitionException(diagnostics);
+        }
+    }
+
     private async Task<RunContext> CreateContextAsync(WorkflowDefinition definition, RunRecord record, Prepared prepared, RunReplay? replay, CancellationToken cancellationToken)
     {
         var conversation = await OpenConversationAsync(definition, prepared.Inputs, cancellationToken).ConfigureAwait(false);
@@ -286,7 +315,7 @@ public sealed partial class WorkflowRunner
             _time,
             definition.Defaults,
             definition.Budget,
-            conversation) { Replay = replay, Secrets = Secrets };
+            conversation) { Replay = replay, Secrets = Secrets, Retriever = Retriever };
     }
 
     private Task<ToolSet> OpenToolsAsync(WorkflowDefinition definition, string runId, Prepared prepared, CancellationToken cancellationToken) =>

@@ -10,7 +10,7 @@ namespace AgentFlow.Models;
 /// (<c>agentflow.yaml</c>: <c>--config</c>, else <c>AGENTFLOW_CONFIG</c>, else the current folder), then environment
 /// overrides <c>AGENTFLOW_MODELS__NAME__SETTING=value</c> (highest precedence).
 /// </summary>
-public sealed class ModelRegistry
+public sealed partial class ModelRegistry
 {
     /// <summary>Default registry file name looked up in the current folder.</summary>
     public const string DefaultFileName = "agentflow.yaml";
@@ -21,12 +21,15 @@ public sealed class ModelRegistry
     /// <summary>Prefix of per-setting environment overrides.</summary>
     public const string OverridePrefix = "AGENTFLOW_MODELS__";
 
-    private static readonly string[] TopLevelKeys = ["models", "transport", "rabbitmq", "memory"];
+    private static readonly string[] TopLevelKeys = ["models", "transport", "rabbitmq", "memory", "embedders", "collections"];
+    private static readonly string[] CollectionKeys = ["store", "embedder", "dimensions", .. CollectionSpec.StoreSettings];
     private static readonly string[] MemoryKeys = ["store", "connection"];
 
-    private ModelRegistry(IReadOnlyDictionary<string, ModelSpec> models, string? sourcePath, IReadOnlyDictionary<string, string> settings)
+    private ModelRegistry(IReadOnlyDictionary<string, ModelSpec> models, string? sourcePath, IReadOnlyDictionary<string, string> settings, Retrieval retrieval)
     {
         Models = models;
+        Embedders = new ReadOnlyDictionary<string, ModelSpec>(retrieval.Embedders);
+        Collections = new ReadOnlyDictionary<string, CollectionSpec>(retrieval.Collections);
         SourcePath = sourcePath;
         Transport = settings.GetValueOrDefault("transport");
         RabbitMqUri = settings.GetValueOrDefault("rabbitmq");
@@ -45,6 +48,22 @@ public sealed class ModelRegistry
 
     /// <summary><c>rabbitmq:</c> broker URI from the file (<c>AGENTFLOW_RABBITMQ</c> takes precedence); null when unset.</summary>
     public string? RabbitMqUri { get; }
+
+    /// <summary>Every embedding model by name (<c>embedders:</c>), the built-in <c>minilm</c> first.</summary>
+    public IReadOnlyDictionary<string, ModelSpec> Embedders { get; }
+
+    /// <summary>The collections the registry names (<c>collections:</c>); others are created on the embedded store by <c>agentflow index</c>.</summary>
+    public IReadOnlyDictionary<string, CollectionSpec> Collections { get; }
+
+    /// <summary>
+    /// The built-in embedding model: all-MiniLM-L6-v2 (ONNX, 384 dimensions, CPU), shipped inside a NuGet package.
+    /// </summary>
+    public static ModelSpec BuiltinEmbedder { get; } =
+        new(CollectionSpec.DefaultEmbedder, "minilm", new Dictionary<string, ModelSetting>(StringComparer.Ordinal), new SourceLocation("<built-in>", 1, 1));
+
+    /// <summary>The collection named <paramref name="name"/>: the registry's, else an implicit one on the embedded store with the built-in embedder.</summary>
+    public CollectionSpec CollectionOrImplicit(string name) =>
+        Collections.TryGetValue(name, out var spec) ? spec : CollectionSpec.Implicit(name);
 
     /// <summary>Every model by name, in declaration order (built-ins first).</summary>
     public IReadOnlyDictionary<string, ModelSpec> Models { get; }
@@ -82,6 +101,7 @@ public sealed class ModelRegistry
 
         var diagnostics = new List<Diagnostic>();
         var settings = new Dictionary<string, string>(StringComparer.Ordinal);
+        var retrieval = new Retrieval();
         var path = configPath;
         var named = path is not null;
         if (path is null && environment.TryGetValue(ConfigVariable, out var fromEnv) && !string.IsNullOrWhiteSpace(fromEnv))
@@ -106,18 +126,19 @@ public sealed class ModelRegistry
             else
             {
                 sourcePath = path;
-                ReadFile(path, File.ReadAllText(full), models, settings, diagnostics);
+                ReadFile(path, File.ReadAllText(full), models, settings, diagnostics, retrieval);
             }
         }
 
         ApplyOverrides(environment, models, diagnostics);
         ExtractPrices(models, diagnostics);
+        retrieval.CheckCollections(diagnostics);
         if (diagnostics.Count > 0)
         {
             throw new DefinitionException(diagnostics);
         }
 
-        return new ModelRegistry(new ReadOnlyDictionary<string, ModelSpec>(models), sourcePath, settings);
+        return new ModelRegistry(new ReadOnlyDictionary<string, ModelSpec>(models), sourcePath, settings, retrieval);
     }
 
     /// <summary>Parses registry text (for tests and tools); same rules as <see cref="Load"/>.</summary>
@@ -127,14 +148,16 @@ public sealed class ModelRegistry
         var models = BuiltinModels.ToDictionary(m => m.Name, StringComparer.Ordinal);
         var diagnostics = new List<Diagnostic>();
         var settings = new Dictionary<string, string>(StringComparer.Ordinal);
-        ReadFile(path, text, models, settings, diagnostics);
+        var retrieval = new Retrieval();
+        ReadFile(path, text, models, settings, diagnostics, retrieval);
         ExtractPrices(models, diagnostics);
+        retrieval.CheckCollections(diagnostics);
         if (diagnostics.Count > 0)
         {
             throw new DefinitionException(diagnostics);
         }
 
-        return new ModelRegistry(new ReadOnlyDictionary<string, ModelSpec>(models), path, settings);
+        return new ModelRegistry(new ReadOnlyDictionary<string, ModelSpec>(models), path, settings, retrieval);
     }
 
     private static ModelSpec Builtin(string name, int seed, string provider = "builtin")
@@ -153,7 +176,7 @@ public sealed class ModelRegistry
         return new ModelSpec(name, provider, settings, location);
     }
 
-    private static void ReadFile(string path, string text, Dictionary<string, ModelSpec> models, Dictionary<string, string> settings, List<Diagnostic> diagnostics)
+    private static void ReadFile(string path, string text, Dictionary<string, ModelSpec> models, Dictionary<string, string> settings, List<Diagnostic> diagnostics, Retrieval retrieval)
     {
         var stream = new YamlStream();
         try
@@ -189,6 +212,18 @@ public sealed class ModelRegistry
             if (key == "memory")
             {
                 ReadMemory(path, valueNode, settings, diagnostics);
+                continue;
+            }
+
+            if (key == "embedders")
+            {
+                retrieval.ReadEmbedders(path, valueNode, diagnostics);
+                continue;
+            }
+
+            if (key == "collections")
+            {
+                retrieval.ReadCollections(path, valueNode, diagnostics);
                 continue;
             }
 
@@ -250,19 +285,19 @@ public sealed class ModelRegistry
         }
     }
 
-    private static void ReadModel(string path, YamlScalarNode nameNode, YamlNode specNode, Dictionary<string, ModelSpec> models, List<Diagnostic> diagnostics)
+    private static void ReadModel(string path, YamlScalarNode nameNode, YamlNode specNode, Dictionary<string, ModelSpec> models, List<Diagnostic> diagnostics, string what = "model")
     {
         var name = nameNode.Value ?? string.Empty;
         var location = At(path, nameNode.Start);
         if (!IsValidName(name))
         {
-            diagnostics.Add(new Diagnostic(location, "AF0906", $"invalid model name '{name}'", "use letters, digits, '-', '_' and '.'"));
+            diagnostics.Add(new Diagnostic(location, "AF0906", $"invalid {what} name '{name}'", "use letters, digits, '-', '_' and '.'"));
             return;
         }
 
         if (specNode is not YamlMappingNode spec)
         {
-            diagnostics.Add(new Diagnostic(At(path, specNode.Start), "AF0907", $"model '{name}' must be a mapping of settings", "e.g. { provider: llama, path: model.gguf }"));
+            diagnostics.Add(new Diagnostic(At(path, specNode.Start), "AF0907", $"{what} '{name}' must be a mapping of settings", what == "model" ? "e.g. { provider: llama, path: model.gguf }" : "e.g. { provider: openai, endpoint: http://localhost:8000/v1, model: bge-small }"));
             return;
         }
 
@@ -273,7 +308,7 @@ public sealed class ModelRegistry
             var key = ((YamlScalarNode)keyNode).Value ?? string.Empty;
             if (valueNode is not YamlScalarNode scalar)
             {
-                diagnostics.Add(new Diagnostic(At(path, valueNode.Start), "AF0908", $"model '{name}': setting '{key}' must be a single value"));
+                diagnostics.Add(new Diagnostic(At(path, valueNode.Start), "AF0908", $"{what} '{name}': setting '{key}' must be a single value"));
                 continue;
             }
 
@@ -289,7 +324,7 @@ public sealed class ModelRegistry
 
         if (string.IsNullOrEmpty(provider))
         {
-            diagnostics.Add(new Diagnostic(location, "AF0909", $"model '{name}' has no 'provider'", "add provider: builtin, llama, onnx or openai"));
+            diagnostics.Add(new Diagnostic(location, "AF0909", $"{what} '{name}' has no 'provider'", what == "model" ? "add provider: builtin, llama, onnx or openai" : "add provider: minilm, openai or llama"));
             return;
         }
 

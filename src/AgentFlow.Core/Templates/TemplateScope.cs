@@ -78,7 +78,25 @@ public sealed class TemplateScope
         double d => Number(d),
         float f => Number(f),
         StepOutput o => ToValue(o),
+        System.Text.Json.Nodes.JsonNode json => FromJson(json),
         var other => new StringValue(Convert.ToString(other, System.Globalization.CultureInfo.InvariantCulture) ?? string.Empty),
+    };
+
+    // JSON fields (a retrieve step's chunks) become Liquid arrays and maps: data only, never .NET objects.
+    private static FluidValue FromJson(System.Text.Json.Nodes.JsonNode? node) => node switch
+    {
+        null => NilValue.Instance,
+        System.Text.Json.Nodes.JsonArray array => new ArrayValue(array.Select(FromJson).ToArray()),
+        System.Text.Json.Nodes.JsonObject obj => Map(obj.ToDictionary(kv => kv.Key, kv => FromJson(kv.Value), StringComparer.Ordinal)),
+        System.Text.Json.Nodes.JsonValue value => value.GetValueKind() switch
+        {
+            System.Text.Json.JsonValueKind.String => new StringValue(value.GetValue<string>()),
+            System.Text.Json.JsonValueKind.Number => Number(value.GetValue<double>()),
+            System.Text.Json.JsonValueKind.True => BooleanValue.True,
+            System.Text.Json.JsonValueKind.False => BooleanValue.False,
+            _ => NilValue.Instance,
+        },
+        _ => NilValue.Instance,
     };
 
     // Liquid numbers are decimals; a double beyond decimal's range (or NaN) is shown as text rather than failing the render.

@@ -24,6 +24,9 @@ internal sealed class TemplateChecker(IReadOnlySet<string> inputs, StepGraph gra
 
     /// <summary>Fields an approval step offers besides its output (see <see cref="Execution.StepOutput.Fields"/>).</summary>
     internal static readonly string[] ApprovalFields = ["approved", "comment", "decided_by"];
+
+    /// <summary>Fields a retrieve step offers besides its output: the ranked chunks, for Liquid loops.</summary>
+    internal static readonly string[] RetrieveFields = ["chunks"];
     private static readonly string[] TextProperties = ["size", "first", "last"];
 
     public void CheckTemplate(TemplateText text, ReadScope scope)
@@ -129,16 +132,21 @@ internal sealed class TemplateChecker(IReadOnlySet<string> inputs, StepGraph gra
             return;
         }
 
-        string[] stepFields = target is ApprovalStepDefinition ? [.. ApprovalFields, "output"] : ["output"];
+        string[] stepFields = target switch
+        {
+            ApprovalStepDefinition => [.. ApprovalFields, "output"],
+            RetrieveStepDefinition => [.. RetrieveFields, "output"],
+            _ => ["output"],
+        };
         if (path.Count == 2 || !stepFields.Contains(path[2], StringComparer.Ordinal))
         {
             var field = path.Count == 2 ? null : path[2];
             Add(at, "AF0207", field is null ? $"{scope.Subject} uses 'steps.{id}' without a field" : $"{scope.Subject} uses unknown field 'steps.{id}.{field}'" + NameSuggestion.DidYouMean(field, stepFields),
-                target is ApprovalStepDefinition ? $"approval '{id}' offers {string.Join(", ", stepFields.Select(f => $"steps.{id}.{f}"))}" : $"use steps.{id}.output");
+                target is ApprovalStepDefinition or RetrieveStepDefinition ? $"{(target is ApprovalStepDefinition ? "approval" : "retrieve")} '{id}' offers {string.Join(", ", stepFields.Select(f => $"steps.{id}.{f}"))}" : $"use steps.{id}.output");
             return;
         }
 
-        if (path[2] != "output" && path.Count > 3)
+        if (path[2] is not ("output" or "chunks") && path.Count > 3)
         {
             Add(at, "AF0207", $"{scope.Subject} uses 'steps.{id}.{path[2]}.{path[3]}', but steps.{id}.{path[2]} is a plain value", $"use steps.{id}.{path[2]}");
             return;

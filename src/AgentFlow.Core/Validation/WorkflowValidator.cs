@@ -152,6 +152,10 @@ public static class WorkflowValidator
 
                         break;
 
+                    case RetrieveStepDefinition retrieve:
+                        checker.CheckTemplate(retrieve.Query, new ReadScope($"retrieve '{retrieve.Id}'", retrieve, defined, loopVisible, inLoop));
+                        break;
+
                     case SwitchStepDefinition @switch:
                         var condition = new ReadScope($"switch '{@switch.Id}'", @switch, defined, loopVisible, inLoop);
                         foreach (var @case in @switch.Cases)

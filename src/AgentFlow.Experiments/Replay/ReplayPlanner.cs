@@ -67,7 +67,11 @@ public static class ReplayPlanner
         // Steps that run live reuse the recorded tool results of the same step execution: a replay has no side effects.
         var toolCalls = original.FinalSteps().Where(s => s.ToolCalls.Count > 0)
             .ToDictionary(s => new ReplayKey(s.Id, s.Iteration), s => s.ToolCalls);
-        return new ReplayPlan(new RunReplay(original.RunId, outputs) { ToolCalls = toolCalls }, live.Id, rebound);
+        // Every retrieval is reused: the collection may have changed since, and a replay must see what the run saw.
+        var retrievals = original.FinalSteps()
+            .Where(s => s.Kind == "retrieve" && s.Status == "succeeded" && s.Retrieved is not null)
+            .ToDictionary(s => new ReplayKey(s.Id, s.Iteration), s => s.Retrieved!);
+        return new ReplayPlan(new RunReplay(original.RunId, outputs) { ToolCalls = toolCalls, Retrievals = retrievals }, live.Id, rebound);
     }
 
     // The ids of the loops enclosing step `id`, outermost first; null when the step is not under `steps`.

@@ -27,6 +27,9 @@ public sealed record RecordedStep(
 
     /// <summary>The step id with its iteration, e.g. <c>draft#2</c>.</summary>
     public string Label => Iteration is { } i ? string.Create(CultureInfo.InvariantCulture, $"{Id}#{i}") : Id;
+
+    /// <summary>The chunks a retrieve step found (with their text), best first; null for other steps.</summary>
+    public IReadOnlyList<AgentFlow.Retrieval.RetrievedChunk>? Retrieved { get; init; }
 }
 
 /// <summary>A run as its <c>transcript.json</c> recorded it: what compare, diff, replay and experiment tables read.</summary>
@@ -118,6 +121,9 @@ public sealed class RecordedRun
                 Text(s["replayed_from"]))
             {
                 ToolCalls = [.. (s["tool_calls"] as JsonArray ?? []).OfType<JsonObject>().Select(ToolCall)],
+                Retrieved = s["retrieval"]?["chunks"] is System.Text.Json.Nodes.JsonArray chunks
+                    ? [.. chunks.Select(c => new AgentFlow.Retrieval.RetrievedChunk(Text(c!["id"]) ?? string.Empty, Text(c["text"]) ?? string.Empty, Text(c["source"]) ?? string.Empty, Text(c["heading"]), c["score"]?.GetValue<double>() ?? 0))]
+                    : null,
             });
         }
 

@@ -113,6 +113,21 @@ public static class RunResultJson
             ["comment"] = approval.Comment,
         },
         ["tool_calls"] = step.ToolCalls is null ? null : ToolCalls(step),
+        ["retrieval"] = step.Retrieval is not { } retrieval ? null : new JsonObject
+        {
+            ["collection"] = retrieval.Collection,
+            ["query"] = retrieval.Query,
+            ["top_k"] = retrieval.TopK,
+            ["min_score"] = retrieval.MinScore,
+            ["chunks"] = new JsonArray([.. retrieval.Chunks.Select(c => (JsonNode)new JsonObject
+            {
+                ["id"] = c.Id,
+                ["source"] = c.Source,
+                ["heading"] = c.Heading,
+                ["score"] = Math.Round(c.Score, 6),
+                ["text"] = c.Text,
+            })]),
+        },
     };
 
     /// <summary>A step attempt's tool calls, as the run JSON and the transcript show them.</summary>

@@ -319,7 +319,8 @@ public sealed partial class MlflowRunRecorder : IRunObserver, IAsyncDisposable
         return _store.LogBatchAsync(RunId, metrics: null, parameters, tags);
     }
 
-    // Latency, and for agent steps tokens in/out, attempt, cost, tool calls and tool latency.
+    // Latency, and for agent steps tokens in/out, attempt, cost, tool calls and tool latency (retrieve steps: chunks
+    // and top score): at most 7.
     private const int MetricsPerStep = 7;
 
     private void AddStepMetrics(StepRecord step, List<MlflowMetric> metrics)
@@ -343,6 +344,12 @@ public sealed partial class MlflowRunRecorder : IRunObserver, IAsyncDisposable
                 metrics.Add(new($"step.{step.Id}.tool_calls", calls.Length, now, index));
                 metrics.Add(new($"step.{step.Id}.tool_latency_ms", Math.Round(calls.Sum(c => c.LatencyMs), 3), now, index));
             }
+        }
+        else if (step.Retrieval is { } retrieval)
+        {
+            // Retrieve steps: latency above is the retrieve latency; how many chunks came back and how close the best was.
+            metrics.Add(new($"step.{step.Id}.retrieved_chunks", retrieval.Chunks.Count, now, index));
+            metrics.Add(new($"step.{step.Id}.top_score", retrieval.Chunks.Count == 0 ? 0 : Math.Round(retrieval.Chunks[0].Score, 4), now, index));
         }
     }
 

@@ -183,7 +183,34 @@ public static class RunTranscript
         return new ChainCheck(problem, steps.Count, previous);
     }
 
-    private static JsonObject Step(StepRecord step, string? modelSha256) => new()
+    // A retrieve step's chunks (ids, sources, headings, scores) are part of the step, hence of its audit hash; the key
+    // is absent for other steps so the canonical form of steps recorded before retrieval existed is unchanged.
+    private static JsonObject Step(StepRecord step, string? modelSha256)
+    {
+        var node = StepFields(step, modelSha256);
+        if (step.Retrieval is { } retrieval)
+        {
+            node["retrieval"] = new JsonObject
+            {
+                ["collection"] = retrieval.Collection,
+                ["query"] = retrieval.Query,
+                ["top_k"] = retrieval.TopK,
+                ["min_score"] = retrieval.MinScore,
+                ["chunks"] = new JsonArray([.. retrieval.Chunks.Select(c => (JsonNode)new JsonObject
+                {
+                    ["id"] = c.Id,
+                    ["source"] = c.Source,
+                    ["heading"] = c.Heading,
+                    ["score"] = Math.Round(c.Score, 6),
+                    ["text"] = c.Text,
+                })]),
+            };
+        }
+
+        return node;
+    }
+
+    private static JsonObject StepFields(StepRecord step, string? modelSha256) => new()
     {
         ["id"] = step.Id,
         ["kind"] = step.Kind,

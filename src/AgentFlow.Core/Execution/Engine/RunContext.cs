@@ -102,6 +102,9 @@ internal sealed class RunContext(
     /// <summary>The workflow's timeout and retry defaults for agent steps.</summary>
     public StepPolicy Defaults { get; } = defaults;
 
+    /// <summary>Searches collections for retrieve steps; null when the workflow has none.</summary>
+    public Retrieval.IRetriever? Retriever { get; init; }
+
     /// <summary>Recorded outputs agent steps reuse instead of calling their model (replays), or null.</summary>
     public RunReplay? Replay { get; init; }
 

@@ -59,6 +59,12 @@ internal static class WorkflowCompiler
                     return (executor, executor);
                 }
 
+            case RetrieveStepDefinition retrieve:
+                {
+                    ExecutorBinding executor = new RetrieveStepExecutor(retrieve, loopId, run);
+                    return (executor, executor);
+                }
+
             case SwitchStepDefinition @switch:
                 {
                     ExecutorBinding entry = new SwitchEntryExecutor(@switch, loopId, run);
