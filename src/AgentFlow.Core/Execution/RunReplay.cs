@@ -19,6 +19,8 @@ public sealed record RunReplay(string FromRunId, IReadOnlyDictionary<ReplayKey, 
     /// instead of calling its tools: a replay has no side effects. Empty when the recorded run called no tools.
     /// </summary>
     public IReadOnlyDictionary<ReplayKey, IReadOnlyList<ToolCallRecord>> ToolCalls { get; init; } = new Dictionary<ReplayKey, IReadOnlyList<ToolCallRecord>>();
+
+    /// <summary>
     /// Recorded chunks of each retrieve step execution: a replayed retrieve step returns them instead of searching
     /// (the collection may have changed since), so the replay sees exactly what the recorded run saw.
     /// </summary>
