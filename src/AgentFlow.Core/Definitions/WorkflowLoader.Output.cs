@@ -53,6 +53,12 @@ public static partial class WorkflowLoader
                 Warning(Locate(schemaNode, ex.Path).Start, "AF0452", $"local models cannot decode the output schema of step '{id}' under a constraint: {ex.Problem}",
                     "use the supported subset (docs/workflow-format.md#structured-output), or bind the alias to an OpenAI-compatible model");
             }
+            catch (Exception ex) when (ex is ArgumentException or OverflowException or FormatException or InvalidOperationException)
+            {
+                // A pattern or bound the grammar cannot take (e.g. a quantifier beyond Int32): the file's problem, not a crash.
+                Warning(schemaNode.Start, "AF0452", $"local models cannot decode the output schema of step '{id}' under a constraint: {ex.Message}",
+                    "use the supported subset (docs/workflow-format.md#structured-output), or bind the alias to an OpenAI-compatible model");
+            }
 
             var root = document.RootElement;
             var fields = root.TryGetProperty("properties", out var properties) && properties.ValueKind == JsonValueKind.Object

@@ -69,8 +69,10 @@ public sealed class StructuredOutput
             _ = JsonSchema.FromText(schema);
             return null;
         }
-        catch (JsonException ex)
+        catch (Exception ex) when (ex is JsonException or JsonSchemaException or ArgumentException or InvalidOperationException or FormatException or OverflowException)
         {
+            // Json.Schema throws for keywords it cannot build (an unknown keyword, a regex pattern .NET refuses):
+            // all of them are problems of the file, reported at the schema, never an internal error.
             return ex.Message;
         }
     }

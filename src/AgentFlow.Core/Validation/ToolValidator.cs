@@ -104,7 +104,18 @@ internal static class ToolValidator
 
         var at = tool.ParametersLocation ?? tool.Location;
         var element = JsonSerializer.SerializeToElement(parameters);
-        var meta = MetaSchemas.Draft202012.Evaluate(element, new EvaluationOptions { OutputFormat = OutputFormat.List });
+        EvaluationResults meta;
+        try
+        {
+            meta = MetaSchemas.Draft202012.Evaluate(element, new EvaluationOptions { OutputFormat = OutputFormat.List });
+        }
+        catch (Exception ex) when (ex is JsonSchemaException or JsonException or ArgumentException or InvalidOperationException or FormatException or OverflowException)
+        {
+            // e.g. a pattern .NET's regex engine refuses, found while checking format: regex.
+            diagnostics.Add(new Diagnostic(at, "AF0407", $"the parameters of tool '{tool.Name}' are not a usable JSON Schema: {ex.Message}", "check the schema's keywords and patterns"));
+            return null;
+        }
+
         if (!meta.IsValid)
         {
             // The deepest failing place is the one to fix (shallower ones only say a branch did not match).
@@ -120,7 +131,7 @@ internal static class ToolValidator
         {
             _ = JsonSchema.Build(element);
         }
-        catch (Exception ex) when (ex is JsonSchemaException or JsonException or ArgumentException or InvalidOperationException or FormatException)
+        catch (Exception ex) when (ex is JsonSchemaException or JsonException or ArgumentException or InvalidOperationException or FormatException or OverflowException)
         {
             diagnostics.Add(new Diagnostic(at, "AF0407", $"the parameters of tool '{tool.Name}' are not a usable JSON Schema: {ex.Message}", "check the schema's keywords and patterns"));
             return null;

@@ -140,7 +140,7 @@ public sealed class ProviderTests : IDisposable
         var response = await model.Client.GetResponseAsync([new ChatMessage(ChatRole.User, "hi")], new ChatOptions { MaxOutputTokens = 8 });
 
         var path = Path.Combine(_home.Path, "models", new TinyGgufOptions().FileName());
-        Assert.Equal($"built-in tiny llama (seed 1, 2x64) at {path}", model.Description);
+        Assert.Equal($"built-in tiny llama (format 1, seed 1, 2x64) at {path}", model.Description);
         Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(path))), model.FileSha256);
         Assert.Equal("builtin", model.Provider);
         Assert.Equal(8, response.Usage!.OutputTokenCount);
@@ -154,7 +154,7 @@ public sealed class ProviderTests : IDisposable
 
         await using var model = await Builtin().LoadAsync(spec, CancellationToken.None);
 
-        Assert.StartsWith("built-in tiny llama (seed 9, 1x32) at ", model.Description, StringComparison.Ordinal);
+        Assert.StartsWith("built-in tiny llama (format 1, seed 9, 1x32) at ", model.Description, StringComparison.Ordinal);
         Assert.Equal(256, Assert.IsType<LlamaChatClient>(model.Client).ContextSize);
         await Assert.ThrowsAsync<PromptTooLongException>(() => model.Client.GetResponseAsync([new ChatMessage(ChatRole.User, new string('z', 300))]));
     }

@@ -115,7 +115,7 @@ public sealed class OnnxModelProviderTests(TinyOnnxFixture fixture) : IClassFixt
         var response = await model.Client.GetResponseAsync([new ChatMessage(ChatRole.User, "hello")], new ChatOptions { MaxOutputTokens = 6 });
 
         Assert.Equal("onnx", model.Provider);
-        Assert.Contains("built-in tiny ONNX decoder (seed 1, 1x64)", model.Description, StringComparison.Ordinal);
+        Assert.Contains("built-in tiny ONNX decoder (format 1, seed 1, 1x64)", model.Description, StringComparison.Ordinal);
         Assert.Equal(64, model.FileSha256!.Length);
         Assert.Equal(6, response.Usage!.OutputTokenCount);
     }
