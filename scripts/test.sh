@@ -53,7 +53,8 @@ say "packed the tool in $((SECONDS - t0))s"
 # --- 3. Test: the console logger prints one "Passed!/Failed! - Failed: N, Passed: N, Skipped: N, Total: N" line per project.
 results="${AGENTFLOW_TEST_RESULTS:-$PWD/artifacts/test-results}"
 rm -rf "$results"; mkdir -p "$results"
-projects=$(grep -c '<Project Path="tests/' AgentFlow.slnx || true)
+# Only test projects (tests/*.Tests.csproj) write results; helpers such as a test MCP server or plugin do not.
+projects=$(grep -c '<Project Path="tests/[^"]*\.Tests\.csproj"' AgentFlow.slnx || true)
 t0=$SECONDS
 say "running $projects test projects (TRX files in $results)..."
 status=0
