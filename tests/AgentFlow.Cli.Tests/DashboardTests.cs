@@ -120,6 +120,9 @@ public sealed class DashboardTests(CliFixture fixture) : IClassFixture<CliFixtur
         await Assertions.Expect(page.Locator("#run-status")).ToHaveTextAsync("succeeded", new() { Timeout = (float)RunTimeout.TotalMilliseconds });
         await Assertions.Expect(page.Locator("#run-outputs")).ToContainTextAsync("approved by erin");
         await Assertions.Expect(page.Locator("#run-steps [data-step='review']")).ToContainTextAsync("looks right");
+        // "run_finished" reaches the page only once the whole record is written: the seal is there to verify.
+        await Assertions.Expect(page.Locator("#run-verify")).ToContainTextAsync("audit chain intact");
+        await Assertions.Expect(page.Locator("#run-status")).ToHaveTextAsync("succeeded");
     }
 
     [Fact]

@@ -202,8 +202,14 @@ async function runPage(runId) {
   let run = null;
   let stopped = false;
   cleanup.push(() => { stopped = true; });
+  // Requests overlap (an event triggers a refresh while an older one is in flight): a response is drawn only when
+  // no later one has been, and a finished run never goes back to an earlier state.
+  let asked = 0;
+  let drawn = 0;
 
-  function render(r) {
+  function render(r, at = ++asked) {
+    if (at < drawn || (run && TERMINAL.includes(run.status) && !TERMINAL.includes(r.status))) return;
+    drawn = at;
     run = r;
     const s = r.steps || [];
     head.replaceChildren(h('div', { class: 'grid' },
@@ -225,11 +231,12 @@ async function runPage(runId) {
   }
 
   async function refresh() {
+    const at = ++asked;
     const r = await api(`/api/runs/${runId}`);
     if (stopped) return null;
-    if (!r.ok) { head.replaceChildren(h('p', { class: 'error' }, problem(r))); return null; }
-    render(r.data);
-    return r.data;
+    if (!r.ok) { if (!run) head.replaceChildren(h('p', { class: 'error' }, problem(r))); return null; }
+    render(r.data, at);
+    return run;
   }
 
   async function loadVerify() {

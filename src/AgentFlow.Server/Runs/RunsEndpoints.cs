@@ -27,7 +27,7 @@ internal static class RunsEndpoints
         return api;
     }
 
-    private static async Task<IResult> StartAsync(HttpContext http, ServerPaths paths, ModelRegistry registry, IRunExecutor executor, RunLauncher launcher, RunEventHub hub)
+    private static async Task<IResult> StartAsync(HttpContext http, ServerPaths paths, ModelRegistry registry, IRunExecutor executor, RunLauncher launcher)
     {
         var (body, invalid) = await ApiResults.ReadObjectAsync(http, "{\"workflow\": \"hello\", \"inputs\": {\"name\": \"Ada\"}, \"bindings\": {}}").ConfigureAwait(false);
         if (body is null)
@@ -55,12 +55,12 @@ internal static class RunsEndpoints
         }
 
         var started = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
-        launcher.Launch(Guid.NewGuid().ToString("N"), async () =>
+        launcher.Launch(Guid.NewGuid().ToString("N"), async observer =>
         {
             try
             {
                 // Answer the client once the run is saved, so its id can be read back at once.
-                await executor.ExecuteAsync(definition, inputs, bindings, new RunLauncher.StartedSignal(hub, started), CancellationToken.None).ConfigureAwait(false);
+                await executor.ExecuteAsync(definition, inputs, bindings, new RunLauncher.StartedSignal(observer, started), CancellationToken.None).ConfigureAwait(false);
             }
             finally
             {
