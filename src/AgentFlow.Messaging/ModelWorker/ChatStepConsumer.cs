@@ -44,8 +44,25 @@ internal sealed class ChatStepConsumer(
         var replyTo = context.ResponseAddress is { } address ? await context.GetSendEndpoint(address).ConfigureAwait(false) : null;
         // Who has the step is announced once the model has run for StartedDelay: a step answered sooner needs no
         // notice (the answer names the worker), and a longer one is announced without waiting for the broker first.
+        // A redelivered step is announced before the model starts: the worker that had it may have stopped before
+        // its own notice, and the requester records that attempt from this one.
+        var redelivered = context.ReceiveContext.Redelivered;
+        var notice = new ChatStepStarted(request.RequestId, workerId, queuedMs, deliveryId) { Redelivered = redelivered };
         using var answered = new CancellationTokenSource();
-        var started = replyTo is null ? Task.CompletedTask : AnnounceAsync(replyTo, new ChatStepStarted(request.RequestId, workerId, queuedMs, deliveryId), answered.Token, context.CancellationToken);
+        Task started;
+        if (replyTo is null)
+        {
+            started = Task.CompletedTask;
+        }
+        else if (redelivered)
+        {
+            await replyTo.Send(notice, context.CancellationToken).ConfigureAwait(false);
+            started = Task.CompletedTask;
+        }
+        else
+        {
+            started = AnnounceAsync(replyTo, notice, answered.Token, context.CancellationToken);
+        }
 
         using var deadline = new CancellationTokenSource(request.Deadline - now, time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, deadline.Token);
@@ -135,6 +152,7 @@ internal sealed class ChatStepConsumer(
                 request.RequestId, model, text.ToString(), inputTokens, outputTokens, finishReason, workerId, queuedMs, modelMs, pump.Count, deliveryId)
             {
                 ToolCalls = toolCalls.Count == 0 ? null : toolCalls,
+                Redelivered = redelivered,
             }).ConfigureAwait(false);
         }
     }

@@ -85,7 +85,8 @@ public sealed class RemoteChatClient : IChatClient
 
     /// <summary>
     /// Update property set when the step was delivered again to another worker after its worker stopped mid-step;
-    /// the value is the lost worker's id. Text streamed so far stays valid; the new delivery continues it.
+    /// the value is the lost worker's id, or null when that worker stopped before it announced the step (the broker's
+    /// redelivered flag tells). Text streamed so far stays valid; the new delivery continues it.
     /// </summary>
     public const string RedeliveredFromProperty = "agentflow.redelivered_from";
 
@@ -232,7 +233,9 @@ public sealed class RemoteChatClient : IChatClient
         private string _emitted = string.Empty;
         private string? _worker;
         private Guid? _delivery;
-        private string? _redeliveredFrom;
+        private bool _lost;
+        private bool _lostNoted;
+        private string? _lostWorker;
         private ChatStepResponse? _final;
         private long _finalAt;
         private bool _remainderSent;
@@ -246,11 +249,11 @@ public sealed class RemoteChatClient : IChatClient
             while (true)
             {
                 Drain();
-                if (_redeliveredFrom is { } lost)
+                if (_lost)
                 {
                     // Tell the caller first: it records the lost delivery as a failed attempt of the step.
-                    _redeliveredFrom = null;
-                    return (RedeliveryUpdate(lost), false);
+                    _lost = false;
+                    return (RedeliveryUpdate(_lostWorker), false);
                 }
 
                 var ahead = _deliveries.Values
@@ -298,7 +301,7 @@ public sealed class RemoteChatClient : IChatClient
                 {
                     _final = await ReadResponseAsync().ConfigureAwait(false);
                     _finalAt = Time.GetTimestamp();
-                    Observe(_final.DeliveryId, _final.WorkerId);
+                    Observe(_final.DeliveryId, _final.WorkerId, _final.Redelivered);
                     continue;
                 }
 
@@ -313,7 +316,7 @@ public sealed class RemoteChatClient : IChatClient
                 switch (message)
                 {
                     case ChatStepStarted started:
-                        Observe(started.DeliveryId, started.WorkerId);
+                        Observe(started.DeliveryId, started.WorkerId, started.Redelivered);
                         break;
                     case ChatStepChunk chunk:
                         if (!_deliveries.TryGetValue(chunk.DeliveryId, out var delivery))
@@ -332,14 +335,15 @@ public sealed class RemoteChatClient : IChatClient
         // A delivery shows itself by its "started" notice, a chunk or the response, whichever comes first (a worker
         // announces a step only once it has run for a moment). A second delivery id means the step was delivered
         // again after its first worker stopped: the caller records the lost attempt. Late messages of an earlier
-        // delivery change nothing.
-        private void Observe(Guid delivery, string worker)
+        // delivery change nothing. A worker stopped within its first moments never announced the step: the broker's
+        // redelivered flag on the next delivery's notice or response still makes that attempt a record of its own.
+        private void Observe(Guid delivery, string worker, bool redelivered = false)
         {
             if (_seen.Add(delivery))
             {
                 if (_seen.Count > 1 && _worker is not null)
                 {
-                    _redeliveredFrom = _worker;
+                    (_lost, _lostNoted, _lostWorker) = (true, true, _worker);
                 }
 
                 (_delivery, _worker) = (delivery, worker);
@@ -347,6 +351,11 @@ public sealed class RemoteChatClient : IChatClient
             else if (delivery == _delivery)
             {
                 _worker = worker;
+            }
+
+            if (redelivered && !_lostNoted && _seen.Count == 1)
+            {
+                (_lost, _lostNoted, _lostWorker) = (true, true, null);
             }
         }
 
@@ -433,7 +442,7 @@ public sealed class RemoteChatClient : IChatClient
         private static string ShortName(string? type) =>
             type is null ? "Fault" : type[(type.LastIndexOf('.') + 1)..];
 
-        private ChatResponseUpdate RedeliveryUpdate(string lostWorker) => new()
+        private ChatResponseUpdate RedeliveryUpdate(string? lostWorker) => new()
         {
             Role = ChatRole.Assistant,
             ResponseId = _responseId,

@@ -62,6 +62,38 @@ public sealed class RabbitMqBroker
         await channel.BasicPublishAsync(exchange: string.Empty, routingKey: queue, mandatory: true, basicProperties: properties, body: body);
     }
 
+    /// <summary>
+    /// A consumer on <paramref name="queue"/> that takes one delivery and never acknowledges it, like a worker process
+    /// killed the moment it took a step; disposing it closes its channel, and the broker puts the message back
+    /// (flagged redelivered). <see cref="Holder.Took"/> completes when the delivery arrives.
+    /// </summary>
+    public async Task<Holder> HoldOneAsync(string queue)
+    {
+        var channel = await (await ConnectAsync()).CreateChannelAsync();
+        await channel.BasicQosAsync(0, 1, false);
+        var took = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var consumer = new RabbitMQ.Client.Events.AsyncEventingBasicConsumer(channel);
+        consumer.ReceivedAsync += (_, _) =>
+        {
+            took.TrySetResult();
+            return Task.CompletedTask;
+        };
+        await channel.BasicConsumeAsync(queue, autoAck: false, consumer);
+        return new Holder(channel, took.Task);
+    }
+
+    /// <summary>See <see cref="HoldOneAsync"/>.</summary>
+    public sealed class Holder(IChannel channel, Task took) : IAsyncDisposable
+    {
+        public Task Took { get; } = took;
+
+        public async ValueTask DisposeAsync()
+        {
+            await channel.CloseAsync();
+            await channel.DisposeAsync();
+        }
+    }
+
     public async Task CleanupAsync()
     {
         if (_connection is null && _models.Count == 0)

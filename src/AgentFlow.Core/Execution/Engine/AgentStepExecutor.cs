@@ -382,7 +382,9 @@ internal sealed class AgentStepExecutor : Executor<FlowState, FlowState>
         lost.LatencyMs = _run.Time.GetElapsedTime(started).TotalMilliseconds;
         lost.Output = textSoFar;
         lost.Status = StepStatus.Failed;
-        lost.Error = $"worker {lost.Worker} was lost mid-step; the step was delivered again to another worker";
+        lost.Error = lost.Worker is null
+            ? "a worker was lost mid-step before it announced the step (the broker flagged the next delivery as redelivered); the step was delivered again to another worker"
+            : $"worker {lost.Worker} was lost mid-step; the step was delivered again to another worker";
         await RunContext.EmitAsync(context, new StepFinishedEvent(_run.RunId, lost), runToken).ConfigureAwait(false);
         var next = new StepRecord
         {
