@@ -13,6 +13,7 @@ public static class BenchSuite
         ("inference", "tokens/s through a workflow step vs LLamaSharp directly (built-in tiny GGUF)", InferenceScenario.RunAsync),
         ("peer", "the chain in WorkflowCore 3.22 (in-memory) vs AgentFlow's engine", PeerScenario.RunAsync),
         ("scale", "1, 10, 100, 1,000 concurrent runs of a 5-step workflow: wall time and peak memory", ScaleScenario.RunAsync),
+        ("durable-scale", "10,000 runs parked at an approval: park cost, store size, approvals/runs list latency, memory, resuming 1,000 after a restart", DurableScaleScenario.RunAsync),
         ("cold-start", "wall time of `agentflow run` on the hello workflow vs `agentflow --version`", ColdStartScenario.RunAsync),
     ];
 

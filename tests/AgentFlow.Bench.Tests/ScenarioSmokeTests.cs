@@ -23,6 +23,7 @@ public sealed class ScenarioSmokeTests
     [InlineData("inference")]
     [InlineData("peer")]
     [InlineData("scale")]
+    [InlineData("durable-scale")]
     [InlineData("cold-start")]
     public async Task RunAsync_TinyScenario_ReportsPositiveFiguresAndConsistentRatios(string scenario)
     {

@@ -157,6 +157,31 @@ internal sealed class AgentFlowHarness : IAsyncDisposable
             : throw new InvalidOperationException($"benchmark run {record.RunId} {record.Status}: {record.Error?.StepId} {record.Error?.Message}");
     }
 
+    /// <summary>The run store (settings with <see cref="HarnessSettings.RunStore"/>).</summary>
+    public IRunStore RunStore => _runs ?? throw new InvalidOperationException("this harness has no run store");
+
+    /// <summary>Runs <paramref name="definition"/> (no recording) until it parks at an approval.</summary>
+    /// <exception cref="InvalidOperationException">The run did not park.</exception>
+    public async Task<RunRecord> ParkAsync(WorkflowDefinition definition, CancellationToken cancellationToken)
+    {
+        var record = await _runner.RunAsync(new RunRequest(definition), null, cancellationToken).ConfigureAwait(false);
+        return record.Status == RunStatus.Waiting
+            ? record
+            : throw new InvalidOperationException($"benchmark run {record.RunId} did not park: {record.Status} {record.Error?.Message}");
+    }
+
+    /// <summary>Loads the parked run <paramref name="runId"/> and continues it with an approval of <paramref name="step"/>.</summary>
+    /// <exception cref="InvalidOperationException">The run is not stored or did not succeed.</exception>
+    public async Task<RunRecord> ApproveAsync(WorkflowDefinition definition, string runId, string step, CancellationToken cancellationToken)
+    {
+        var stored = await RunStore.LoadAsync(runId, cancellationToken).ConfigureAwait(false)
+            ?? throw new InvalidOperationException($"benchmark run {runId} is not in the store");
+        var record = await _runner.ResumeAsync(new ResumeRequest(stored, definition) { Answer = new ApprovalAnswer(step, true, "bench", null) }, null, cancellationToken).ConfigureAwait(false);
+        return record.Status == RunStatus.Succeeded
+            ? record
+            : throw new InvalidOperationException($"benchmark run {runId} {record.Status} after its approval: {record.Error?.Message}");
+    }
+
     /// <summary>Fresh inputs for one run (its own conversation).</summary>
     public static Dictionary<string, string> FreshInputs() => new(StringComparer.Ordinal) { ["conversation"] = "bench-" + Guid.NewGuid().ToString("N") };
 
