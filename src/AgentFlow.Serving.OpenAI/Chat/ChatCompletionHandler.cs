@@ -83,7 +83,7 @@ internal sealed class ChatCompletionHandler(IReadOnlyDictionary<string, IChatCli
             ("frequency_penalty", options.FrequencyPenalty is not (null or 0f), support?.Penalties == true),
             ("presence_penalty", options.PresencePenalty is not (null or 0f), support?.Penalties == true),
             ("logit_bias", options.GetLogitBias() is { Count: > 0 }, support?.LogitBias == true),
-            ("logprobs", request.LogProbabilities, false),
+            ("logprobs", request.LogProbabilities, support?.LogProbabilities == true),
         })
         {
             if (asked && !honoured)
@@ -121,7 +121,7 @@ internal sealed class ChatCompletionHandler(IReadOnlyDictionary<string, IChatCli
             {
                 ["index"] = index,
                 ["message"] = message,
-                ["logprobs"] = null,
+                ["logprobs"] = request.LogProbabilities ? LogProbabilities(TokenLogProbabilities.Read(response.AdditionalProperties)) : null,
                 ["finish_reason"] = Finish(response.FinishReason),
             });
             promptTokens ??= response.Usage?.InputTokenCount;
@@ -184,6 +184,32 @@ internal sealed class ChatCompletionHandler(IReadOnlyDictionary<string, IChatCli
         json["id"] = call.CallId;
         json["type"] = "function";
         json["function"] = new JsonObject { ["name"] = call.Name, ["arguments"] = Arguments(call) };
+        return json;
+    }
+
+    /// <summary>
+    /// OpenAI's <c>logprobs</c> of a choice (or of a stream chunk): <c>{content: [{token, logprob, bytes,
+    /// top_logprobs}], refusal: null}</c>.
+    /// </summary>
+    internal static JsonObject LogProbabilities(IReadOnlyList<TokenLogProbability>? tokens) => new()
+    {
+        ["content"] = new JsonArray([.. (tokens ?? []).Select(t => Token(t, withTop: true))]),
+        ["refusal"] = null,
+    };
+
+    private static JsonObject Token(TokenLogProbability token, bool withTop)
+    {
+        var json = new JsonObject
+        {
+            ["token"] = token.Token,
+            ["logprob"] = token.LogProbability,
+            ["bytes"] = new JsonArray([.. token.Bytes.Select(b => (JsonNode)(int)b)]),
+        };
+        if (withTop)
+        {
+            json["top_logprobs"] = new JsonArray([.. token.Top.Select(t => Token(t, withTop: false))]);
+        }
+
         return json;
     }
 

@@ -34,6 +34,10 @@ internal static class ChatCompletionRequestReader
         var (stream, includeUsage) = ReadStreaming(reader);
         var choices = (int?)reader.Integer(reader.Field("n"), "n", 1, MaxChoices) ?? 1;
         var (logprobs, topLogprobs) = ReadLogProbabilities(reader);
+        if (logprobs)
+        {
+            TokenLogProbabilities.Request(options, topLogprobs);
+        }
 
         // Fields that describe the caller and do not change the answer.
         reader.String(reader.Field("user"), "user");
@@ -239,7 +243,7 @@ internal static class ChatCompletionRequestReader
     private static (bool LogProbabilities, int Top) ReadLogProbabilities(JsonFieldReader reader)
     {
         var logprobs = reader.Bool(reader.Field("logprobs"), "logprobs") ?? false;
-        var top = (int?)reader.Integer(reader.Field("top_logprobs"), "top_logprobs", 0, 20);
+        var top = (int?)reader.Integer(reader.Field("top_logprobs"), "top_logprobs", 0, TokenLogProbabilities.MaxTop);
         if (top is not null && !logprobs)
         {
             reader.Problem("top_logprobs", "'top_logprobs' needs 'logprobs' set to true");

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using AgentFlow.Models;
 using AgentFlow.Serving.OpenAI.Errors;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.AI;
@@ -44,6 +45,10 @@ internal sealed class ChatCompletionStream(HttpContext http, IChatClient client,
                     await SendAsync(Chunk(index, new JsonObject { ["role"] = "assistant", ["content"] = string.Empty, ["refusal"] = null }, null)).ConfigureAwait(false);
                     string? finish = null;
                     var calls = 0;
+
+                    // Log probabilities of tokens that brought no text of their own (held back, or writing nothing) go
+                    // with the next text, or with the finish chunk.
+                    var carried = new List<TokenLogProbability>();
                     for (; more; more = await updates.MoveNextAsync().ConfigureAwait(false))
                     {
                         var update = updates.Current;
@@ -54,9 +59,10 @@ internal sealed class ChatCompletionStream(HttpContext http, IChatClient client,
                         }
 
                         finish = update.FinishReason is { } reason ? ChatCompletionHandler.Finish(reason) : finish;
+                        carried.AddRange(TokenLogProbabilities.Read(update.AdditionalProperties) ?? []);
                         if (!string.IsNullOrEmpty(update.Text))
                         {
-                            await SendAsync(Chunk(index, new JsonObject { ["content"] = update.Text }, null)).ConfigureAwait(false);
+                            await SendAsync(WithLogProbabilities(Chunk(index, new JsonObject { ["content"] = update.Text }, null), carried)).ConfigureAwait(false);
                         }
 
                         foreach (var call in update.Contents.OfType<FunctionCallContent>())
@@ -65,7 +71,7 @@ internal sealed class ChatCompletionStream(HttpContext http, IChatClient client,
                         }
                     }
 
-                    await SendAsync(Chunk(index, new JsonObject(), finish ?? "stop")).ConfigureAwait(false);
+                    await SendAsync(WithLogProbabilities(Chunk(index, new JsonObject(), finish ?? "stop"), carried)).ConfigureAwait(false);
                 }
             }
         }
@@ -96,6 +102,18 @@ internal sealed class ChatCompletionStream(HttpContext http, IChatClient client,
         await SendAsync(Chunk(choice, new JsonObject { ["tool_calls"] = new JsonArray(head) }, null)).ConfigureAwait(false);
         var arguments = new JsonObject { ["index"] = index, ["function"] = new JsonObject { ["arguments"] = ChatCompletionHandler.Arguments(call) } };
         await SendAsync(Chunk(choice, new JsonObject { ["tool_calls"] = new JsonArray(arguments) }, null)).ConfigureAwait(false);
+    }
+
+    // With logprobs asked for, the chunk carries (and takes) the carried ones, when there are any.
+    private JsonObject WithLogProbabilities(JsonObject chunk, List<TokenLogProbability> carried)
+    {
+        if (request.LogProbabilities && carried.Count > 0)
+        {
+            chunk["choices"]![0]!["logprobs"] = ChatCompletionHandler.LogProbabilities(carried);
+            carried.Clear();
+        }
+
+        return chunk;
     }
 
     private JsonObject Chunk(int? index, JsonObject? delta, string? finish)
