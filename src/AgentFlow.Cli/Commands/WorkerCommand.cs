@@ -102,7 +102,7 @@ internal static class WorkerCommand
 
         var options = ModelRuntime.ReadOptions(cli, registry);
         var broker = options.Transport == MessagingTransport.RabbitMq && names.Count > 0;
-        if (!broker && http is null)
+        if (!broker && http is null && names.Count > 0)
         {
             problems.Add($"a worker serves steps from RabbitMQ: set {MessagingOptions.RabbitMqVariable}=amqp://user:pass@host:5672/ or 'transport: rabbitmq' in agentflow.yaml (or serve HTTP only with --http 127.0.0.1:8088)");
         }

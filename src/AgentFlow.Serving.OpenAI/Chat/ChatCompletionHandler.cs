@@ -12,7 +12,8 @@ namespace AgentFlow.Serving.OpenAI.Chat;
 
 /// <summary>
 /// <c>POST /v1/chat/completions</c>: reads the request, refuses what the model cannot honour, and answers as one JSON
-/// completion or as Server-Sent Events. With <c>n</c> &gt; 1 the choices are generated one after another, each with
+/// completion or as Server-Sent Events; a tool call the model makes is answered as <c>tool_calls</c> (the endpoint
+/// never runs tools: the client does). With <c>n</c> &gt; 1 the choices are generated one after another, each with
 /// its own seed (the request's seed + the choice's index), so seeded requests stay reproducible.
 /// </summary>
 internal sealed class ChatCompletionHandler(IReadOnlyDictionary<string, IChatClient> models, IEnumerable<string> embedders, TimeProvider time, ILogger logger)
