@@ -119,6 +119,30 @@ public sealed class ToolApprovalTests(TinyModelFixture tiny) : IClassFixture<Tin
     }
 
     [Fact]
+    public async Task RunAsync_ReplayOfAnApprovedRun_ReusesTheRecordedResultAndDecisionWithoutAsking()
+    {
+        await using var server = AnyOrder();
+        var (store, parked) = await ParkAsync(Definition(server.Url));
+        await store.DisposeAsync();
+        var done = await DecideAsync(server.Url, parked, approve: true, "fine");
+        var recorded = done.Steps[0].ToolCallsSnapshot();
+        var replay = new RunReplay(done.RunId, new Dictionary<ReplayKey, RecordedOutput>())
+        {
+            ToolCalls = new Dictionary<ReplayKey, IReadOnlyList<ToolCallRecord>> { [new ReplayKey("resolve", null)] = recorded },
+        };
+
+        // No run store: a replay never parks, so it needs none.
+        var runner = new WorkflowRunner(tiny.Models, new AgentFlow.Models.LocalModelGateway(tiny.Models), TimeProvider.System, NullLogger<WorkflowRunner>.Instance);
+        var again = await runner.RunAsync(new RunRequest(Definition(server.Url)) { Replay = replay }, null, CancellationToken.None);
+
+        Assert.Equal(RunStatus.Succeeded, again.Status);
+        Assert.Single(server.Requests); // the approved run's call only
+        var call = again.Steps[0].ToolCallsSnapshot()[0];
+        Assert.Equal((done.RunId, "approved", "alice"), (call.ReplayedFrom, call.Approval?.Decision, call.Approval?.DecidedBy));
+        Assert.Equal(recorded[0].ResultSha256, call.ResultSha256);
+    }
+
+    [Fact]
     public async Task RunAsync_ToolWithApproveWithoutRunStore_FailsBeforeAnyStep()
     {
         var ex = await Assert.ThrowsAsync<AgentFlowException>(() => tiny.RunAsync("""
