@@ -89,6 +89,12 @@ internal sealed class AgentStepExecutor : Executor<FlowState, FlowState>
             // A person decided on a tool call this step parked at (in this process or an earlier one).
             var park = await context.ReadStateAsync<ToolPark>(ToolPark.StateKey, _step.Id, cancellationToken).ConfigureAwait(false)
                 ?? throw new InvalidOperationException($"step '{_step.Id}' continues after a tool decision without its parked state (the checkpoint does not hold it)");
+            if (_run.TakeCompleted(_step.Id, park.Iteration) is { } finished)
+            {
+                // Resumed run: the step already went on after the decision and succeeded, before the crash. Its record stands.
+                return park.Flow.WithOutput(_step.Id, Output(finished));
+            }
+
             if (park.Undecided is not null)
             {
                 // The same answer made another call that needs a decision: park again before any call runs.
