@@ -72,6 +72,8 @@ public sealed class ToolApprovalTests(CliFixture fixture) : IClassFixture<CliFix
             Assert.Matches("^[A-Z0-9-]{1,20}$", orderId);
         }
 
+        var waitingShow = await CliProcess.RunAsync(dir, env, "runs", "show", runId);
+        Assert.Contains("(waiting for a decision)", waitingShow.Stdout, StringComparison.Ordinal);
         var text = await CliProcess.RunAsync(dir, env, "approvals", "list");
         Assert.Contains($"tool: lookup_order  arguments: {{\"order_id\":\"{orderId}\"}}", text.Stdout, StringComparison.Ordinal);
 
@@ -94,9 +96,11 @@ public sealed class ToolApprovalTests(CliFixture fixture) : IClassFixture<CliFix
         Assert.Contains("(approved by dave at ", show.Stdout, StringComparison.Ordinal);
         Assert.Contains(": go ahead)", show.Stdout, StringComparison.Ordinal);
 
-        // The decision is covered by the audit chain.
+        // The decision is in the MLflow transcript and covered by its audit chain.
         var verify = await CliProcess.RunAsync(dir, env, "runs", "verify", runId);
         Assert.True(verify.ExitCode == 0, verify.ToString());
+        var export = await CliProcess.RunAsync(dir, env, "runs", "export", runId);
+        Assert.Contains("\"decided_by\": \"dave\"", export.Stdout, StringComparison.Ordinal);
     }
 
     [Fact]
