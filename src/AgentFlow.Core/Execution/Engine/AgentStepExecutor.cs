@@ -327,7 +327,7 @@ internal sealed class AgentStepExecutor : Executor<FlowState, FlowState>
                 // The model called a tool with approve: true. Calls that need no person (other tools of the same answer,
                 // arguments the schema refuses) are decided here; the others park the run before anything runs.
                 List<ChatMessage> sofar = [.. messages, .. updates.ToChatResponse().Messages];
-                var calls = await TriageAsync(turn.Record, requests, context, runToken).ConfigureAwait(false);
+                var (calls, exhausted) = await TriageAsync(turn.Record, requests, context, runToken).ConfigureAwait(false);
                 turn.Usage.EndRound();
                 text.Clear();
                 if (calls.Any(c => c.Approved is null))
@@ -341,7 +341,7 @@ internal sealed class AgentStepExecutor : Executor<FlowState, FlowState>
                 var byId = requests.ToDictionary(r => r.RequestId, StringComparer.Ordinal);
                 messages = [.. sofar, new ChatMessage(ChatRole.User, [.. calls.Select(c => (AIContent)byId[c.RequestId].CreateResponse(c.Approved!.Value, c.Reason))])];
                 RelaxToolMode(options);
-                if (calls.Any(c => c.Approved == false && c.Reason?.Contains("(max_tool_calls)", StringComparison.Ordinal) == true))
+                if (exhausted)
                 {
                     // max_tool_calls reached: the next round offers no tools, so the model answers.
                     options.Tools = null;
@@ -424,11 +424,12 @@ internal sealed class AgentStepExecutor : Executor<FlowState, FlowState>
 
     // The calls of an answer that asked for approval: other tools' calls go ahead, arguments the tool's schema refuses
     // are refused (the model is told, nobody is asked), and the rest wait for a person, recorded as waiting.
-    private async Task<List<PendingToolCall>> TriageAsync(StepRecord record, List<ToolApprovalRequestContent> requests, IWorkflowContext context, CancellationToken cancellationToken)
+    private async Task<(List<PendingToolCall> Calls, bool Exhausted)> TriageAsync(StepRecord record, List<ToolApprovalRequestContent> requests, IWorkflowContext context, CancellationToken cancellationToken)
     {
         var tools = _run.Tools.For(_step).ToDictionary(t => t.Function.Name, StringComparer.Ordinal);
         var maxCalls = _step.MaxToolCalls ?? DefaultMaxToolCalls;
         var calls = new List<PendingToolCall>();
+        var exhausted = false;
         foreach (var request in requests)
         {
             var call = request.ToolCall as FunctionCallContent;
@@ -441,7 +442,7 @@ internal sealed class AgentStepExecutor : Executor<FlowState, FlowState>
                 continue;
             }
 
-            var record1 = WaitingCall(pending, tool.Tool.Name);
+            var callRecord = WaitingCall(pending, tool.Tool.Name);
             int made;
             lock (record)
             {
@@ -452,19 +453,20 @@ internal sealed class AgentStepExecutor : Executor<FlowState, FlowState>
             {
                 // Over max_tool_calls nobody is asked (as the invoker refuses such calls); the model must answer now.
                 var reason = $"the step allows at most {maxCalls} tool calls (max_tool_calls); answer with what you have";
-                record1.Status = "refused";
-                record1.Error = reason;
-                record1.Approval = null;
-                record1.SetResult("Error: " + reason);
+                exhausted = true;
+                callRecord.Status = "refused";
+                callRecord.Error = reason;
+                callRecord.Approval = null;
+                callRecord.SetResult("Error: " + reason);
                 calls.Add(pending with { Approved = false, Reason = reason });
             }
             else if (ToolInvoker.Validate(tool.Function, arguments) is { } invalid)
             {
                 var reason = $"the arguments do not match the tool's parameters: {invalid}; nothing was run";
-                record1.Status = "refused";
-                record1.Error = reason;
-                record1.Approval = null;
-                record1.SetResult("Error: " + reason);
+                callRecord.Status = "refused";
+                callRecord.Error = reason;
+                callRecord.Approval = null;
+                callRecord.SetResult("Error: " + reason);
                 calls.Add(pending with { Approved = false, Reason = reason });
             }
             else
@@ -474,17 +476,17 @@ internal sealed class AgentStepExecutor : Executor<FlowState, FlowState>
 
             lock (record)
             {
-                (record.ToolCalls ??= []).Add(record1);
+                (record.ToolCalls ??= []).Add(callRecord);
             }
 
-            await RunContext.EmitAsync(context, new ToolCallStartedEvent(_run.RunId, record.Id, record1), cancellationToken).ConfigureAwait(false);
-            if (record1.Status == "refused")
+            await RunContext.EmitAsync(context, new ToolCallStartedEvent(_run.RunId, record.Id, callRecord), cancellationToken).ConfigureAwait(false);
+            if (callRecord.Status == "refused")
             {
-                await RunContext.EmitAsync(context, new ToolCallFinishedEvent(_run.RunId, record.Id, record1), cancellationToken).ConfigureAwait(false);
+                await RunContext.EmitAsync(context, new ToolCallFinishedEvent(_run.RunId, record.Id, callRecord), cancellationToken).ConfigureAwait(false);
             }
         }
 
-        return calls;
+        return (calls, exhausted);
     }
 
     private ToolCallRecord WaitingCall(PendingToolCall pending, string? tool) => new()
