@@ -136,7 +136,9 @@ internal static class RunHost
 
         if (result.Waiting is { } waiting)
         {
-            cli.Error.WriteLine($"run {result.RunId} is waiting for approval at step '{waiting.StepId}': {waiting.Message}");
+            cli.Error.WriteLine(waiting.Tool is { } tool
+                ? $"run {result.RunId} is waiting for approval of a call of tool '{tool}' at step '{waiting.StepId}': {Output.ToolCallText.Call(tool, waiting.Arguments ?? "{}")}"
+                : $"run {result.RunId} is waiting for approval at step '{waiting.StepId}': {waiting.Message}");
             if (waiting.Deadline is { } deadline)
             {
                 cli.Error.WriteLine($"  decide before {deadline:u} (then on_timeout: {waiting.OnTimeout})");

@@ -226,8 +226,12 @@ public sealed class StepRecord
 /// <param name="Deadline">When the timeout applies; null when it waits without limit.</param>
 /// <param name="OnTimeout">What the timeout decides: reject, approve or fail.</param>
 /// <param name="Iteration">The loop iteration, inside a loop.</param>
+/// <param name="Tool">For a tool call waiting for approval (a tool with <c>approve: true</c>): the tool's name as the
+/// model called it; <see cref="StepId"/> is then the agent step. Null for an approval step.</param>
+/// <param name="Arguments">For a tool call: its arguments as compact JSON, already checked against the tool's schema.</param>
 public sealed record WaitingApproval(
-    string StepId, string Message, string? Show, DateTimeOffset RequestedAt, DateTimeOffset? Deadline, string OnTimeout, int? Iteration);
+    string StepId, string Message, string? Show, DateTimeOffset RequestedAt, DateTimeOffset? Deadline, string OnTimeout, int? Iteration,
+    string? Tool = null, string? Arguments = null);
 
 /// <summary>An approval step's question and answer, as kept in the run record and its audit chain.</summary>
 public sealed class ApprovalRecord

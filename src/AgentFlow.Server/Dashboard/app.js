@@ -309,7 +309,11 @@ async function runPage(runId) {
       st.detail ? h('p', { class: 'muted small' }, st.detail) : '',
       st.output !== null && st.output !== undefined ? [h('b', {}, 'Answer'), h('pre', { class: 'step-output' }, typeof st.output === 'string' ? st.output : JSON.stringify(st.output, null, 2))] : '',
       st.error ? h('p', { class: 'error' }, st.error) : '',
-      a && a.decision ? h('p', {}, `${a.decision} by ${a.decided_by || '?'} at ${fmtTime(a.decided_at)}${a.comment ? ` — “${a.comment}”` : ''}`) : '');
+      a && a.decision ? h('p', {}, `${a.decision} by ${a.decided_by || '?'} at ${fmtTime(a.decided_at)}${a.comment ? ` — “${a.comment}”` : ''}`) : '',
+      (st.tool_calls || []).length ? [h('b', {}, 'Tool calls'), h('ul', { class: 'tool-calls' }, st.tool_calls.map(c => h('li', {},
+        h('code', {}, c.name), ` ${c.arguments} → ${c.status}`,
+        c.approval && c.approval.decision ? ` (${c.approval.decision} by ${c.approval.decided_by || '?'}${c.approval.comment ? `: “${c.approval.comment}”` : ''})` : '',
+        c.error ? h('span', { class: 'error' }, ` ${c.error}`) : '')))] : '');
   }
 
   // Live: Server-Sent Events when the server has them, else poll every second.
@@ -383,10 +387,12 @@ function approvalCard(runId, workflow, w, done) {
     if (r.ok && done) done();
   };
   const card = h('section', { class: 'card waiting', 'data-approval': runId },
-    h('h2', {}, `Waiting for a decision at `, h('code', {}, w.step)),
+    h('h2', {}, w.tool ? 'Tool call waiting for a decision at ' : 'Waiting for a decision at ', h('code', {}, w.step)),
     h('p', {}, h('a', { href: `#/runs/${runId}` }, `${workflow || ''} ${runId.slice(0, 12)}`), w.deadline ? ` · deadline ${fmtTime(w.deadline)} (then ${w.on_timeout || 'reject'})` : ''),
     h('p', {}, h('b', {}, w.message || '')),
-    w.show ? h('pre', {}, w.show) : '',
+    // A tool call (approve: true): the tool and exactly the arguments it would run with.
+    w.tool ? [h('p', {}, 'Tool ', h('code', { class: 'tool-name' }, w.tool)), h('pre', { class: 'tool-arguments' }, JSON.stringify(w.arguments, null, 2))]
+      : w.show ? h('pre', {}, w.show) : '',
     h('div', { class: 'inline' },
       h('label', { for: `comment-${runId}` }, 'Comment', comment),
       h('label', { for: `by-${runId}` }, 'Decided by', by)),

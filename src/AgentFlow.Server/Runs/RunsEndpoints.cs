@@ -155,7 +155,7 @@ internal static class RunsEndpoints
                     StepStartedEvent e => ("step_started", (JsonNode)RunResultJson.Step(e.Step)),
                     StepOutputChunkEvent e => ("chunk", new JsonObject { ["step"] = e.StepId, ["text"] = e.Text }),
                     StepFinishedEvent e => ("step_finished", RunResultJson.Step(e.Step)),
-                    ApprovalRequestedEvent e => ("approval_requested", new JsonObject { ["step"] = e.Waiting.StepId, ["message"] = e.Waiting.Message, ["show"] = e.Waiting.Show }),
+                    ApprovalRequestedEvent e => ("approval_requested", new JsonObject { ["step"] = e.Waiting.StepId, ["message"] = e.Waiting.Message, ["show"] = e.Waiting.Show, ["tool"] = e.Waiting.Tool, ["arguments"] = e.Waiting.Arguments }),
                     RunFinishedEvent e => (e.Record.Status == RunStatus.Waiting ? "waiting" : "run_finished", RunResultJson.ToJson(e.Record)),
                     _ => (string.Empty, null!),
                 };
