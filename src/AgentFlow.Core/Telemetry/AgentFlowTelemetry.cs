@@ -37,5 +37,7 @@ public static class AgentFlowTelemetry
 
     internal static UpDownCounter<long> ApprovalsWaiting { get; } = Meter.CreateUpDownCounter<long>("agentflow.approvals.waiting", "{run}", "Runs parked at an approval in this process.");
 
+    internal static Counter<long> ToolCalls { get; } = Meter.CreateCounter<long>("agentflow.tool.calls", "{call}", "Tool calls agent steps made, by tool name and status (succeeded, failed, refused).");
+
     internal static Counter<long> StepRetries { get; } = Meter.CreateCounter<long>("agentflow.step.retries", "{attempt}", "Step attempts after the first, by step kind and model.");
 }
