@@ -25,6 +25,9 @@ public sealed class RunTracer(bool captureContent = false) : IRunObserver
     // The tracers of the runs open in this process, by run id: how a model client finds the span of the step it serves.
     private static readonly ConcurrentDictionary<string, RunTracer> Open = new(StringComparer.Ordinal);
 
+    // Runs parked at an approval in this process (agentflow.approvals.waiting counts them; a resume or end takes one off).
+    private static readonly ConcurrentDictionary<string, string> Parked = new(StringComparer.Ordinal);
+
     // Set only around the start of a run span: the trace id the run's root span takes (see TraceIdGenerator below).
     [ThreadStatic]
     private static ActivityTraceId? t_nextTraceId;
@@ -70,7 +73,11 @@ public sealed class RunTracer(bool captureContent = false) : IRunObserver
                 EndStep(step.Step);
                 break;
             case ApprovalRequestedEvent waiting:
-                AgentFlowTelemetry.ApprovalsWaiting.Add(1, new KeyValuePair<string, object?>("agentflow.workflow", _workflow));
+                if (Parked.TryAdd(waiting.RunId, _workflow))
+                {
+                    AgentFlowTelemetry.ApprovalsWaiting.Add(1, new KeyValuePair<string, object?>("agentflow.workflow", _workflow));
+                }
+
                 _run?.AddEvent(new ActivityEvent("agentflow.approval.requested", tags: new ActivityTagsCollection { ["agentflow.step.id"] = waiting.Waiting.StepId }));
                 break;
             case RunFinishedEvent finished:
@@ -97,6 +104,7 @@ public sealed class RunTracer(bool captureContent = false) : IRunObserver
     private void StartRun(RunRecord record, bool resumed)
     {
         _workflow = record.Workflow;
+        Unpark(record.RunId);
         AgentFlowTelemetry.RunsStarted.Add(1, new KeyValuePair<string, object?>("agentflow.workflow", record.Workflow));
         // A run belongs to no caller's trace: its own, whose id is the run id; a resumed run continues it under the
         // first run span when the record names it.
@@ -351,6 +359,11 @@ public sealed class RunTracer(bool captureContent = false) : IRunObserver
     private void EndRun(RunRecord record)
     {
         var status = record.Waiting is not null ? "waiting" : record.Status.ToString().ToLowerInvariant();
+        if (record.Waiting is null)
+        {
+            Unpark(record.RunId);
+        }
+
         AgentFlowTelemetry.RunsFinished.Add(1, new("agentflow.workflow", record.Workflow), new("agentflow.status", status));
         lock (_steps)
         {
@@ -391,6 +404,14 @@ public sealed class RunTracer(bool captureContent = false) : IRunObserver
         _run.Dispose();
         Activity.Current = previous;
         _run = null;
+    }
+
+    private static void Unpark(string runId)
+    {
+        if (Parked.TryRemove(runId, out var workflow))
+        {
+            AgentFlowTelemetry.ApprovalsWaiting.Add(-1, new KeyValuePair<string, object?>("agentflow.workflow", workflow));
+        }
     }
 
     private static void Fail(Activity activity, string? message)
