@@ -147,11 +147,17 @@ public sealed class RunTracer(bool captureContent = false) : IRunObserver
         }
     }
 
-    /// <summary>The trace id of a run: its run id when that is 32 hex digits (AgentFlow's own ids are), else random.</summary>
-    public static ActivityTraceId TraceIdOf(string runId) =>
-        runId is { Length: 32 } && runId.All(char.IsAsciiHexDigit)
+    /// <summary>
+    /// The trace id of a run: its run id when that is 32 hex digits (AgentFlow's own ids are), else the first 16 bytes
+    /// of the id's SHA-256; the same for every process that works on the run.
+    /// </summary>
+    public static ActivityTraceId TraceIdOf(string runId)
+    {
+        ArgumentNullException.ThrowIfNull(runId);
+        return runId is { Length: 32 } && runId.All(char.IsAsciiHexDigit)
             ? ActivityTraceId.CreateFromString(runId.ToLowerInvariant())
-            : ActivityTraceId.CreateRandom();
+            : ActivityTraceId.CreateFromBytes(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(runId)).AsSpan(0, 16));
+    }
 
     private void StartStep(StepRecord step) => StepActivity(step.Id, step.Kind, step.Iteration, step.Attempt, step.Started);
 

@@ -86,6 +86,38 @@ public sealed partial class MlflowSqliteStore
         }
     }
 
+    /// <summary>
+    /// Adds <paramref name="assessment"/> to its trace as MLflow feedback: an <c>assessments</c> row with id
+    /// <c>a-</c> + 32 hex digits, <c>assessment_type</c> <c>feedback</c>, the value as JSON, <c>valid</c> true. Returns the id.
+    /// </summary>
+    /// <exception cref="MlflowException"><c>RESOURCE_DOES_NOT_EXIST</c> when the trace is unknown.</exception>
+    public async Task<string> LogAssessmentAsync(MlflowAssessment assessment, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(assessment);
+        var id = "a-" + Guid.NewGuid().ToString("N");
+        var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using (connection.ConfigureAwait(false))
+        {
+            using var transaction = connection.BeginTransaction(deferred: false);
+            if (Scalar<long>(connection, transaction, "SELECT count(*) FROM trace_info WHERE request_id = $id;", ("$id", assessment.TraceId)) == 0)
+            {
+                throw new MlflowException(MlflowErrorCodes.ResourceDoesNotExist, $"Trace with ID '{assessment.TraceId}' not found.");
+            }
+
+            var now = NowMs();
+            Execute(connection, transaction,
+                "INSERT INTO assessments (assessment_id, trace_id, name, assessment_type, value, error, created_timestamp, last_updated_timestamp, " +
+                "source_type, source_id, run_id, span_id, rationale, overrides, valid, assessment_metadata) VALUES " +
+                "($id, $trace, $name, 'feedback', $value, NULL, $now, $now, $sourceType, $sourceId, $run, NULL, $rationale, NULL, 1, NULL);",
+                ("$id", id), ("$trace", assessment.TraceId), ("$name", assessment.Name),
+                ("$value", PythonJson.Dumps(System.Text.Json.Nodes.JsonValue.Create(assessment.Value), asciiOnly: true)), ("$now", now),
+                ("$sourceType", assessment.SourceType), ("$sourceId", assessment.SourceId), ("$run", assessment.RunId), ("$rationale", assessment.Rationale));
+            transaction.Commit();
+        }
+
+        return id;
+    }
+
     /// <summary>How many spans the embedded store holds for <paramref name="traceId"/> (for checks and tests).</summary>
     public async Task<long> CountSpansAsync(string traceId, CancellationToken cancellationToken = default)
     {

@@ -31,7 +31,23 @@ public sealed record MlflowTrace(
 
     /// <summary>The 32 hex digits of the OpenTelemetry trace id.</summary>
     public string OtelTraceId => TraceId[IdPrefix.Length..];
+
+    /// <summary>The MLflow trace id of AgentFlow run <paramref name="runId"/> (<c>tr-</c> and the run's OpenTelemetry trace id).</summary>
+    public static string IdOf(string runId) => IdPrefix + Telemetry.RunTracer.TraceIdOf(runId).ToHexString();
 }
+
+/// <summary>
+/// Feedback on a trace (an experiment's score of a run): a row of MLflow's <c>assessments</c> table as
+/// <c>SqlAssessments.from_mlflow_entity</c> writes a <c>Feedback</c>.
+/// </summary>
+/// <param name="TraceId">The trace it judges.</param>
+/// <param name="Name">The score's name.</param>
+/// <param name="Value">The score.</param>
+/// <param name="SourceType"><c>CODE</c>, <c>LLM_JUDGE</c> or <c>HUMAN</c>.</param>
+/// <param name="SourceId">Who or what scored (a scorer or judge name).</param>
+/// <param name="RunId">The MLflow run that produced it (the experiment trial's run).</param>
+/// <param name="Rationale">Why, in words.</param>
+public sealed record MlflowAssessment(string TraceId, string Name, double Value, string SourceType, string? SourceId, string? RunId, string? Rationale);
 
 /// <summary>One span of an <see cref="MlflowTrace"/>.</summary>
 /// <param name="SpanId">16 hex digits.</param>

@@ -24,8 +24,8 @@ public static class RunTraceBuilder
     {
         ArgumentNullException.ThrowIfNull(record);
         ArgumentNullException.ThrowIfNull(secrets);
-        var otelTraceId = Telemetry.RunTracer.TraceIdOf(record.RunId).ToHexString();
-        var traceId = MlflowTrace.IdPrefix + otelTraceId;
+        var traceId = MlflowTrace.IdOf(record.RunId);
+        var otelTraceId = traceId[MlflowTrace.IdPrefix.Length..];
         var builder = new Builder(traceId, otelTraceId, secrets);
         var (steps, outputs) = record.Snapshot();
 

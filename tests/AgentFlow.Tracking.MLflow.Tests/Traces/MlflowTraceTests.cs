@@ -224,6 +224,29 @@ public sealed class MlflowTraceTests : IDisposable
         Assert.Single(Rows(db, "SELECT * FROM trace_tags WHERE request_id = $id AND key = 'mlflow.trace.spansLocation'", "tr-" + runId));
     }
 
+    [Fact]
+    public async Task LogAssessmentAsync_Score_IsFeedbackOnTheRunsTraceAsMlflowStoresIt()
+    {
+        var (store, runId, _) = await RecordAsync(RunStatus.Succeeded);
+        await using var _ = store;
+
+        var id = await store.LogAssessmentAsync(new MlflowAssessment(MlflowTrace.IdOf(runId), "exact", 1.0, "CODE", "exact", runId, "matches the expected answer"));
+
+        Assert.Matches("^a-[0-9a-f]{32}$", id);
+        using var db = Open(store);
+        var row = Assert.Single(Rows(db, "SELECT * FROM assessments WHERE trace_id = $id", "tr-" + runId));
+        Assert.Equal((id, "exact", "feedback", "1.0", "CODE", "exact", runId, 1L), ((string)row["assessment_id"]!, (string)row["name"]!, (string)row["assessment_type"]!,
+            (string)row["value"]!, (string)row["source_type"]!, (string)row["source_id"]!, (string)row["run_id"]!, (long)row["valid"]!));
+        Assert.Equal("matches the expected answer", row["rationale"]);
+        Assert.Equal(row["created_timestamp"], row["last_updated_timestamp"]);
+
+        // A rewrite of the trace (a resumed run ending) keeps its assessments.
+        await store.LogTraceAsync(runId, RunTraceBuilder.Build(RunRecorderTests.Record(runId, RunStatus.Succeeded), runId, new SecretRedactor()));
+        Assert.Single(Rows(db, "SELECT * FROM assessments WHERE trace_id = $id", "tr-" + runId));
+        var missing = await Assert.ThrowsAsync<MlflowException>(() => store.LogAssessmentAsync(new MlflowAssessment("tr-" + new string('0', 32), "exact", 0, "CODE", null, null, null)));
+        Assert.Equal(MlflowErrorCodes.ResourceDoesNotExist, missing.ErrorCode);
+    }
+
     [Theory]
     [InlineData("{\"a\": [1, 2.0, 1e-05, true, null], \"b\": {\"c\": \"x\"}}", false, "{\"a\":[1,2.0,1e-05,true,null],\"b\":{\"c\":\"x\"}}")]
     [InlineData("\"caf\\u00e9 \\\"q\\\"\\n\"", true, "\"café \\\"q\\\"\\n\"")]
