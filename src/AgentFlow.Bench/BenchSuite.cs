@@ -8,6 +8,7 @@ public static class BenchSuite
     private static readonly (string Name, string Description, Func<BenchOptions, string, CancellationToken, Task<ScenarioResult>> Run)[] All =
     [
         ("step-overhead", "20-step chain on a zero-work model vs a plain loop: µs per step (recording and memory on)", StepOverheadScenario.RunInProcessAsync),
+        ("tracing-overhead", "the chain as ./agentflow run does it, tracing off vs on (OTLP/HTTP to a local collector): µs per step", TracingOverheadScenario.RunAsync),
         ("step-overhead-rabbitmq", "the chain with a worker over RabbitMQ vs raw MassTransit request/response RTT", StepOverheadScenario.RunRabbitMqAsync),
         ("throughput", "steps/s at concurrency 1, 16, 64, in process and over RabbitMQ, vs raw MassTransit", ThroughputScenario.RunAsync),
         ("inference", "tokens/s through a workflow step vs LLamaSharp directly (built-in tiny GGUF)", InferenceScenario.RunAsync),

@@ -197,8 +197,8 @@ internal static class RunHost
 
     private static IRunObserver Observers(IRunObserver progress, IRunObserver? recorder, IRunObserver? listener = null)
     {
-        // Spans and metrics only while an exporter (TelemetryExport) listens: nothing is created otherwise.
-        var tracer = Telemetry.AgentFlowTelemetry.Source.HasListeners()
+        // Spans and metrics only while an exporter (TelemetryExport, serve's /metrics) listens: nothing is created otherwise.
+        var tracer = Telemetry.AgentFlowTelemetry.Enabled
             ? new Telemetry.RunTracer(captureContent: string.Equals(Environment.GetEnvironmentVariable(Telemetry.AgentFlowTelemetry.CaptureContentVariable), "true", StringComparison.OrdinalIgnoreCase))
             : null;
         return recorder is null && listener is null && tracer is null

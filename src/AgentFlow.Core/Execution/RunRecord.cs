@@ -76,6 +76,12 @@ public sealed class RunRecord
     /// <summary>The run whose tool started this one (a workflow tool's child run); null for a top-level run.</summary>
     public string? ParentRunId { get; init; }
 
+    /// <summary>
+    /// The W3C <c>traceparent</c> of the run's first root span, when a tracer saw the run start: a resumed run's span
+    /// continues that trace as its child. Null when nothing traced the run.
+    /// </summary>
+    public string? TraceParent { get; set; }
+
     /// <summary>The conversation this run read and wrote (workflow <c>memory:</c>), if any.</summary>
     public string? ConversationId { get; set; }
 

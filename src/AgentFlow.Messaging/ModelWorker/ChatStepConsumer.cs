@@ -68,6 +68,7 @@ internal sealed class ChatStepConsumer(
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, deadline.Token);
         var token = linked.Token;
         MessagingLog.StepStarted(logger, workerId, model, request.RequestId, request.RunId, request.StepId, request.Attempt, queuedMs);
+        var span = MessagingTelemetry.StartModelCall(request, workerId, queuedMs);
 
         var clock = Stopwatch.StartNew();
         var text = new StringBuilder();
@@ -121,16 +122,19 @@ internal sealed class ChatStepConsumer(
         {
             // Worker shutting down past its grace period: MassTransit puts the message back on the queue.
             MessagingLog.StepRequeued(logger, workerId, model, request.RequestId, clock.Elapsed.TotalMilliseconds);
+            MessagingTelemetry.EndModelCall(span, inputTokens, outputTokens, finishReason, "the worker stopped; the step went back to the queue");
             throw;
         }
         catch (OperationCanceledException) when (deadline.IsCancellationRequested)
         {
             MessagingLog.StepDeadlinePassed(logger, workerId, model, request.RequestId, request.RunId, request.StepId, clock.Elapsed.TotalMilliseconds);
+            MessagingTelemetry.EndModelCall(span, inputTokens, outputTokens, finishReason, "the requester's deadline passed");
             return;
         }
         catch (Exception ex)
         {
             MessagingLog.ModelFailed(logger, ex, workerId, model, request.RequestId, request.RunId, request.StepId);
+            MessagingTelemetry.EndModelCall(span, inputTokens, outputTokens, finishReason, ex.Message);
             if (context.ResponseAddress is not null)
             {
                 await context.RespondAsync(new ChatStepFault(request.RequestId, model, workerId, ex.Message, ex.GetType().Name)).ConfigureAwait(false);
@@ -146,6 +150,7 @@ internal sealed class ChatStepConsumer(
 
         var modelMs = clock.Elapsed.TotalMilliseconds;
         MessagingLog.StepFinished(logger, workerId, model, request.RequestId, inputTokens, outputTokens, finishReason, modelMs, pump.Count);
+        MessagingTelemetry.EndModelCall(span, inputTokens, outputTokens, finishReason, error: null);
         if (context.ResponseAddress is not null)
         {
             await context.RespondAsync(new ChatStepResponse(

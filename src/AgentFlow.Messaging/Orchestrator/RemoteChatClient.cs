@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Text;
@@ -99,13 +100,32 @@ public sealed class RemoteChatClient : IChatClient
         ArgumentNullException.ThrowIfNull(messages);
         var timeout = TimeoutOf(options) ?? _owner.Options.RequestTimeout;
         var request = BuildRequest(messages, options, _owner.Time.GetUtcNow() + timeout);
+        // The step's span (AgentFlow's run tracer) is the parent of the worker's model-call span: named in the
+        // request, and current while MassTransit sends, so its own send/consume spans join the same trace.
+        var step = StepSpanOf(request, options);
+        if (step is not null)
+        {
+            request = request with { TraceParent = step.Id, TraceState = step.TraceStateString };
+        }
+
         await EnsureServedAsync(cancellationToken).ConfigureAwait(false);
 
         var stream = _owner.Router.Open(request.RequestId);
         try
         {
             _requests ??= _owner.Bus.CreateRequestClient<ChatStepRequest>(new Uri($"queue:{ModelQueues.For(Model)}"));
-            var response = _requests.GetResponse<ChatStepResponse, ChatStepFault>(request, cancellationToken, timeout);
+            var previous = Activity.Current;
+            Task<Response<ChatStepResponse, ChatStepFault>> response;
+            try
+            {
+                Activity.Current = step ?? previous;
+                response = _requests.GetResponse<ChatStepResponse, ChatStepFault>(request, cancellationToken, timeout);
+            }
+            finally
+            {
+                Activity.Current = previous;
+            }
+
             var call = new PendingCall(this, request.RequestId, stream, response, timeout, cancellationToken);
             while (true)
             {
@@ -201,6 +221,30 @@ public sealed class RemoteChatClient : IChatClient
             });
         var (tools, toolMode) = Tools.ToolWire.ToWire(options);
         return new ChatStepRequest(NewId.NextGuid(), runId, stepId, attempt, Model, list, sampling, deadline) { Tools = tools, ToolMode = toolMode };
+    }
+
+    /// <summary>Option key: the step attempt's idempotency key (<c>run/step/iteration/attempt</c>, iteration 0 outside loops).</summary>
+    public const string IdempotencyKey = "agentflow.idempotency_key";
+
+    private static Activity? StepSpanOf(ChatStepRequest request, ChatOptions? options)
+    {
+        if (request.RunId.Length == 0 || request.StepId.Length == 0)
+        {
+            return null;
+        }
+
+        // The loop iteration is only in the idempotency key ("run/step/iteration/attempt", 0 outside loops).
+        int? iteration = null;
+        if (options?.AdditionalProperties is { } props && props.TryGetValue(IdempotencyKey, out string? key) && key is not null)
+        {
+            var parts = key.Split('/');
+            if (parts.Length >= 4 && int.TryParse(parts[^2], NumberStyles.None, CultureInfo.InvariantCulture, out var i) && i > 0)
+            {
+                iteration = i;
+            }
+        }
+
+        return AgentFlow.Telemetry.RunTracer.StepSpan(request.RunId, request.StepId, iteration, request.Attempt);
     }
 
     private static TimeSpan? TimeoutOf(ChatOptions? options)
@@ -300,6 +344,7 @@ public sealed class RemoteChatClient : IChatClient
                 if (response.IsCompleted)
                 {
                     _final = await ReadResponseAsync().ConfigureAwait(false);
+                    MessagingTelemetry.RecordQueueWait(client.Model, _final.QueuedMs);
                     _finalAt = Time.GetTimestamp();
                     Observe(_final.DeliveryId, _final.WorkerId, _final.Redelivered);
                     continue;

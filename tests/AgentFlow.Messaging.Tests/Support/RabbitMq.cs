@@ -42,6 +42,13 @@ public sealed class RabbitMqBroker
         return name;
     }
 
+    /// <summary>A registry model name (e.g. <c>tiny</c>) whose queues this test uses and deletes on dispose.</summary>
+    public string Track(string model)
+    {
+        _models.Add(model);
+        return model;
+    }
+
     public async Task<uint?> MessageCountAsync(string queue)
     {
         await using var channel = await (await ConnectAsync()).CreateChannelAsync();
