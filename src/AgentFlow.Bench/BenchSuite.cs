@@ -14,6 +14,7 @@ public static class BenchSuite
         ("peer", "the chain in WorkflowCore 3.22 (in-memory) vs AgentFlow's engine", PeerScenario.RunAsync),
         ("scale", "1, 10, 100, 1,000 concurrent runs of a 5-step workflow: wall time and peak memory", ScaleScenario.RunAsync),
         ("cold-start", "wall time of `agentflow run` on the hello workflow vs `agentflow --version`", ColdStartScenario.RunAsync),
+        ("retrieval", "indexing chunks/s, search p50/p99 at 1k/10k/100k vectors (embedded store, Chroma when given) vs an exact array scan, minilm vs its ONNX encoder", RetrievalScenario.RunAsync),
     ];
 
     /// <summary>Scenario names in run order.</summary>
