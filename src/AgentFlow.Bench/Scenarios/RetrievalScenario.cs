@@ -50,7 +50,7 @@ internal static class RetrievalScenario
             await embedded.EnsureCollectionDeletedAsync(cancellationToken).ConfigureAwait(false);
             if (options.ChromaUri is { } chroma)
             {
-                var server = new ChromaChunkStore(string.Create(CultureInfo.InvariantCulture, $"bench-{count}-{Guid.NewGuid():N}"[..24]), chroma, http);
+                var server = new ChromaChunkStore(string.Create(CultureInfo.InvariantCulture, $"bench-{count}-{Guid.NewGuid().ToString("N")[..8]}"), chroma, http);
                 options.Say($"retrieval: {count} vectors, Chroma at {chroma}");
                 try
                 {
@@ -79,7 +79,7 @@ internal static class RetrievalScenario
         var files = options.Pick(4, 120);
         for (var f = 0; f < files; f++)
         {
-            var page = new StringBuilder(CultureInfo.InvariantCulture, $"# Policy {f}\n\n");
+            var page = new StringBuilder().Append(CultureInfo.InvariantCulture, $"# Policy {f}\n\n");
             for (var section = 0; section < 3; section++)
             {
                 page.Append(CultureInfo.InvariantCulture, $"## Section {section}\n\n");
