@@ -42,11 +42,44 @@ public sealed class RetrieveToolRunTests(MiniLmFixture minilm) : IClassFixture<M
         _work.Dispose();
     }
 
-    private Task<RunRecord> RunAsync(string yaml)
+    private const string Forced = """
+        name: help
+        version: 1
+        models: { writer: tiny }
+        tools:
+          search_kb: { retrieve: { collection: kb, top_k: 2 } }
+        steps:
+          - id: answer
+            agent: { model: writer, prompt: "Can I get a refund?", tools: [search_kb], tool_choice: search_kb, max_tool_calls: 2, max_tokens: 96, temperature: 0 }
+        """;
+
+    private Task<RunRecord> RunAsync(string yaml, RunReplay? replay = null)
     {
         var definition = WorkflowLoader.Parse(yaml, Path.Combine(_work.Path, "test.yaml")).GetDefinitionOrThrow();
         var runner = new WorkflowRunner(_models, new LocalModelGateway(_models), TimeProvider.System, NullLogger<WorkflowRunner>.Instance) { Retriever = _collections };
-        return runner.RunAsync(new RunRequest(definition), observer: null, CancellationToken.None);
+        return runner.RunAsync(new RunRequest(definition) { Replay = replay }, observer: null, CancellationToken.None);
+    }
+
+    [Fact]
+    public async Task RunAsync_ReplayOfRetrieveToolCall_GetsTheWholeRecordedChunksNotTheCutResult()
+    {
+        var first = await RunAsync(Forced);
+        var recorded = first.Steps.Single().ToolCallsSnapshot()[0];
+        // As if the result had been longer than the record keeps: only a prefix survives, the chunks are whole.
+        var cut = new ToolCallRecord { Name = recorded.Name, Tool = recorded.Tool, Arguments = recorded.Arguments, Started = recorded.Started, Status = recorded.Status, Retrieval = recorded.Retrieval };
+        cut.SetResult(recorded.Result!);
+        cut.Result = cut.Result![..10];
+        cut.ResultTruncated = true;
+
+        var replay = await RunAsync(Forced, new RunReplay(first.RunId, new Dictionary<ReplayKey, RecordedOutput>())
+        {
+            ToolCalls = new Dictionary<ReplayKey, IReadOnlyList<ToolCallRecord>> { [new ReplayKey("answer", null)] = [cut] },
+        });
+
+        var call = replay.Steps.Single().ToolCallsSnapshot()[0];
+        Assert.Equal(first.RunId, call.ReplayedFrom);
+        Assert.Same(recorded.Retrieval, call.Retrieval);
+        Assert.Equal(recorded.Result, call.Result);
     }
 
     [Fact]
