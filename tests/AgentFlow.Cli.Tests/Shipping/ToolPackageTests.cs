@@ -18,6 +18,19 @@ public sealed class ToolPackageTests(ToolPackageFixture tool) : IClassFixture<To
         Assert.Matches($@"^{System.Text.RegularExpressions.Regex.Escape(tool.Version)}\+[0-9a-f]{{40}}\s*$", result.Stdout);
     }
 
+    [Fact]
+    public async Task Bench_InstalledTool_PointsToTheBenchmarkProgramAndShipsNeitherItNorThePeerEngine()
+    {
+        var result = await tool.AgentflowAsync(EmptyFolder(), "bench", "--scenario", "step-overhead");
+
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.Contains("./agentflow bench", result.Stderr, StringComparison.Ordinal);
+        var shipped = Directory.EnumerateFiles(Path.Combine(tool.Root, "tools"), "*.dll", SearchOption.AllDirectories).Select(Path.GetFileName).ToList();
+        Assert.Contains("agentflow.dll", shipped);
+        Assert.DoesNotContain("AgentFlow.Bench.dll", shipped);
+        Assert.DoesNotContain("WorkflowCore.dll", shipped);
+    }
+
     [Theory]
     [InlineData("triage", "ticket=I was charged twice for my subscription", 0)]
     [InlineData("research", "topic=remote work", 0)]
