@@ -48,6 +48,7 @@ public static class WorkflowValidator
         CheckMemory(definition, checker, diagnostics);
         CheckApprovals(definition, graph, diagnostics);
         ToolValidator.Validate(definition, diagnostics);
+        SubWorkflowValidator.Validate(definition, diagnostics);
         var defined = new Flow(checker).Analyze(definition.Steps, Nothing, Nothing, inLoop: false);
         foreach (var output in definition.Outputs)
         {
@@ -148,6 +149,15 @@ public static class WorkflowValidator
                         if (approval.Show is { } show)
                         {
                             checker.CheckTemplate(show, approvalScope);
+                        }
+
+                        break;
+
+                    case WorkflowStepDefinition sub:
+                        var subScope = new ReadScope($"workflow step '{sub.Id}'", sub, defined, loopVisible, inLoop);
+                        foreach (var input in sub.Inputs)
+                        {
+                            checker.CheckTemplate(input.Value, subScope);
                         }
 
                         break;

@@ -24,6 +24,17 @@ internal sealed class RunContext(
     private readonly ConcurrentDictionary<string, (StepRecord Record, long? Timestamp)> _openComposites = new(StringComparer.Ordinal);
     private readonly Dictionary<(string Id, int? Iteration), int> _priorAttempts = [];
     private readonly ConcurrentDictionary<(string Id, int? Iteration), string> _completed = new();
+    private readonly ConcurrentDictionary<(string Id, int? Iteration), string> _priorChildRuns = new();
+
+    /// <summary>The child run the last recorded attempt of a workflow step started (taken once); null in a fresh run.</summary>
+    public string? TakePriorChildRun(string stepId, int? iteration) =>
+        _priorChildRuns.TryRemove((stepId, iteration), out var child) ? child : null;
+
+    /// <summary>The file of the workflow being run (workflow steps resolve their files against its folder).</summary>
+    public string WorkflowFile { get; init; } = string.Empty;
+
+    /// <summary>Runs a child run for a workflow step (the same machinery as workflow tools); null where the host runs none.</summary>
+    public Func<Tools.ChildRunRequest, CancellationToken, Task<RunRecord>>? RunChild { get; init; }
 
     /// <summary>
     /// Continues a run recorded by an earlier process: composites it opened close into its records, attempt numbers
@@ -39,13 +50,19 @@ internal sealed class RunContext(
         {
             var step = record.Steps[i];
             var afterCheckpoint = i >= checkpointSteps;
-            if (step.Kind == "agent")
+            if (step.Kind is "agent" or "workflow")
             {
                 var key = (step.Id, step.Iteration);
                 _priorAttempts[key] = Math.Max(_priorAttempts.GetValueOrDefault(key), step.Attempt);
                 if (afterCheckpoint && step.Status == StepStatus.Succeeded)
                 {
                     _completed[key] = step.Output ?? string.Empty;
+                }
+
+                if (step.ChildRunId is { } child)
+                {
+                    // The latest attempt's child: a workflow step continues or reuses it instead of starting another.
+                    _priorChildRuns[key] = child;
                 }
             }
             else if (step.Status == StepStatus.Running || afterCheckpoint)
