@@ -435,7 +435,8 @@ public sealed partial class MlflowRunRecorder : IRunObserver, IAsyncDisposable
             tags.Add(new("agentflow.error", message.Length > 7000 ? message[..7000] : message));
         }
 
-        var children = calls.Select(c => c.ChildRunId).OfType<string>().Distinct(StringComparer.Ordinal).ToList();
+        // Child runs of workflow tools' calls and of workflow steps.
+        var children = calls.Select(c => c.ChildRunId).Concat(record.Snapshot().Steps.Select(s => s.ChildRunId)).OfType<string>().Distinct(StringComparer.Ordinal).ToList();
         if (children.Count > 0)
         {
             tags.Add(new("agentflow.child_runs", string.Join(",", children)));
