@@ -43,8 +43,9 @@ internal static class SubWorkflowValidator
         if (loaded.Definition is not { } child)
         {
             var errors = loaded.Diagnostics.Where(d => d.Severity == DiagnosticSeverity.Error).ToList();
+            var first = errors.FirstOrDefault() is { } e ? $"; first: {step.File}:{e.Location.Line}:{e.Location.Column}: {e.Code} {e.Message}" : string.Empty;
             diagnostics.Add(new Diagnostic(step.FileLocation, "AF0602",
-                $"workflow '{step.File}' of step '{step.Id}' is invalid ({errors.Count} error(s)); first: {errors.FirstOrDefault()}",
+                $"workflow '{step.File}' of step '{step.Id}' is invalid ({errors.Count} error(s)){first}",
                 $"run: agentflow validate {path}"));
             return;
         }
