@@ -44,6 +44,15 @@ public sealed class SubWorkflowTests(CliFixture fixture) : IClassFixture<CliFixt
         Assert.Contains($"child run: {childId}", shown.Stdout, StringComparison.Ordinal);
         var shownChild = await CliProcess.RunAsync(folder, fixture.Environment, "runs", "show", childId);
         Assert.Contains($"parent run: {parentId}", shownChild.Stdout, StringComparison.Ordinal);
+
+        // A replay from the step after it reuses the workflow step's recorded outputs: no new child run.
+        var replay = await CliProcess.RunAsync(folder, fixture.Environment, "runs", "replay", parentId, "--from", "route", "--json");
+        Assert.True(replay.ExitCode == 0, replay.ToString());
+        var replayed = JsonDocument.Parse(replay.Stdout).RootElement;
+        Assert.Contains("summarize", replayed.GetProperty("reused_steps").EnumerateArray().Select(e => e.GetString()));
+        var again = replayed.GetProperty("steps").EnumerateArray().Single(s => s.GetProperty("id").GetString() == "summarize");
+        Assert.Equal(JsonValueKind.Null, again.GetProperty("child_run").ValueKind);
+        Assert.Equal(outputs.GetProperty("summary").GetString(), replayed.GetProperty("outputs").GetProperty("summary").GetString());
     }
 
     [Fact]

@@ -163,7 +163,7 @@ internal static class RunHost
 
     // A child run (workflow step or workflow tool) gets its own MLflow run, tagged with its parent; an interrupted one
     // that continues is attached to again. Its events go to its recorder only: the parent's progress shows the step.
-    private static async Task<ChildRunRecording> RecordChildAsync(CliContext cli, Tracking.MLflow.IMlflowStore tracking, ChildRunStart start, CancellationToken cancellationToken)
+    internal static async Task<ChildRunRecording> RecordChildAsync(CliContext cli, Tracking.MLflow.IMlflowStore tracking, ChildRunStart start, CancellationToken cancellationToken)
     {
         var logger = cli.LoggerFactory.CreateLogger<MlflowRunRecorder>();
         var recorder = start.ContinuedRunId is { } continued

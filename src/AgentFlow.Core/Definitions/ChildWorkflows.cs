@@ -26,7 +26,7 @@ public static class ChildWorkflows
         ArgumentNullException.ThrowIfNull(definition);
         return definition.AllSteps().OfType<WorkflowStepDefinition>().Select(s => s.File)
             .Concat(definition.Tools.Select(t => t.Source).OfType<WorkflowToolSource>().Select(t => t.File))
-            .Select(file => Validation.ToolValidator.ResolvePath(definition.FilePath, file));
+            .Select(file => WorkflowStepDefinition.TryResolve(definition.FilePath, file)).OfType<string>();
     }
 
     private static void Walk(WorkflowDefinition definition, HashSet<string> seen, List<WorkflowDefinition> found, int depth)

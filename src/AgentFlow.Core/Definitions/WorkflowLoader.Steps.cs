@@ -360,13 +360,13 @@ public static partial class WorkflowLoader
             }
 
             // Read lazily (validation only): reading it here would follow a file that reaches itself forever.
-            var childPath = Validation.ToolValidator.ResolvePath(path, file);
+            var declaring = path;
             return new WorkflowStepDefinition(id, location)
             {
                 File = file,
                 FileLocation = At(fileNode!.Start),
                 Inputs = inputs,
-                Child = new Lazy<WorkflowDefinition?>(() => Validation.ToolValidator.ReadChild(childPath)),
+                Child = new Lazy<WorkflowDefinition?>(() => WorkflowStepDefinition.TryResolve(declaring, file) is { } child ? Validation.ToolValidator.ReadChild(child) : null),
             };
         }
 

@@ -35,6 +35,19 @@ public sealed record WorkflowStepDefinition(string Id, SourceLocation Location) 
 
     /// <inheritdoc />
     public override IEnumerable<StepDefinition> Children => [];
+
+    /// <summary>The full path of <paramref name="file"/> relative to <paramref name="declaringFile"/>'s folder; null when it is not a usable path.</summary>
+    public static string? TryResolve(string declaringFile, string file)
+    {
+        try
+        {
+            return Validation.ToolValidator.ResolvePath(declaringFile, file);
+        }
+        catch (Exception ex) when (ex is ArgumentException or NotSupportedException or PathTooLongException)
+        {
+            return null;
+        }
+    }
 }
 
 /// <summary>One input a workflow step passes to its child.</summary>

@@ -22,7 +22,12 @@ internal static class SubWorkflowValidator
 
     private static void Check(WorkflowDefinition definition, WorkflowStepDefinition step, List<Diagnostic> diagnostics)
     {
-        var path = ToolValidator.ResolvePath(definition.FilePath, step.File);
+        if (WorkflowStepDefinition.TryResolve(definition.FilePath, step.File) is not { } path)
+        {
+            diagnostics.Add(new Diagnostic(step.FileLocation, "AF0600", $"workflow '{step.File}' of step '{step.Id}' is not a usable path", "write a file name relative to this workflow's folder, e.g. file: other.yaml"));
+            return;
+        }
+
         if (!File.Exists(path))
         {
             diagnostics.Add(new Diagnostic(step.FileLocation, "AF0600", $"workflow '{step.File}' of step '{step.Id}' does not exist",

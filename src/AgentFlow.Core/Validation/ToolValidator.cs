@@ -272,7 +272,7 @@ internal static class ToolValidator
         // Workflow steps run child runs too (SubWorkflowValidator).
         foreach (var step in child.AllSteps().OfType<WorkflowStepDefinition>())
         {
-            if (FindCycle(ResolvePath(path, step.File), [.. chain, path], depth + 1) is { } cycle)
+            if (WorkflowStepDefinition.TryResolve(path, step.File) is { } next && FindCycle(next, [.. chain, path], depth + 1) is { } cycle)
             {
                 return cycle;
             }

@@ -247,7 +247,8 @@ public sealed partial class MlflowRunRecorder : IRunObserver, IAsyncDisposable
                     await _store.LogBatchAsync(
                         RunId,
                         metrics: null,
-                        parameters: [new("workflow.name", definition.Name), new("workflow.version", definition.Version.ToString(CultureInfo.InvariantCulture)), new("workflow.sha256", definition.Sha256), .. SamplingParams(definition)],
+                        // workflow.path: where a replay resolves the files of workflow steps and workflow tools.
+                        parameters: [new("workflow.name", definition.Name), new("workflow.version", definition.Version.ToString(CultureInfo.InvariantCulture)), new("workflow.sha256", definition.Sha256), new("workflow.path", Truncated(Path.GetFullPath(definition.FilePath))), .. SamplingParams(definition)],
                         tags: null).ConfigureAwait(false);
                     await _store.LogTextArtifactAsync(RunId, "workflow.yaml", definition.SourceText).ConfigureAwait(false);
                     break;
@@ -279,6 +280,9 @@ public sealed partial class MlflowRunRecorder : IRunObserver, IAsyncDisposable
             Report(ex);
         }
     }
+
+    // MLflow limits a param value to 6000 characters.
+    private static string Truncated(string value) => value.Length > 6000 ? value[..6000] : value;
 
     private void Report(Exception ex)
     {
