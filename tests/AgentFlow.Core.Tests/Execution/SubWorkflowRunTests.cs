@@ -191,6 +191,46 @@ public sealed class SubWorkflowRunTests(TinyModelFixture tiny) : IClassFixture<T
     }
 
     [Fact]
+    public async Task ResumeAsync_ParentCrashedMidChild_ContinuesTheSameChildRunFromItsOwnRecord()
+    {
+        Write("child.yaml", Child);
+        var parent = Write("parent.yaml", Parent);
+        var store = NewStore();
+        var first = await Runner(store).RunAsync(Request(parent), null, CancellationToken.None);
+        Assert.Equal(RunStatus.Succeeded, first.Status);
+        var childId = first.Steps.Single(s => s.Id == "summarize").ChildRunId!;
+
+        // Both processes died while the child's step ran: the child is interrupted too, with no checkpoint.
+        var child = (await store.LoadAsync(childId, CancellationToken.None))!;
+        child.Record.Status = RunStatus.Running;
+        child.Record.Ended = null;
+        child.Record.Outputs.Clear();
+        child.CheckpointId = null;
+        child.CheckpointSteps = 0;
+        child.Record.Steps.Single().Status = StepStatus.Running;
+        await store.SaveAsync(child, CancellationToken.None);
+        var stored = (await store.LoadAsync(first.RunId, CancellationToken.None))!;
+        stored.Record.Status = RunStatus.Running;
+        stored.Record.Ended = null;
+        stored.Record.Outputs.Clear();
+        stored.CheckpointId = null;
+        stored.CheckpointSteps = 0;
+        stored.Record.Steps.RemoveAll(s => s.Id != "summarize");
+        stored.Record.Steps.Single().Status = StepStatus.Running;
+        stored.Record.Steps.Single().Output = null;
+
+        var resumed = await Runner(store).ResumeAsync(new ResumeRequest(stored, parent), null, CancellationToken.None);
+
+        Assert.True(resumed.Status == RunStatus.Succeeded, resumed.Error?.Message);
+        Assert.Equal(childId, resumed.Steps.Where(s => s.Id == "summarize").Last().ChildRunId);
+        Assert.Single(await ChildrenOf(store, first.RunId));
+        var continued = (await store.LoadAsync(childId, CancellationToken.None))!.Record;
+        Assert.Equal(RunStatus.Succeeded, continued.Status);
+        Assert.Equal([(1, StepStatus.Failed), (2, StepStatus.Succeeded)], continued.Steps.Select(s => (s.Attempt, s.Status)));
+        Assert.Equal(continued.Outputs["summary"], resumed.Outputs["summary"]);
+    }
+
+    [Fact]
     public async Task RunAsync_Replay_ReusesTheRecordedOutputsAndStartsNoChildRun()
     {
         Write("child.yaml", Child);
