@@ -28,6 +28,7 @@ export AGENTFLOW_TEST_RABBITMQ="amqp://guest:guest@127.0.0.1:${AMQP_PORT:-5672}/
 if (exec 3<>"/dev/tcp/127.0.0.1/${CHROMA_PORT:-8765}") 2>/dev/null; then export AGENTFLOW_TEST_CHROMA="http://127.0.0.1:${CHROMA_PORT:-8765}"; fi
 scripts/browser.sh
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1   # the tests drive /usr/bin/chromium; never a browser download
+export AGENTFLOW_READY_TO_RUN=0   # ./agentflow in the tests runs the build below (no ReadyToRun publish on top of it)
 
 # --- 2. Build once.
 t0=$SECONDS

@@ -8,11 +8,13 @@ public static class BenchSuite
     private static readonly (string Name, string Description, Func<BenchOptions, string, CancellationToken, Task<ScenarioResult>> Run)[] All =
     [
         ("step-overhead", "20-step chain on a zero-work model vs a plain loop: µs per step (recording and memory on)", StepOverheadScenario.RunInProcessAsync),
+        ("tracing-overhead", "the chain as ./agentflow run does it, tracing off vs on (OTLP/HTTP to a local collector): µs per step", TracingOverheadScenario.RunAsync),
         ("step-overhead-rabbitmq", "the chain with a worker over RabbitMQ vs raw MassTransit request/response RTT", StepOverheadScenario.RunRabbitMqAsync),
         ("throughput", "steps/s at concurrency 1, 16, 64, in process and over RabbitMQ, vs raw MassTransit", ThroughputScenario.RunAsync),
         ("inference", "tokens/s through a workflow step vs LLamaSharp directly (built-in tiny GGUF)", InferenceScenario.RunAsync),
         ("peer", "the chain in WorkflowCore 3.22 (in-memory) vs AgentFlow's engine", PeerScenario.RunAsync),
         ("scale", "1, 10, 100, 1,000 concurrent runs of a 5-step workflow: wall time and peak memory", ScaleScenario.RunAsync),
+        ("durable-scale", "10,000 runs parked at an approval: park cost, store size, approvals/runs list latency, memory, resuming 1,000 after a restart", DurableScaleScenario.RunAsync),
         ("cold-start", "wall time of `agentflow run` on the hello workflow vs `agentflow --version`", ColdStartScenario.RunAsync),
     ];
 

@@ -5,7 +5,14 @@ namespace AgentFlow.Messaging.Contracts;
 /// <param name="WorkerId">The worker that took it.</param>
 /// <param name="QueuedMs">Milliseconds between the request being sent and the worker taking it.</param>
 /// <param name="DeliveryId">New for every delivery of the request: a request redelivered after a worker died streams again under a new id.</param>
-public sealed record ChatStepStarted(Guid RequestId, string WorkerId, double QueuedMs, Guid DeliveryId);
+public sealed record ChatStepStarted(Guid RequestId, string WorkerId, double QueuedMs, Guid DeliveryId)
+{
+    /// <summary>
+    /// The broker delivered the request before (a worker took it and stopped without acknowledging it). Such a delivery
+    /// is announced at once, so the requester records the earlier attempt even when its worker never announced it.
+    /// </summary>
+    public bool Redelivered { get; init; }
+}
 
 /// <summary>
 /// Text generated so far, streamed to the requester while the model runs. Chunks may arrive out of order:
@@ -45,6 +52,9 @@ public sealed record ChatStepResponse(
 {
     /// <summary>The tool calls the model made (finish reason <c>tool_calls</c>); the orchestrator runs them. Null for none.</summary>
     public IReadOnlyList<ChatStepToolCall>? ToolCalls { get; init; }
+
+    /// <summary>The broker delivered the request before this delivery (see <see cref="ChatStepStarted.Redelivered"/>).</summary>
+    public bool Redelivered { get; init; }
 }
 
 /// <summary>The worker took the request but the model failed (prompt too long, native error, ...).</summary>

@@ -28,6 +28,15 @@ public sealed record ChatStepRequest(
 
     /// <summary><c>auto</c>, <c>required</c>, <c>none</c>, or <c>tool:NAME</c> to force one; null leaves the model's default.</summary>
     public string? ToolMode { get; init; }
+
+    /// <summary>
+    /// The W3C <c>traceparent</c> of the orchestrator's step span: the worker's model-call span is its child. Null when
+    /// the orchestrator traces nothing (older workers ignore it).
+    /// </summary>
+    public string? TraceParent { get; init; }
+
+    /// <summary>The W3C <c>tracestate</c> that goes with <see cref="TraceParent"/>; null for none.</summary>
+    public string? TraceState { get; init; }
 }
 
 /// <summary>A tool the model may call.</summary>

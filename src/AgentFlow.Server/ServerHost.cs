@@ -5,6 +5,7 @@ using AgentFlow.Server.Approvals;
 using AgentFlow.Server.Dashboard;
 using AgentFlow.Server.Experiments;
 using AgentFlow.Server.Http;
+using AgentFlow.Server.Metrics;
 using AgentFlow.Server.Runs;
 using AgentFlow.Server.Security;
 using AgentFlow.Server.Workflows;
@@ -49,11 +50,13 @@ public static class ServerHost
         services.AddSingleton<RunEventHub>();
         services.AddSingleton<RunLauncher>();
         services.AddHostedService<RunSweeper>();
+        services.AddAgentFlowMetrics();
 
         var app = builder.Build();
         app.UseMiddleware<ApiSecurityMiddleware>();
         app.MapOpenApi(); // /openapi/v1.json
         app.MapGet("/healthz", (RunLauncher launcher) => Results.Json(new JsonObject { ["status"] = "ok", ["runs_in_flight"] = launcher.Count }));
+        app.MapAgentFlowMetrics(); // /metrics, behind the same middleware (token rule included)
         app.MapGroup("/api")
             .AddEndpointFilter<ServerPaths.Filter>()
             .MapRunsEndpoints()

@@ -19,10 +19,12 @@ public sealed class ScenarioSmokeTests
 
     [Theory]
     [InlineData("step-overhead")]
+    [InlineData("tracing-overhead")]
     [InlineData("throughput")]
     [InlineData("inference")]
     [InlineData("peer")]
     [InlineData("scale")]
+    [InlineData("durable-scale")]
     [InlineData("cold-start")]
     public async Task RunAsync_TinyScenario_ReportsPositiveFiguresAndConsistentRatios(string scenario)
     {
@@ -32,6 +34,17 @@ public sealed class ScenarioSmokeTests
         Assert.Equal(scenario, result.Name);
         Assert.Null(result.Skipped);
         AssertShape(result);
+    }
+
+    [Fact]
+    public async Task RunAsync_TracingOverhead_TracedRunsReallyExportOverOtlp()
+    {
+        var report = await BenchSuite.RunAsync(["tracing-overhead"], Tiny(), CancellationToken.None);
+
+        var row = Assert.Single(Assert.Single(report.Scenarios).Rows);
+        Assert.True(row.Details!["exported_requests"] > 0);
+        Assert.True(row.Details["exported_bytes"] > 0);
+        Assert.Equal(row.Ratio, row.Details["ratio"], 6);
     }
 
     [Fact]

@@ -164,6 +164,39 @@ public sealed class DashboardTests(CliFixture fixture) : IClassFixture<CliFixtur
         await Assertions.Expect(page.Locator("#run-status")).ToHaveTextAsync("succeeded", new() { Timeout = (float)RunTimeout.TotalMilliseconds });
         await Assertions.Expect(page.Locator("#run-outputs")).ToContainTextAsync("approved by erin");
         await Assertions.Expect(page.Locator("#run-steps [data-step='review']")).ToContainTextAsync("looks right");
+        // "run_finished" reaches the page only once the whole record is written: the seal is there to verify.
+        await Assertions.Expect(page.Locator("#run-verify")).ToContainTextAsync("audit chain intact");
+        await Assertions.Expect(page.Locator("#run-status")).ToHaveTextAsync("succeeded");
+    }
+
+    [ChromiumFact]
+    public async Task Dashboard_ToolCallWaiting_CardShowsToolAndArgumentsAndApproveRunsTheCall()
+    {
+        await using var orders = new OrderServer();
+        var dir = Workspace();
+        await File.WriteAllTextAsync(Path.Combine(dir, "workflows", "order-refund.yaml"), ToolApprovalTests.Workflow);
+        await using var serve = await ServeProcess.StartAsync(dir, fixture.Environment);
+        using var http = new HttpClient { BaseAddress = serve.Address };
+        var start = await http.PostAsJsonAsync("/api/runs", new { workflow = "order-refund", inputs = new { orders_url = orders.Url } });
+        var runId = (await start.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("run_id").GetString()!;
+        await using var browser = await Browser.OpenAsync(dir);
+        var page = browser.Page;
+
+        await page.GotoAsync(new Uri(serve.Address, "/#/approvals").ToString());
+        var card = page.Locator($"[data-approval='{runId}']");
+        await Assertions.Expect(card).ToBeVisibleAsync(new() { Timeout = (float)RunTimeout.TotalMilliseconds });
+        await Assertions.Expect(card.Locator(".tool-name")).ToHaveTextAsync("lookup_order");
+        var arguments = JsonDocument.Parse(await card.Locator(".tool-arguments").InnerTextAsync());
+        var orderId = arguments.RootElement.GetProperty("order_id").GetString()!;
+        Assert.Empty(orders.Paths);
+        await card.GetByLabel("Decided by").FillAsync("erin");
+        await card.GetByRole(AriaRole.Button, new() { Name = "Approve" }).ClickAsync();
+        await Assertions.Expect(card.GetByRole(AriaRole.Status)).ToContainTextAsync("approved");
+
+        await page.GotoAsync(new Uri(serve.Address, $"/#/runs/{runId}").ToString());
+        await Assertions.Expect(page.Locator("#run-status")).ToHaveTextAsync("succeeded", new() { Timeout = (float)RunTimeout.TotalMilliseconds });
+        await Assertions.Expect(page.Locator("#run-steps [data-step='resolve'] .tool-calls")).ToContainTextAsync("approved by erin");
+        Assert.Equal([$"/orders/{orderId}"], orders.Paths);
     }
 
     [Fact]

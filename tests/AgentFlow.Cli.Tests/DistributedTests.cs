@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
+using RabbitMQ.Client;
 
 namespace AgentFlow.Cli.Tests;
 
@@ -82,6 +83,44 @@ public sealed class DistributedTests(CliFixture fixture) : IClassFixture<CliFixt
         Assert.Contains("lost mid-step", attempts[0].GetProperty("error").GetString(), StringComparison.Ordinal);
         Assert.Equal((2, "second", "succeeded"), (attempts[1].GetProperty("attempt").GetInt32(), attempts[1].GetProperty("worker").GetString(), attempts[1].GetProperty("status").GetString()));
         Assert.StartsWith(attempts[0].GetProperty("output").GetString()!, attempts[1].GetProperty("output").GetString(), StringComparison.Ordinal);
+    }
+
+    [RabbitMqFact]
+    public async Task Run_WorkerLostBeforeAnnouncingTheStep_LostAttemptIsInTheRecord()
+    {
+        // A worker killed within its first 50 ms never announces the step (issue 14, item 10). The stand-in for it
+        // is a consumer that takes the delivery and drops it unacknowledged, exactly what the broker sees of a kill.
+        var model = "dist-early-" + Guid.NewGuid().ToString("N")[..8];
+        var config = fixture.WriteFile($"{model}.yaml", $"models:\n  {model}: {{ provider: builtin, seed: 6 }}\n");
+        var env = Env(config);
+        var queue = "agentflow.model." + model;
+        await (await WorkerProcess.StartAsync(fixture.Root, env, model, "setup")).DisposeAsync();   // declares the queue
+        await using var connection = await new ConnectionFactory { Uri = new Uri(RabbitMqFactAttribute.Uri!) }.CreateConnectionAsync();
+        var doomed = await connection.CreateChannelAsync();
+        await doomed.BasicQosAsync(0, 1, false);
+        var took = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var consumer = new RabbitMQ.Client.Events.AsyncEventingBasicConsumer(doomed);
+        consumer.ReceivedAsync += (_, _) => { took.TrySetResult(); return Task.CompletedTask; };
+        await doomed.BasicConsumeAsync(queue, autoAck: false, consumer);
+
+        var run = CliProcess.RunAsync(fixture.Root, env, "run", Path.Combine(CliProcess.RepoRoot, "workflows", "hello.yaml"), "--bind", $"writer={model}", "--json");
+        if (await Task.WhenAny(took.Task, run, Task.Delay(TimeSpan.FromSeconds(90))) != took.Task)
+        {
+            Assert.Fail($"the step never reached the queue:\n{(run.IsCompleted ? await run : "(still running)")}");
+        }
+
+        await using var second = await WorkerProcess.StartAsync(fixture.Root, env, model, "second");
+        await doomed.CloseAsync();   // "killed": the broker delivers the step again, flagged redelivered
+        var result = await run;
+
+        Assert.True(result.ExitCode == 0, result + second.Log);
+        using var json = JsonDocument.Parse(result.Stdout);
+        var attempts = json.RootElement.GetProperty("steps").EnumerateArray().ToList();
+        Assert.Equal(3, attempts.Count);   // hello.yaml's two steps, the first of them twice
+        Assert.Equal((1, "failed"), (attempts[0].GetProperty("attempt").GetInt32(), attempts[0].GetProperty("status").GetString()));
+        Assert.Contains("lost mid-step before it announced the step", attempts[0].GetProperty("error").GetString(), StringComparison.Ordinal);
+        Assert.Equal((2, "second", "succeeded"), (attempts[1].GetProperty("attempt").GetInt32(), attempts[1].GetProperty("worker").GetString(), attempts[1].GetProperty("status").GetString()));
+        Assert.Equal(attempts[0].GetProperty("id").GetString(), attempts[1].GetProperty("id").GetString());
     }
 }
 

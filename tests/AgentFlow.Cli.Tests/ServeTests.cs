@@ -222,6 +222,31 @@ public sealed class ServeTests(CliFixture fixture) : IClassFixture<CliFixture>
     }
 
     [Fact]
+    public async Task Serve_Metrics_PrometheusTextOfTheRunsBehindTheTokenRule()
+    {
+        var (dir, env) = Workspace(new Dictionary<string, string> { ["AGENTFLOW_API_TOKEN"] = "m3trics-token" });
+        await File.WriteAllTextAsync(Path.Combine(dir, "workflows", "two.yaml"), Two);
+        await using var serve = await ServeProcess.StartAsync(dir, env);
+        using var http = new HttpClient { BaseAddress = serve.Address };
+        var refused = await http.GetAsync(new Uri("/metrics", UriKind.Relative));
+        http.DefaultRequestHeaders.Authorization = new("Bearer", "m3trics-token");
+        var start = await http.PostAsJsonAsync("/api/runs", new { workflow = "two" });
+        var runId = (await start.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("run_id").GetString()!;
+        await WaitForRunAsync(http, runId, r => Status(r) is "succeeded" or "failed", TimeSpan.FromSeconds(60));
+
+        var scrape = await http.GetAsync(new Uri("/metrics", UriKind.Relative));
+        var text = await scrape.Content.ReadAsStringAsync();
+
+        Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, scrape.StatusCode);
+        Assert.Equal("text/plain", scrape.Content.Headers.ContentType?.MediaType);
+        Assert.Matches("(?m)^agentflow_runs_started_total\\{[^}]*agentflow_workflow=\"two\"[^}]*\\} 1", text);
+        Assert.Matches("(?m)^agentflow_runs_finished_total\\{[^}]*agentflow_status=\"succeeded\"[^}]*\\} 1", text);
+        Assert.Matches("(?m)^agentflow_step_duration_seconds_count\\{[^}]*agentflow_step_kind=\"agent\"[^}]*\\} 2", text);
+        Assert.Matches("(?m)^gen_ai_client_token_usage_bucket\\{", text);
+    }
+
+    [Fact]
     public async Task Serve_BeyondLoopbackWithoutToken_RefusesToStart()
     {
         var (dir, env) = Workspace();

@@ -165,4 +165,36 @@ public sealed class RabbitMqTests(TinyModel tiny, ITestOutputHelper output) : IC
             }
         }
     }
+
+    [RabbitMqFact]
+    public async Task GetStreamingResponseAsync_WorkerLostBeforeAnnouncing_LostAttemptIsReported()
+    {
+        // A worker killed within its first 50 ms never announces the step: only the broker knows it had it.
+        var model = _broker.NewModel("tiny-unannounced");
+        await (await BusHost.WorkerAsync(RabbitMqBroker.Options(), new ModelWorkerOptions { WorkerId = "w-setup" }.AddModel(model), tiny.Client)).DisposeAsync();
+        var holder = await _broker.HoldOneAsync(ModelQueues.For(model));   // the queue exists now; this is the doomed worker
+        await using var orchestrator = await BusHost.OrchestratorAsync(RabbitMqBroker.Options());
+        var prompt = TinyModel.Prompt("Count to ten.");
+        var direct = await tiny.Client.GetResponseAsync(prompt, TinyModel.Greedy(40));
+
+        var call = Task.Run(async () =>
+        {
+            var updates = new List<ChatResponseUpdate>();
+            await foreach (var update in orchestrator.Models.Create(model).GetStreamingResponseAsync(prompt, TinyModel.Greedy(40)))
+            {
+                updates.Add(update);
+            }
+
+            return updates;
+        });
+        await holder.Took.WaitAsync(TimeSpan.FromSeconds(10));
+        await using var worker = await BusHost.WorkerAsync(RabbitMqBroker.Options(), new ModelWorkerOptions { WorkerId = "w-2" }.AddModel(model), tiny.Client);
+        await holder.DisposeAsync();   // "killed": the message goes back to the queue, flagged redelivered
+        var updates = await call.WaitAsync(TimeSpan.FromSeconds(60));
+
+        var lost = Assert.Single(updates, u => u.AdditionalProperties?.ContainsKey(RemoteChatClient.RedeliveredFromProperty) == true);
+        Assert.Null(lost.AdditionalProperties![RemoteChatClient.RedeliveredFromProperty]);   // that worker never said who it was
+        Assert.Equal("w-2", updates[^1].AdditionalProperties![RemoteChatClient.WorkerKey]);
+        Assert.Equal(direct.Text, string.Concat(updates.Select(u => u.Text)));
+    }
 }

@@ -14,16 +14,19 @@ public sealed class ModelsApiTests(TinyEndpointFixture fixture)
     }
 
     [Fact]
-    public async Task Models_List_HasTheServedModelsWithCreatedInUnixSeconds()
+    public async Task Models_List_HasTheServedChatAndEmbeddingModelsWithCreatedInUnixSeconds()
     {
         var (status, body) = await GetAsync("/v1/models");
 
         Assert.Equal(HttpStatusCode.OK, status);
-        var model = Assert.Single(body["data"]!.AsArray())!;
-        Assert.Equal("tiny", model["id"]!.GetValue<string>());
-        Assert.Equal("model", model["object"]!.GetValue<string>());
-        var created = DateTimeOffset.FromUnixTimeSeconds(model["created"]!.GetValue<long>());
-        Assert.InRange(created, DateTimeOffset.UtcNow.AddHours(-1), DateTimeOffset.UtcNow.AddMinutes(1));
+        var models = body["data"]!.AsArray();
+        Assert.Equal(["minilm", "tiny"], models.Select(m => m!["id"]!.GetValue<string>()));
+        foreach (var model in models)
+        {
+            Assert.Equal("model", model!["object"]!.GetValue<string>());
+            var created = DateTimeOffset.FromUnixTimeSeconds(model["created"]!.GetValue<long>());
+            Assert.InRange(created, DateTimeOffset.UtcNow.AddHours(-1), DateTimeOffset.UtcNow.AddMinutes(1));
+        }
     }
 
     [Fact]

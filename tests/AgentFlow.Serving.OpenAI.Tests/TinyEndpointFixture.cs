@@ -6,6 +6,7 @@ using AgentFlow.Models;
 using AgentFlow.Models.Llama.Builtin;
 using AgentFlow.Models.Llama.Chat;
 using AgentFlow.Models.Llama.Providers;
+using AgentFlow.Models.MiniLM;
 using AgentFlow.Models.OpenAI;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -13,8 +14,8 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace AgentFlow.Serving.OpenAI.Tests;
 
 /// <summary>
-/// The built-in tiny llama model served by the OpenAI-compatible endpoint as the worker serves it (<c>tiny</c>), and a
-/// second endpoint serving <c>relay</c>: AgentFlow's own openai provider pointed at <c>tiny</c>, a real model whose
+/// The built-in tiny llama model and the built-in MiniLM embedder served by the OpenAI-compatible endpoint as the worker
+/// serves them (<c>tiny</c>, <c>minilm</c>), and a second endpoint serving <c>relay</c>: AgentFlow's own openai provider pointed at <c>tiny</c>, a real model whose
 /// client reports no <see cref="SamplingSupport"/>. Loaded once for every test class of the collection.
 /// </summary>
 public sealed class TinyEndpointFixture : IAsyncLifetime
@@ -26,6 +27,9 @@ public sealed class TinyEndpointFixture : IAsyncLifetime
 
     public LlamaChatClient TinyClient => (LlamaChatClient)Tiny.Client;
 
+    /// <summary>The built-in embedder, served as <c>minilm</c>.</summary>
+    public MiniLmEmbeddingGenerator MiniLm { get; private set; } = null!;
+
     public OpenAIEndpointHandle Endpoint { get; private set; } = null!;
 
     /// <summary>Serves <c>relay</c>.</summary>
@@ -33,14 +37,21 @@ public sealed class TinyEndpointFixture : IAsyncLifetime
 
     public HttpClient Http { get; } = new();
 
-    private static Task<OpenAIEndpointHandle> StartAsync(string name, IChatClient client) =>
-        OpenAIEndpoint.StartAsync("http://127.0.0.1:0", new Dictionary<string, IChatClient> { [name] = client }, NullLoggerFactory.Instance, TimeProvider.System, CancellationToken.None);
+    private static Task<OpenAIEndpointHandle> StartAsync(string name, IChatClient client, IEmbeddingGenerator<string, Embedding<float>>? embedder = null) =>
+        OpenAIEndpoint.StartAsync(
+            "http://127.0.0.1:0",
+            new Dictionary<string, IChatClient> { [name] = client },
+            embedder is null ? new Dictionary<string, IEmbeddingGenerator<string, Embedding<float>>>() : new() { ["minilm"] = embedder },
+            NullLoggerFactory.Instance,
+            TimeProvider.System,
+            CancellationToken.None);
 
     public async Task InitializeAsync()
     {
         var provider = new BuiltinModelProvider(new BuiltinModelStore(Path.Combine(_home, "models")));
         Tiny = await provider.LoadAsync(ModelRegistry.BuiltinModels[0], CancellationToken.None);
-        Endpoint = await StartAsync("tiny", Tiny.Client);
+        MiniLm = new MiniLmEmbeddingGenerator();
+        Endpoint = await StartAsync("tiny", Tiny.Client, MiniLm);
         _relayModel = await new OpenAIModelProvider().LoadAsync(RemoteSpec("relay", "tiny"), CancellationToken.None);
         RelayEndpoint = await StartAsync("relay", _relayModel.Client);
     }
@@ -52,6 +63,7 @@ public sealed class TinyEndpointFixture : IAsyncLifetime
         await Endpoint.DisposeAsync();
         await _relayModel.DisposeAsync();
         await Tiny.DisposeAsync();
+        MiniLm.Dispose();
         Directory.Delete(_home, recursive: true);
     }
 

@@ -41,12 +41,18 @@ internal sealed record HarnessSettings(StepTransport Transport, bool Record, boo
     /// </summary>
     public bool RunStore { get; init; }
 
+    /// <summary>
+    /// Runs traced as <c>./agentflow run</c> traces them when an OTLP endpoint is set: a <see cref="Telemetry.RunTracer"/>
+    /// beside the recorder (the scenario starts the exporter that listens).
+    /// </summary>
+    public bool Tracing { get; init; }
+
     /// <summary>Steps the worker serves at once per model (bus transports).</summary>
     public int WorkerConcurrency { get; init; } = 8;
 
     public string Describe() =>
         $"{Transport switch { StepTransport.Direct => "direct", StepTransport.InMemoryBus => "in-memory bus", _ => "RabbitMQ" }}" +
-        (Record ? " + recording" : string.Empty) + (Memory ? " + memory" : string.Empty) + (RunStore ? " + run store" : string.Empty);
+        (Record ? " + recording" : string.Empty) + (Memory ? " + memory" : string.Empty) + (RunStore ? " + run store" : string.Empty) + (Tracing ? " + tracing" : string.Empty);
 }
 
 /// <summary>
@@ -79,6 +85,8 @@ internal sealed class AgentFlowHarness : IAsyncDisposable
 
     public ModelHost Models { get; }
 
+    private bool Tracing { get; init; }
+
     public static async Task<AgentFlowHarness> StartAsync(HarnessSettings settings, IReadOnlyList<IModelProvider> providers, string folder, BenchOptions options, CancellationToken cancellationToken)
     {
         Directory.CreateDirectory(folder);
@@ -108,7 +116,7 @@ internal sealed class AgentFlowHarness : IAsyncDisposable
             ? SqliteConversationStore.Open(new MemoryStoreOptions { DatabasePath = Path.Combine(folder, "memory.db"), TimeProvider = options.Time }, options.LoggerFactory)
             : null;
         IRunStore? runs = settings.RunStore ? new FileRunStore(Path.Combine(folder, "runs")) : null;
-        return new AgentFlowHarness(models, bus, gateway, tracking, conversations, runs, options.Time, options.LoggerFactory);
+        return new AgentFlowHarness(models, bus, gateway, tracking, conversations, runs, options.Time, options.LoggerFactory) { Tracing = settings.Tracing };
     }
 
     /// <summary>Starts a generic host with a bus configured by <paramref name="configure"/>.</summary>
@@ -141,7 +149,8 @@ internal sealed class AgentFlowHarness : IAsyncDisposable
         {
             recorder = _tracking is null ? null : await MlflowRunRecorder.StartAsync(_tracking, definition, "bench", _time, _loggers.CreateLogger<MlflowRunRecorder>(), cancellationToken).ConfigureAwait(false);
             var request = new RunRequest(definition) { Inputs = inputs, RunId = recorder?.RunId };
-            record = await _runner.RunAsync(request, recorder, cancellationToken).ConfigureAwait(false);
+            IRunObserver? observer = Tracing ? new TracedObserver(recorder, new Telemetry.RunTracer()) : recorder;
+            record = await _runner.RunAsync(request, observer, cancellationToken).ConfigureAwait(false);
             ready = _time.GetTimestamp();
         }
         finally
@@ -155,6 +164,41 @@ internal sealed class AgentFlowHarness : IAsyncDisposable
         return record.Status == RunStatus.Succeeded
             ? (record, ready)
             : throw new InvalidOperationException($"benchmark run {record.RunId} {record.Status}: {record.Error?.StepId} {record.Error?.Message}");
+    }
+
+    /// <summary>The run store (settings with <see cref="HarnessSettings.RunStore"/>).</summary>
+    public IRunStore RunStore => _runs ?? throw new InvalidOperationException("this harness has no run store");
+
+    /// <summary>Runs <paramref name="definition"/> (no recording) until it parks at an approval.</summary>
+    /// <exception cref="InvalidOperationException">The run did not park.</exception>
+    public async Task<RunRecord> ParkAsync(WorkflowDefinition definition, CancellationToken cancellationToken)
+    {
+        var record = await _runner.RunAsync(new RunRequest(definition), null, cancellationToken).ConfigureAwait(false);
+        return record.Status == RunStatus.Waiting
+            ? record
+            : throw new InvalidOperationException($"benchmark run {record.RunId} did not park: {record.Status} {record.Error?.Message}");
+    }
+
+    /// <summary>Loads the parked run <paramref name="runId"/> and continues it with an approval of <paramref name="step"/>.</summary>
+    /// <exception cref="InvalidOperationException">The run is not stored or did not succeed.</exception>
+    public async Task<RunRecord> ApproveAsync(WorkflowDefinition definition, string runId, string step, CancellationToken cancellationToken)
+    {
+        var stored = await RunStore.LoadAsync(runId, cancellationToken).ConfigureAwait(false)
+            ?? throw new InvalidOperationException($"benchmark run {runId} is not in the store");
+        var record = await _runner.ResumeAsync(new ResumeRequest(stored, definition) { Answer = new ApprovalAnswer(step, true, "bench", null) }, null, cancellationToken).ConfigureAwait(false);
+        return record.Status == RunStatus.Succeeded
+            ? record
+            : throw new InvalidOperationException($"benchmark run {runId} {record.Status} after its approval: {record.Error?.Message}");
+    }
+
+    // The recorder (when recording) and the run tracer, as the CLI's fan-out hands events to both.
+    private sealed class TracedObserver(IRunObserver? recorder, IRunObserver tracer) : IRunObserver
+    {
+        public void OnEvent(RunEvent runEvent)
+        {
+            recorder?.OnEvent(runEvent);
+            tracer.OnEvent(runEvent);
+        }
     }
 
     /// <summary>Fresh inputs for one run (its own conversation).</summary>

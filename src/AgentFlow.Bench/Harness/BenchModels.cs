@@ -41,4 +41,16 @@ internal static class BenchModels
         yaml.Append(System.Globalization.CultureInfo.InvariantCulture, $"outputs:\n  last: \"{{{{ steps.s{steps}.output }}}}\"\n");
         return WorkflowLoader.Parse(yaml.ToString(), $"bench-chain-{steps}.yaml").GetDefinitionOrThrow();
     }
+
+    /// <summary>
+    /// A step, an approval that parks the run, and a step after it: the shape of every run parked for a person.
+    /// </summary>
+    public static WorkflowDefinition Approval(string model = ZeroModel) =>
+        WorkflowLoader.Parse(
+            "name: bench-approval\nversion: 1\nmodels:\n  m: " + model + "\nsteps:\n"
+            + "  - id: draft\n    agent: { model: m, prompt: \"Draft a reply\", max_tokens: 16, temperature: 0 }\n"
+            + "  - id: review\n    approval: { message: \"Send it?\", show: \"{{ steps.draft.output }}\", timeout: 30d }\n"
+            + "  - id: send\n    agent: { model: m, prompt: \"Send: {{ steps.draft.output }}\", max_tokens: 16, temperature: 0 }\n"
+            + "outputs:\n  sent: \"{{ steps.send.output }}\"\n",
+            "bench-approval.yaml").GetDefinitionOrThrow();
 }

@@ -50,22 +50,34 @@ internal static class ColdStartScenario
         var (warm, runs) = (options.Pick(0, 1), options.Pick(1, 7));
         var runTimes = new List<double>();
         var versionTimes = new List<double>();
+        var phases = new Dictionary<string, List<double>>(StringComparer.Ordinal);
         for (var i = 0; i < warm + runs; i++)
         {
             options.Say($"cold-start: launch {i + 1} of {warm + runs}");
-            var run = await LaunchAsync(program, ["run", workflow, "--input", "name=Ada"], folder, options, cancellationToken).ConfigureAwait(false);
-            var version = await LaunchAsync(program, ["--version"], folder, options, cancellationToken).ConfigureAwait(false);
+            var launched = options.Time.GetUtcNow();
+            var (run, json) = await LaunchAsync(program, ["run", workflow, "--input", "name=Ada", "--json"], folder, options, cancellationToken).ConfigureAwait(false);
+            var (version, _) = await LaunchAsync(program, ["--version"], folder, options, cancellationToken).ConfigureAwait(false);
             if (i >= warm)
             {
                 runTimes.Add(run);
                 versionTimes.Add(version);
+                foreach (var (phase, ms) in Breakdown(json, launched, run))
+                {
+                    (phases.TryGetValue(phase, out var list) ? list : phases[phase] = []).Add(ms);
+                }
             }
+        }
+
+        var details = new Dictionary<string, double>(StringComparer.Ordinal) { ["max_ms"] = runTimes.Max(), ["launches"] = runs };
+        foreach (var (phase, values) in phases)
+        {
+            details[phase + "_ms_p50"] = Math.Round(Stats.Median(values), 1);
         }
 
         return new ScenarioResult(Name, [
             new BenchRow("agentflow run hello.yaml", Stats.Median(runTimes), "ms wall (p50)", Stats.Median(versionTimes), "agentflow --version (same binary)")
             {
-                Details = new Dictionary<string, double>(StringComparer.Ordinal) { ["max_ms"] = runTimes.Max(), ["launches"] = runs },
+                Details = details,
             },
         ])
         {
@@ -73,7 +85,34 @@ internal static class ColdStartScenario
         };
     }
 
-    private static async Task<double> LaunchAsync(string program, string[] arguments, string folder, BenchOptions options, CancellationToken cancellationToken)
+    /// <summary>
+    /// Where one launch's time went, from the run's own record (<c>--json</c>): process start, host and bus start, model
+    /// load and MLflow run creation until the run started; the engine until the first step; the first step (a cold
+    /// model's first tokens); the rest of the steps; after the result (the record's last writes and shutdown).
+    /// </summary>
+    private static IEnumerable<(string Phase, double Ms)> Breakdown(string json, DateTimeOffset launched, double wallMs)
+    {
+        using var document = System.Text.Json.JsonDocument.Parse(json);
+        var root = document.RootElement;
+        var started = root.GetProperty("started").GetDateTimeOffset();
+        var duration = root.GetProperty("duration_ms").GetDouble();
+        var steps = root.GetProperty("steps").EnumerateArray().ToList();
+        var toRun = (started - launched).TotalMilliseconds;
+        yield return ("to_run_start", toRun);
+        if (steps.Count > 0)
+        {
+            var first = steps[0];
+            var firstStart = (first.GetProperty("started").GetDateTimeOffset() - started).TotalMilliseconds;
+            var firstMs = first.GetProperty("latency_ms").GetDouble();
+            yield return ("engine_to_first_step", firstStart);
+            yield return ("first_step", firstMs);
+            yield return ("other_steps", Math.Max(0, duration - firstStart - firstMs));
+        }
+
+        yield return ("after_result", Math.Max(0, wallMs - toRun - duration));
+    }
+
+    private static async Task<(double Ms, string Output)> LaunchAsync(string program, string[] arguments, string folder, BenchOptions options, CancellationToken cancellationToken)
     {
         var dll = program.EndsWith(".dll", StringComparison.OrdinalIgnoreCase);
         var start = new ProcessStartInfo(dll ? "dotnet" : program)
@@ -106,7 +145,7 @@ internal static class ColdStartScenario
         var elapsed = options.Time.GetElapsedTime(began).TotalMilliseconds;
         await Task.WhenAll(output, error).ConfigureAwait(false);
         return process.ExitCode == 0
-            ? elapsed
+            ? (elapsed, await output.ConfigureAwait(false))
             : throw new InvalidOperationException($"'{program} {string.Join(' ', arguments)}' exited with {process.ExitCode}: {(await error.ConfigureAwait(false)).Trim()}");
     }
 }

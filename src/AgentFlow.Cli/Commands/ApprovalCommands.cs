@@ -19,7 +19,7 @@ internal static class ApprovalCommands
     {
         var config = CommonOptions.Config();
         var json = CommonOptions.Json();
-        var list = new Command("list", "Runs waiting for a decision: run id, workflow, step, question, deadline.") { config, json };
+        var list = new Command("list", "Runs waiting for a decision: run id, workflow, step, question, deadline; for a tool call, the tool and its arguments.") { config, json };
         list.SetAction(async (parse, cancellationToken) =>
         {
             using var cli = context();
@@ -55,6 +55,14 @@ internal static class ApprovalCommands
                 var deadline = w.Deadline is { } d ? (d <= now ? $"timed out at {d:u} (on_timeout: {w.OnTimeout} applies when resumed)" : $"until {d:u}, then {w.OnTimeout}") : "no deadline";
                 cli.Out.WriteLine($"{run.RunId}  {run.Record.Workflow}  step '{w.StepId}'  since {w.RequestedAt:u}  {deadline}");
                 cli.Out.WriteLine($"    {w.Message}");
+                if (w.Tool is { } tool)
+                {
+                    // A tool call: what would run, exactly as the model asked for it.
+                    cli.Out.WriteLine($"    tool: {tool}  arguments: {w.Arguments}");
+                    cli.Out.WriteLine($"    decide: agentflow approve {run.RunId} {w.StepId}   |   agentflow reject {run.RunId} {w.StepId} --comment \"why\"");
+                    continue;
+                }
+
                 if (w.Show is { Length: > 0 } show)
                 {
                     cli.Out.WriteLine($"    > {(show.Length > 400 ? show[..400] + "…" : show).ReplaceLineEndings("\n    > ")}");
@@ -63,13 +71,13 @@ internal static class ApprovalCommands
 
             return ExitCodes.Success;
         });
-        return new Command("approvals", "Approval steps runs are waiting at.") { list };
+        return new Command("approvals", "Approval steps and tool calls (approve: true) runs are waiting at.") { list };
     }
 
     public static Command Decide(Func<CliContext> context, bool approve)
     {
         var runId = new Argument<string>("run") { Description = "The waiting run's id (see 'agentflow approvals list')." };
-        var step = new Argument<string>("step") { Description = "The approval step it waits at." };
+        var step = new Argument<string>("step") { Description = "The approval step it waits at (for a tool call: the agent step that made it)." };
         var comment = new Option<string?>("--comment", "-m") { Description = "Why; kept in the run record and its audit chain." };
         var who = new Option<string?>("--as") { Description = "Who decides (default: the OS user)." };
         var config = CommonOptions.Config();

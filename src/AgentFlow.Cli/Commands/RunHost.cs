@@ -137,7 +137,9 @@ internal static class RunHost
 
         if (result.Waiting is { } waiting)
         {
-            cli.Error.WriteLine($"run {result.RunId} is waiting for approval at step '{waiting.StepId}': {waiting.Message}");
+            cli.Error.WriteLine(waiting.Tool is { } tool
+                ? $"run {result.RunId} is waiting for approval of a call of tool '{tool}' at step '{waiting.StepId}': {Output.ToolCallText.Call(tool, waiting.Arguments ?? "{}")}"
+                : $"run {result.RunId} is waiting for approval at step '{waiting.StepId}': {waiting.Message}");
             if (waiting.Deadline is { } deadline)
             {
                 cli.Error.WriteLine($"  decide before {deadline:u} (then on_timeout: {waiting.OnTimeout})");
@@ -218,8 +220,8 @@ internal static class RunHost
 
     private static IRunObserver Observers(IRunObserver progress, IRunObserver? recorder, IRunObserver? listener = null)
     {
-        // Spans and metrics only while an exporter (TelemetryExport) listens: nothing is created otherwise.
-        var tracer = Telemetry.AgentFlowTelemetry.Source.HasListeners()
+        // Spans and metrics only while an exporter (TelemetryExport, serve's /metrics) listens: nothing is created otherwise.
+        var tracer = Telemetry.AgentFlowTelemetry.Enabled
             ? new Telemetry.RunTracer(captureContent: string.Equals(Environment.GetEnvironmentVariable(Telemetry.AgentFlowTelemetry.CaptureContentVariable), "true", StringComparison.OrdinalIgnoreCase))
             : null;
         return recorder is null && listener is null && tracer is null

@@ -173,7 +173,9 @@ internal static class RunsCommand
                 {
                     cli.Out.WriteLine($"   tool:   {call["name"]} {call["arguments"]} -> {call["status"]} {call["latency_ms"]} ms" +
                         (call["error"] is { } callError ? $": {callError}" : $", {call["result_bytes"]} bytes sha256 {call["result_sha256"]?.GetValue<string>()[..12]}…") +
-                        (call["approval"] is JsonObject callApproval ? $" ({callApproval["decision"]} by {callApproval["decided_by"]})" : string.Empty) +
+                        (call["approval"] is JsonObject { } callApproval && callApproval["decision"] is { } callDecision
+                            ? $" ({callDecision} by {callApproval["decided_by"]} at {callApproval["decided_at"]}{(callApproval["comment"] is { } callComment ? $": {callComment}" : string.Empty)})"
+                            : call["status"]?.GetValue<string>() == "waiting" ? " (waiting for a decision)" : string.Empty) +
                         (call["child_run"] is { } childRun ? $" (child run {childRun})" : string.Empty) +
                         (call["replayed_from"] is { } from ? $" (replayed from {from})" : string.Empty));
                     if (call["result"] is { } callResult && call["error"] is null)

@@ -58,6 +58,17 @@ internal sealed class ModelRuntime : IAsyncDisposable
     {
         var options = ReadOptions(cli, models.Registry);
         var embedded = options.Transport == MessagingTransport.InMemory;
+        if (embedded)
+        {
+            // The models load while the bus starts (both take a few hundred ms cold); the embedded worker then finds
+            // them loaded. A load that fails is not kept: the run's own load reports it.
+            foreach (var model in localModels)
+            {
+                _ = Task.Run(() => models.GetAsync(model, cancellationToken), cancellationToken)
+                    .ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+            }
+        }
+
         var bus = await StartBusAsync(cli, options, services =>
         {
             if (embedded)

@@ -26,7 +26,9 @@ internal sealed class PlainProgress(TextWriter writer, IReadOnlyDictionary<strin
                 writer.WriteLine($"{Indent(step)}{(step.Status == StepStatus.Succeeded ? "ok" : "FAILED")} {Describe(step)} {Metrics(step)}");
                 break;
             case RunFinishedEvent { Record: { Status: RunStatus.Waiting, Waiting: { } waiting } record }:
-                writer.WriteLine($"run {record.RunId} waiting at approval '{waiting.StepId}', tokens in {record.InputTokens} out {record.OutputTokens}");
+                writer.WriteLine(waiting.Tool is { } tool
+                    ? $"run {record.RunId} waiting for approval of tool '{tool}' at step '{waiting.StepId}', tokens in {record.InputTokens} out {record.OutputTokens}"
+                    : $"run {record.RunId} waiting at approval '{waiting.StepId}', tokens in {record.InputTokens} out {record.OutputTokens}");
                 break;
             case RunResumedEvent { Record: var resumed }:
                 writer.WriteLine($"run {resumed.RunId} resumed ({resumed.Steps.Count(s => s.Status == StepStatus.Succeeded)} step record(s) already done)");

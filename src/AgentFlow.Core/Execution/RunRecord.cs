@@ -76,6 +76,12 @@ public sealed class RunRecord
     /// <summary>The run whose workflow tool or workflow step started this one as a child run; null for a top-level run.</summary>
     public string? ParentRunId { get; init; }
 
+    /// <summary>
+    /// The W3C <c>traceparent</c> of the run's first root span, when a tracer saw the run start: a resumed run's span
+    /// continues that trace as its child. Null when nothing traced the run.
+    /// </summary>
+    public string? TraceParent { get; set; }
+
     /// <summary>The conversation this run read and wrote (workflow <c>memory:</c>), if any.</summary>
     public string? ConversationId { get; set; }
 
@@ -229,8 +235,12 @@ public sealed class StepRecord
 /// <param name="Deadline">When the timeout applies; null when it waits without limit.</param>
 /// <param name="OnTimeout">What the timeout decides: reject, approve or fail.</param>
 /// <param name="Iteration">The loop iteration, inside a loop.</param>
+/// <param name="Tool">For a tool call waiting for approval (a tool with <c>approve: true</c>): the tool's name as the
+/// model called it; <see cref="StepId"/> is then the agent step. Null for an approval step.</param>
+/// <param name="Arguments">For a tool call: its arguments as compact JSON, already checked against the tool's schema.</param>
 public sealed record WaitingApproval(
-    string StepId, string Message, string? Show, DateTimeOffset RequestedAt, DateTimeOffset? Deadline, string OnTimeout, int? Iteration);
+    string StepId, string Message, string? Show, DateTimeOffset RequestedAt, DateTimeOffset? Deadline, string OnTimeout, int? Iteration,
+    string? Tool = null, string? Arguments = null);
 
 /// <summary>An approval step's question and answer, as kept in the run record and its audit chain.</summary>
 public sealed class ApprovalRecord

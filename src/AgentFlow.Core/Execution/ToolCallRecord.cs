@@ -28,7 +28,11 @@ public sealed class ToolCallRecord
     /// <summary>When the call was made.</summary>
     public required DateTimeOffset Started { get; init; }
 
-    /// <summary><c>running</c>, <c>succeeded</c>, <c>failed</c> (the model got the error) or <c>refused</c> (not run: invalid arguments, rejected, limit reached).</summary>
+    /// <summary>
+    /// <c>running</c>, <c>succeeded</c>, <c>failed</c> (the model got the error), <c>refused</c> (not run: invalid
+    /// arguments, rejected, limit reached), or for a tool with <c>approve: true</c> <c>waiting</c> (the run is parked
+    /// before the call) and <c>approved</c> (decided, about to run).
+    /// </summary>
     public string Status { get; set; } = "running";
 
     /// <summary>How long the call took in milliseconds.</summary>

@@ -219,6 +219,11 @@ public sealed partial class WorkflowRunner
             throw new AgentFlowException($"workflow '{definition.Name}' has approval step '{approval.Id}', and runs that wait need a run store; this host has none");
         }
 
+        if (_runs is null && request.Replay is null && definition.Tools.FirstOrDefault(t => t.Approve && definition.AllSteps().OfType<AgentStepDefinition>().Any(a => a.Tools.Contains(t.Name))) is { } approved)
+        {
+            throw new AgentFlowException($"workflow '{definition.Name}' has tool '{approved.Name}' with approve: true, and runs that wait need a run store; this host has none");
+        }
+
         var prepared = await PrepareAsync(definition, request.Inputs, request.Bindings, cancellationToken).ConfigureAwait(false);
         var record = new RunRecord
         {
@@ -302,7 +307,7 @@ public sealed partial class WorkflowRunner
         await using var lease = await runs.TryAcquireLeaseAsync(stored.RunId, Owner, cancellationToken).ConfigureAwait(false)
             ?? throw new RunStoreException($"run {stored.RunId} is being run by another process right now; try again when it parks or ends");
         var prepared = await PrepareAsync(definition, stored.Inputs, stored.Bindings, cancellationToken).ConfigureAwait(false);
-        foreach (var step in record.Steps.Where(s => s.Kind is "agent" or "workflow" && s.Status == StepStatus.Running))
+        foreach (var step in record.Steps.Where(s => s.Kind is "agent" or "workflow" && s.Status == StepStatus.Running && !ParkedAtTool(record, s)))
         {
             // Its process stopped mid-step: the attempt stays in the record, and the step runs again as the next one.
             step.Status = StepStatus.Failed;
@@ -322,6 +327,10 @@ public sealed partial class WorkflowRunner
             : await InProcessExecution.RunStreamingAsync(workflow, FlowState.Initial, Checkpointing(stored), stored.RunId, ct).ConfigureAwait(false),
             cancellationToken).ConfigureAwait(false);
     }
+
+    // The attempt a run parked in before a tool call that needs approval: it did not stop, it waits, and goes on after the decision.
+    private static bool ParkedAtTool(RunRecord record, StepRecord step) =>
+        record is { Status: RunStatus.Waiting, Waiting: { Tool: not null } waiting } && waiting.StepId == step.Id && waiting.Iteration == step.Iteration;
 
     private CheckpointManager Checkpointing(DurableRun run) => CheckpointManager.CreateJson(_runs!.Checkpoints(run.RunId), CheckpointJson);
 

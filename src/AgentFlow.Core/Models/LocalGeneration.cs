@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using System.Text;
 using AgentFlow.Models.Constraints;
@@ -33,6 +34,12 @@ public sealed class LocalGeneration(string engine)
 
     /// <summary>Time spent generating.</summary>
     public double GenerationMilliseconds { get; set; }
+
+    /// <summary>
+    /// With log probabilities asked for, the decode loop adds one per output token here (from its own thread); the
+    /// response carries them all, each update those added since the previous one.
+    /// </summary>
+    public ConcurrentQueue<TokenLogProbability>? LogProbabilities { get; set; }
 
     /// <summary>The token counts as usage.</summary>
     public UsageDetails Usage() => new()
@@ -71,7 +78,7 @@ public sealed class LocalGeneration(string engine)
             CreatedAt = CreatedAt,
             FinishReason = FinishReason,
             Usage = Usage(),
-            AdditionalProperties = Timings(),
+            AdditionalProperties = WithLogProbabilities(Timings()),
         };
     }
 
@@ -109,7 +116,7 @@ public sealed class LocalGeneration(string engine)
         last.Add(new UsageContent(Usage()));
         var update = Update(last, modelId);
         update.FinishReason = FinishReason;
-        update.AdditionalProperties = Timings();
+        update.AdditionalProperties = WithLogProbabilities(Timings());
         yield return update;
     }
 
@@ -119,7 +126,27 @@ public sealed class LocalGeneration(string engine)
         MessageId = Id,
         ModelId = modelId,
         CreatedAt = CreatedAt,
+        AdditionalProperties = WithLogProbabilities(null),
     };
+
+    // The log probabilities added since the last call (the decode loop adds a token's before handing over its text).
+    private AdditionalPropertiesDictionary? WithLogProbabilities(AdditionalPropertiesDictionary? properties)
+    {
+        if (LogProbabilities is not { } queue)
+        {
+            return properties;
+        }
+
+        var tokens = new List<TokenLogProbability>();
+        while (queue.TryDequeue(out var token))
+        {
+            tokens.Add(token);
+        }
+
+        properties ??= [];
+        properties[TokenLogProbabilities.Key] = tokens;
+        return properties;
+    }
 
     // The answer's contents; a tool call sets the finish reason.
     private IList<AIContent> Read(string text, LocalChatTurn? turn)

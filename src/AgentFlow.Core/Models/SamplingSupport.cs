@@ -15,6 +15,9 @@ public sealed record SamplingSupport
     /// <summary>A bias per token id (<see cref="SamplingOptions.GetLogitBias"/>) is added to the logits.</summary>
     public bool LogitBias { get; init; }
 
+    /// <summary>Token log probabilities are computed when asked for (<see cref="TokenLogProbabilities"/>).</summary>
+    public bool LogProbabilities { get; init; }
+
     /// <summary>Asks what a client supports, or <see langword="null"/> when it says nothing (it supports none).</summary>
     public static SamplingSupport? Of(IChatClient client)
     {

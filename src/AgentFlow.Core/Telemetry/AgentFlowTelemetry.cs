@@ -25,6 +25,12 @@ public static class AgentFlowTelemetry
     /// <summary>Runs, steps, tokens, cost and approvals as metrics.</summary>
     public static Meter Meter { get; } = new(Name, typeof(AgentFlowTelemetry).Assembly.GetName().Version?.ToString());
 
+    /// <summary>
+    /// Whether anything listens (spans or metrics): hosts create a <see cref="RunTracer"/> only then, so a run costs
+    /// nothing when nothing exports (no OTLP endpoint, no <c>/metrics</c>).
+    /// </summary>
+    public static bool Enabled => Source.HasListeners() || RunsStarted.Enabled;
+
     internal static Counter<long> RunsStarted { get; } = Meter.CreateCounter<long>("agentflow.runs.started", "{run}", "Runs started (or resumed), by workflow.");
 
     internal static Counter<long> RunsFinished { get; } = Meter.CreateCounter<long>("agentflow.runs.finished", "{run}", "Runs ended, by workflow and status.");
@@ -36,6 +42,8 @@ public static class AgentFlowTelemetry
     internal static Counter<double> Cost { get; } = Meter.CreateCounter<double>("agentflow.cost", "USD", "Model cost, by model.");
 
     internal static UpDownCounter<long> ApprovalsWaiting { get; } = Meter.CreateUpDownCounter<long>("agentflow.approvals.waiting", "{run}", "Runs parked at an approval in this process.");
+
+    internal static Counter<long> ToolCalls { get; } = Meter.CreateCounter<long>("agentflow.tool.calls", "{call}", "Tool calls agent steps made, by tool name and status (succeeded, failed, refused).");
 
     internal static Counter<long> StepRetries { get; } = Meter.CreateCounter<long>("agentflow.step.retries", "{attempt}", "Step attempts after the first, by step kind and model.");
 }

@@ -13,11 +13,37 @@ namespace AgentFlow.Telemetry;
 /// order, so span start and end times are the steps' own. Without a listener on <see cref="AgentFlowTelemetry.Source"/>
 /// no span is created.
 /// </summary>
+/// <remarks>
+/// A run's trace id is its run id (both are 32 hex digits), so every process that works on the run (a resumed run
+/// after a crash, an approval decided a day later) adds to the same trace; a resumed run's span is the child of the
+/// first run span when the record keeps its <see cref="RunRecord.TraceParent"/>. A step's span can be asked for
+/// before its start event reaches the tracer (<see cref="StepSpan"/>: the model client sending the step to a worker
+/// names it as the worker span's parent), and is then started early and completed from the event.
+/// </remarks>
 public sealed class RunTracer(bool captureContent = false) : IRunObserver
 {
-    private readonly ConcurrentDictionary<(string Id, int? Iteration, int Attempt), Activity> _steps = new();
+    // The tracers of the runs open in this process, by run id: how a model client finds the span of the step it serves.
+    private static readonly ConcurrentDictionary<string, RunTracer> Open = new(StringComparer.Ordinal);
+
+    // Runs parked at an approval in this process (agentflow.approvals.waiting counts them; a resume or end takes one off).
+    private static readonly ConcurrentDictionary<string, string> Parked = new(StringComparer.Ordinal);
+
+    // Set only around the start of a run span: the trace id the run's root span takes (see TraceIdGenerator below).
+    [ThreadStatic]
+    private static ActivityTraceId? t_nextTraceId;
+
+    private readonly Dictionary<(string Id, int? Iteration, int Attempt), Activity> _steps = [];
     private Activity? _run;
     private string _workflow = string.Empty;
+    private string? _runId;
+
+    static RunTracer()
+    {
+        // Activity offers no per-span choice of trace id; its generator hook, consulted for root spans only, is
+        // overridden just while a run span starts on this thread, and otherwise defers to what was there.
+        var previous = Activity.TraceIdGenerator;
+        Activity.TraceIdGenerator = () => t_nextTraceId ?? previous?.Invoke() ?? ActivityTraceId.CreateRandom();
+    }
 
     /// <summary>Whether prompt and answer text go into spans (<see cref="AgentFlowTelemetry.CaptureContentVariable"/>).</summary>
     public bool CaptureContent { get; } = captureContent;
@@ -47,7 +73,11 @@ public sealed class RunTracer(bool captureContent = false) : IRunObserver
                 EndStep(step.Step);
                 break;
             case ApprovalRequestedEvent waiting:
-                AgentFlowTelemetry.ApprovalsWaiting.Add(1, new KeyValuePair<string, object?>("agentflow.workflow", _workflow));
+                if (Parked.TryAdd(waiting.RunId, _workflow))
+                {
+                    AgentFlowTelemetry.ApprovalsWaiting.Add(1, new KeyValuePair<string, object?>("agentflow.workflow", _workflow));
+                }
+
                 _run?.AddEvent(new ActivityEvent("agentflow.approval.requested", tags: new ActivityTagsCollection { ["agentflow.step.id"] = waiting.Waiting.StepId }));
                 break;
             case RunFinishedEvent finished:
@@ -56,20 +86,40 @@ public sealed class RunTracer(bool captureContent = false) : IRunObserver
         }
     }
 
+    /// <summary>
+    /// The span of an agent step attempt of a run open in this process, started now if its start event has not
+    /// reached the run's tracer yet; null when the run is not traced here (no listener, or not sampled).
+    /// </summary>
+    /// <param name="runId">The run.</param>
+    /// <param name="stepId">The step.</param>
+    /// <param name="iteration">Its loop iteration (1-based), or null outside loops.</param>
+    /// <param name="attempt">The attempt (1 = first try).</param>
+    public static Activity? StepSpan(string runId, string stepId, int? iteration, int attempt)
+    {
+        ArgumentNullException.ThrowIfNull(runId);
+        ArgumentNullException.ThrowIfNull(stepId);
+        return Open.TryGetValue(runId, out var tracer) ? tracer.StepActivity(stepId, "agent", iteration, attempt, started: null) : null;
+    }
+
     private void StartRun(RunRecord record, bool resumed)
     {
         _workflow = record.Workflow;
+        Unpark(record.RunId);
         AgentFlowTelemetry.RunsStarted.Add(1, new KeyValuePair<string, object?>("agentflow.workflow", record.Workflow));
-        // A run is always a root: it belongs to no caller's trace (a resumed run starts a new trace of its own).
+        // A run belongs to no caller's trace: its own, whose id is the run id; a resumed run continues it under the
+        // first run span when the record names it.
+        var parent = resumed && ActivityContext.TryParse(record.TraceParent, null, isRemote: true, out var first) ? first : default;
         var previous = Activity.Current;
         Activity.Current = null;
+        t_nextTraceId = TraceIdOf(record.RunId);
         try
         {
             _run = AgentFlowTelemetry.Source.StartActivity(
-                $"agentflow.run {record.Workflow}", ActivityKind.Internal, parentContext: default, startTime: resumed ? DateTimeOffset.UtcNow : record.Started);
+                $"agentflow.run {record.Workflow}", ActivityKind.Internal, parent, startTime: resumed ? DateTimeOffset.UtcNow : record.Started);
         }
         finally
         {
+            t_nextTraceId = null;
             Activity.Current = previous;
         }
 
@@ -77,6 +127,14 @@ public sealed class RunTracer(bool captureContent = false) : IRunObserver
         {
             return;
         }
+
+        if (!resumed || record.TraceParent is null)
+        {
+            record.TraceParent = _run.Id;
+        }
+
+        _runId = record.RunId;
+        Open[record.RunId] = this;
 
         _run.SetTag("agentflow.run_id", record.RunId);
         _run.SetTag("agentflow.workflow", record.Workflow);
@@ -89,30 +147,62 @@ public sealed class RunTracer(bool captureContent = false) : IRunObserver
         }
     }
 
-    private void StartStep(StepRecord step)
+    /// <summary>
+    /// The trace id of a run: its run id when that is 32 hex digits (AgentFlow's own ids are), else the first 16 bytes
+    /// of the id's SHA-256; the same for every process that works on the run.
+    /// </summary>
+    public static ActivityTraceId TraceIdOf(string runId)
     {
-        if (_run is null)
-        {
-            return;
-        }
+        ArgumentNullException.ThrowIfNull(runId);
+        return runId is { Length: 32 } && runId.All(char.IsAsciiHexDigit)
+            ? ActivityTraceId.CreateFromString(runId.ToLowerInvariant())
+            : ActivityTraceId.CreateFromBytes(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(runId)).AsSpan(0, 16));
+    }
 
-        var name = step.Kind == "agent" ? $"agentflow.step {step.Id}" : $"agentflow.{step.Kind} {step.Id}";
-        var activity = AgentFlowTelemetry.Source.StartActivity(name, ActivityKind.Internal, _run.Context, startTime: step.Started);
-        if (activity is null)
-        {
-            return;
-        }
+    private void StartStep(StepRecord step) => StepActivity(step.Id, step.Kind, step.Iteration, step.Attempt, step.Started);
 
-        activity.SetTag("agentflow.run_id", _run.GetTagItem("agentflow.run_id"));
-        activity.SetTag("agentflow.step.id", step.Id);
-        activity.SetTag("agentflow.step.kind", step.Kind);
-        activity.SetTag("agentflow.step.attempt", step.Attempt);
-        if (step.Iteration is { } iteration)
+    // The step's span: found when a model client asked for it first (its start time then becomes the step's), else started.
+    private Activity? StepActivity(string id, string kind, int? iteration, int attempt, DateTimeOffset? started)
+    {
+        lock (_steps)
         {
-            activity.SetTag("agentflow.step.iteration", iteration);
-        }
+            if (_run is null)
+            {
+                return null;
+            }
 
-        _steps[(step.Id, step.Iteration, step.Attempt)] = activity;
+            if (_steps.TryGetValue((id, iteration, attempt), out var open))
+            {
+                if (started is { } start)
+                {
+                    open.SetStartTime(start.UtcDateTime);
+                }
+
+                return open;
+            }
+
+            var name = kind == "agent" ? $"agentflow.step {id}" : $"agentflow.{kind} {id}";
+            var previous = Activity.Current;
+            var activity = AgentFlowTelemetry.Source.StartActivity(name, ActivityKind.Internal, _run.Context, startTime: started ?? default);
+            // Starting makes the span current here; the event loop (or the caller's flow) must not run on inside it.
+            Activity.Current = previous;
+            if (activity is null)
+            {
+                return null;
+            }
+
+            activity.SetTag("agentflow.run_id", _runId);
+            activity.SetTag("agentflow.step.id", id);
+            activity.SetTag("agentflow.step.kind", kind);
+            activity.SetTag("agentflow.step.attempt", attempt);
+            if (iteration is { } i)
+            {
+                activity.SetTag("agentflow.step.iteration", i);
+            }
+
+            _steps[(id, iteration, attempt)] = activity;
+            return activity;
+        }
     }
 
     private void EndStep(StepRecord step)
@@ -135,9 +225,19 @@ public sealed class RunTracer(bool captureContent = false) : IRunObserver
             RecordUsage(step, model);
         }
 
-        if (!_steps.TryRemove((step.Id, step.Iteration, step.Attempt), out var activity))
+        var calls = step.ToolCallsSnapshot();
+        foreach (var call in calls)
         {
-            return;
+            AgentFlowTelemetry.ToolCalls.Add(1, new("gen_ai.tool.name", call.Name), new("agentflow.tool.status", call.Status));
+        }
+
+        Activity? activity;
+        lock (_steps)
+        {
+            if (!_steps.Remove((step.Id, step.Iteration, step.Attempt), out activity))
+            {
+                return;
+            }
         }
 
         var end = step.Started + TimeSpan.FromMilliseconds(Math.Max(0, step.LatencyMs));
@@ -146,18 +246,29 @@ public sealed class RunTracer(bool captureContent = false) : IRunObserver
             activity.SetTag("agentflow.worker", worker);
         }
 
-        if (step.Kind == "agent" && step.Model is not null)
+        // Child spans become current as they start, and their parent as they end: the event loop stays outside them.
+        var previous = Activity.Current;
+        try
         {
-            ModelCall(activity, step, end);
-        }
+            // A step a worker answered has its model-call span from that worker (a child of this span, over the bus).
+            if (step.Kind == "agent" && step.Model is not null && step.Worker is null)
+            {
+                ModelCall(activity, step, end);
+            }
 
-        if (failed)
+            ToolCalls(activity, calls);
+            if (failed)
+            {
+                Fail(activity, step.Error);
+            }
+
+            activity.SetEndTime(end.UtcDateTime);
+            activity.Dispose();
+        }
+        finally
         {
-            Fail(activity, step.Error);
+            Activity.Current = previous;
         }
-
-        activity.SetEndTime(end.UtcDateTime);
-        activity.Dispose();
     }
 
     // The model call inside an agent step, as the GenAI semantic conventions name it: "chat {model}".
@@ -202,6 +313,37 @@ public sealed class RunTracer(bool captureContent = false) : IRunObserver
         call.SetEndTime(end.UtcDateTime);
     }
 
+    // Each tool call the step's model made: an "execute_tool {name}" span (GenAI conventions).
+    private void ToolCalls(Activity step, ToolCallRecord[] calls)
+    {
+        foreach (var call in calls)
+        {
+            using var span = AgentFlowTelemetry.Source.StartActivity($"execute_tool {call.Name}", ActivityKind.Internal, step.Context, startTime: call.Started);
+            if (span is null)
+            {
+                continue;
+            }
+
+            span.SetTag("gen_ai.operation.name", "execute_tool");
+            span.SetTag("gen_ai.tool.name", call.Name);
+            span.SetTag("gen_ai.tool.call.id", call.CallId);
+            span.SetTag("agentflow.tool", call.Tool);
+            span.SetTag("agentflow.tool.status", call.Status);
+            if (CaptureContent)
+            {
+                span.SetTag("gen_ai.tool.call.arguments", call.Arguments);
+                span.SetTag("gen_ai.tool.call.result", call.Result);
+            }
+
+            if (call.Status is "failed" or "refused")
+            {
+                Fail(span, call.Error);
+            }
+
+            span.SetEndTime((call.Started + TimeSpan.FromMilliseconds(Math.Max(0, call.LatencyMs))).UtcDateTime);
+        }
+    }
+
     private static void RecordUsage(StepRecord step, string model)
     {
         if (step.InputTokens is { } input)
@@ -223,15 +365,30 @@ public sealed class RunTracer(bool captureContent = false) : IRunObserver
     private void EndRun(RunRecord record)
     {
         var status = record.Waiting is not null ? "waiting" : record.Status.ToString().ToLowerInvariant();
-        AgentFlowTelemetry.RunsFinished.Add(1, new("agentflow.workflow", record.Workflow), new("agentflow.status", status));
-        foreach (var open in _steps.Values)
+        if (record.Waiting is null)
         {
-            // A step still open when its run ends was interrupted (the run parked, was cancelled or failed around it).
-            open.SetStatus(ActivityStatusCode.Error, "interrupted");
-            open.Dispose();
+            Unpark(record.RunId);
         }
 
-        _steps.Clear();
+        AgentFlowTelemetry.RunsFinished.Add(1, new("agentflow.workflow", record.Workflow), new("agentflow.status", status));
+        lock (_steps)
+        {
+            foreach (var open in _steps.Values)
+            {
+                // A step still open when its run ends was interrupted (the run parked, was cancelled or failed around it).
+                open.SetStatus(ActivityStatusCode.Error, "interrupted");
+                open.Dispose();
+            }
+
+            _steps.Clear();
+        }
+
+        if (_runId is { } runId)
+        {
+            Open.TryRemove(new KeyValuePair<string, RunTracer>(runId, this));
+            _runId = null;
+        }
+
         if (_run is null)
         {
             return;
@@ -249,8 +406,18 @@ public sealed class RunTracer(bool captureContent = false) : IRunObserver
             _run.SetEndTime(ended.UtcDateTime);
         }
 
+        var previous = Activity.Current;
         _run.Dispose();
+        Activity.Current = previous;
         _run = null;
+    }
+
+    private static void Unpark(string runId)
+    {
+        if (Parked.TryRemove(runId, out var workflow))
+        {
+            AgentFlowTelemetry.ApprovalsWaiting.Add(-1, new KeyValuePair<string, object?>("agentflow.workflow", workflow));
+        }
     }
 
     private static void Fail(Activity activity, string? message)

@@ -28,7 +28,7 @@ namespace AgentFlow.Validation;
 /// </list>
 /// <para>Codes: AF0119 memory without conversation, AF0201 duplicate step id, AF0202 unknown model alias, AF0203
 /// unused model alias (warning), AF0204 unknown input, AF0205 unknown step, AF0206 step not certainly run, AF0207
-/// unknown field, AF0208 <c>loop</c> outside a loop, AF0209 unknown variable, AF0210 step read before any runs, AF0211 approval inside a parallel branch, AF0212 split_key without a split (warning),
+/// unknown field, AF0208 <c>loop</c> outside a loop, AF0209 unknown variable, AF0210 step read before any runs, AF0211 approval inside a parallel branch, AF0414 agent step using an approve: true tool inside a parallel branch, AF0212 split_key without a split (warning),
 /// AF0301 Liquid syntax, AF0302 delimiters in a condition, AF0303 unknown filter, AF0304 unsupported tag. Tools are
 /// checked by <see cref="ToolValidator"/> (AF04xx), workflow steps by <see cref="SubWorkflowValidator"/> (AF06xx).</para>
 /// </remarks>
@@ -93,6 +93,17 @@ public static class WorkflowValidator
             {
                 diagnostics.Add(new Diagnostic(approval.Location, "AF0211", $"approval '{approval.Id}' is inside parallel '{parallel.Id}'",
                     $"put the approval before or after '{parallel.Id}': approvals run one at a time, not in parallel branches"));
+            }
+        }
+
+        // The same for agent steps that park before calls of tools with approve: true.
+        var approved = definition.Tools.Where(t => t.Approve).Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
+        foreach (var agent in definition.AllSteps().OfType<AgentStepDefinition>())
+        {
+            if (agent.Tools.FirstOrDefault(approved.Contains) is { } tool && graph.Ancestors(agent).OfType<ParallelStepDefinition>().FirstOrDefault() is { } parallel)
+            {
+                diagnostics.Add(new Diagnostic(agent.ToolsLocation ?? agent.Location, "AF0414", $"step '{agent.Id}' uses tool '{tool}' (approve: true) inside parallel '{parallel.Id}'",
+                    $"move '{agent.Id}' before or after '{parallel.Id}', or drop approve: true: a run waits for one decision at a time, not in parallel branches"));
             }
         }
     }

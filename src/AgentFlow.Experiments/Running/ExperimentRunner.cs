@@ -266,6 +266,16 @@ public sealed partial class ExperimentRunner(WorkflowRunner runner, IMlflowStore
             {
                 var now = time.GetUtcNow().ToUnixTimeMilliseconds();
                 await store.LogBatchAsync(record.RunId, [.. scores.Select(s => new MlflowMetric($"score.{s.Name}", s.Value, now))], null, null, cancellationToken).ConfigureAwait(false);
+                if (store is MlflowSqliteStore embedded)
+                {
+                    // The scores as MLflow feedback on the run's trace too, so MLflow's evaluation views compare the variants.
+                    foreach (var score in scores)
+                    {
+                        await embedded.LogAssessmentAsync(new Tracking.MLflow.Traces.MlflowAssessment(
+                            Tracking.MLflow.Traces.MlflowTrace.IdOf(record.RunId), score.Name, score.Value, score.Record is null ? "CODE" : "LLM_JUDGE", score.Name, record.RunId, score.Detail),
+                            cancellationToken).ConfigureAwait(false);
+                    }
+                }
                 var records = new JsonArray([.. scores.Where(s => s.Record is not null).Select(s => (JsonNode?)s.Record!.DeepClone())]);
                 if (records.Count > 0)
                 {

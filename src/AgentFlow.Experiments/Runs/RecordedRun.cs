@@ -93,6 +93,14 @@ public sealed class RecordedRun
         ResultTruncated = call["result_truncated"]?.GetValue<bool>() ?? false,
         Error = Text(call["error"]),
         ChildRunId = Text(call["child_run"]),
+        Approval = call["approval"] is JsonObject approval ? new ApprovalRecord
+        {
+            Message = string.Empty,
+            Decision = Text(approval["decision"]),
+            DecidedBy = Text(approval["decided_by"]),
+            DecidedAt = Time(approval["decided_at"]),
+            Comment = Text(approval["comment"]),
+        } : null,
     };
 
     /// <summary>Reads a run from its record (the same JSON its transcript artifact holds).</summary>

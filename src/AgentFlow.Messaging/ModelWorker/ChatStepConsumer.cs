@@ -44,13 +44,31 @@ internal sealed class ChatStepConsumer(
         var replyTo = context.ResponseAddress is { } address ? await context.GetSendEndpoint(address).ConfigureAwait(false) : null;
         // Who has the step is announced once the model has run for StartedDelay: a step answered sooner needs no
         // notice (the answer names the worker), and a longer one is announced without waiting for the broker first.
+        // A redelivered step is announced before the model starts: the worker that had it may have stopped before
+        // its own notice, and the requester records that attempt from this one.
+        var redelivered = context.ReceiveContext.Redelivered;
+        var notice = new ChatStepStarted(request.RequestId, workerId, queuedMs, deliveryId) { Redelivered = redelivered };
         using var answered = new CancellationTokenSource();
-        var started = replyTo is null ? Task.CompletedTask : AnnounceAsync(replyTo, new ChatStepStarted(request.RequestId, workerId, queuedMs, deliveryId), answered.Token, context.CancellationToken);
+        Task started;
+        if (replyTo is null)
+        {
+            started = Task.CompletedTask;
+        }
+        else if (redelivered)
+        {
+            await replyTo.Send(notice, context.CancellationToken).ConfigureAwait(false);
+            started = Task.CompletedTask;
+        }
+        else
+        {
+            started = AnnounceAsync(replyTo, notice, answered.Token, context.CancellationToken);
+        }
 
         using var deadline = new CancellationTokenSource(request.Deadline - now, time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, deadline.Token);
         var token = linked.Token;
         MessagingLog.StepStarted(logger, workerId, model, request.RequestId, request.RunId, request.StepId, request.Attempt, queuedMs);
+        var span = MessagingTelemetry.StartModelCall(request, workerId, queuedMs);
 
         var clock = Stopwatch.StartNew();
         var text = new StringBuilder();
@@ -104,16 +122,19 @@ internal sealed class ChatStepConsumer(
         {
             // Worker shutting down past its grace period: MassTransit puts the message back on the queue.
             MessagingLog.StepRequeued(logger, workerId, model, request.RequestId, clock.Elapsed.TotalMilliseconds);
+            MessagingTelemetry.EndModelCall(span, inputTokens, outputTokens, finishReason, "the worker stopped; the step went back to the queue");
             throw;
         }
         catch (OperationCanceledException) when (deadline.IsCancellationRequested)
         {
             MessagingLog.StepDeadlinePassed(logger, workerId, model, request.RequestId, request.RunId, request.StepId, clock.Elapsed.TotalMilliseconds);
+            MessagingTelemetry.EndModelCall(span, inputTokens, outputTokens, finishReason, "the requester's deadline passed");
             return;
         }
         catch (Exception ex)
         {
             MessagingLog.ModelFailed(logger, ex, workerId, model, request.RequestId, request.RunId, request.StepId);
+            MessagingTelemetry.EndModelCall(span, inputTokens, outputTokens, finishReason, ex.Message);
             if (context.ResponseAddress is not null)
             {
                 await context.RespondAsync(new ChatStepFault(request.RequestId, model, workerId, ex.Message, ex.GetType().Name)).ConfigureAwait(false);
@@ -129,12 +150,14 @@ internal sealed class ChatStepConsumer(
 
         var modelMs = clock.Elapsed.TotalMilliseconds;
         MessagingLog.StepFinished(logger, workerId, model, request.RequestId, inputTokens, outputTokens, finishReason, modelMs, pump.Count);
+        MessagingTelemetry.EndModelCall(span, inputTokens, outputTokens, finishReason, error: null);
         if (context.ResponseAddress is not null)
         {
             await context.RespondAsync(new ChatStepResponse(
                 request.RequestId, model, text.ToString(), inputTokens, outputTokens, finishReason, workerId, queuedMs, modelMs, pump.Count, deliveryId)
             {
                 ToolCalls = toolCalls.Count == 0 ? null : toolCalls,
+                Redelivered = redelivered,
             }).ConfigureAwait(false);
         }
     }

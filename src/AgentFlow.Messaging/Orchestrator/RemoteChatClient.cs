@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Text;
@@ -85,7 +86,8 @@ public sealed class RemoteChatClient : IChatClient
 
     /// <summary>
     /// Update property set when the step was delivered again to another worker after its worker stopped mid-step;
-    /// the value is the lost worker's id. Text streamed so far stays valid; the new delivery continues it.
+    /// the value is the lost worker's id, or null when that worker stopped before it announced the step (the broker's
+    /// redelivered flag tells). Text streamed so far stays valid; the new delivery continues it.
     /// </summary>
     public const string RedeliveredFromProperty = "agentflow.redelivered_from";
 
@@ -98,13 +100,32 @@ public sealed class RemoteChatClient : IChatClient
         ArgumentNullException.ThrowIfNull(messages);
         var timeout = TimeoutOf(options) ?? _owner.Options.RequestTimeout;
         var request = BuildRequest(messages, options, _owner.Time.GetUtcNow() + timeout);
+        // The step's span (AgentFlow's run tracer) is the parent of the worker's model-call span: named in the
+        // request, and current while MassTransit sends, so its own send/consume spans join the same trace.
+        var step = StepSpanOf(request, options);
+        if (step is not null)
+        {
+            request = request with { TraceParent = step.Id, TraceState = step.TraceStateString };
+        }
+
         await EnsureServedAsync(cancellationToken).ConfigureAwait(false);
 
         var stream = _owner.Router.Open(request.RequestId);
         try
         {
             _requests ??= _owner.Bus.CreateRequestClient<ChatStepRequest>(new Uri($"queue:{ModelQueues.For(Model)}"));
-            var response = _requests.GetResponse<ChatStepResponse, ChatStepFault>(request, cancellationToken, timeout);
+            var previous = Activity.Current;
+            Task<Response<ChatStepResponse, ChatStepFault>> response;
+            try
+            {
+                Activity.Current = step ?? previous;
+                response = _requests.GetResponse<ChatStepResponse, ChatStepFault>(request, cancellationToken, timeout);
+            }
+            finally
+            {
+                Activity.Current = previous;
+            }
+
             var call = new PendingCall(this, request.RequestId, stream, response, timeout, cancellationToken);
             while (true)
             {
@@ -202,6 +223,30 @@ public sealed class RemoteChatClient : IChatClient
         return new ChatStepRequest(NewId.NextGuid(), runId, stepId, attempt, Model, list, sampling, deadline) { Tools = tools, ToolMode = toolMode };
     }
 
+    /// <summary>Option key: the step attempt's idempotency key (<c>run/step/iteration/attempt</c>, iteration 0 outside loops).</summary>
+    public const string IdempotencyKey = "agentflow.idempotency_key";
+
+    private static Activity? StepSpanOf(ChatStepRequest request, ChatOptions? options)
+    {
+        if (request.RunId.Length == 0 || request.StepId.Length == 0)
+        {
+            return null;
+        }
+
+        // The loop iteration is only in the idempotency key ("run/step/iteration/attempt", 0 outside loops).
+        int? iteration = null;
+        if (options?.AdditionalProperties is { } props && props.TryGetValue(IdempotencyKey, out string? key) && key is not null)
+        {
+            var parts = key.Split('/');
+            if (parts.Length >= 4 && int.TryParse(parts[^2], NumberStyles.None, CultureInfo.InvariantCulture, out var i) && i > 0)
+            {
+                iteration = i;
+            }
+        }
+
+        return AgentFlow.Telemetry.RunTracer.StepSpan(request.RunId, request.StepId, iteration, request.Attempt);
+    }
+
     private static TimeSpan? TimeoutOf(ChatOptions? options)
     {
         if (options?.AdditionalProperties is not { } props || !props.TryGetValue(TimeoutKey, out object? value) || value is null)
@@ -232,7 +277,9 @@ public sealed class RemoteChatClient : IChatClient
         private string _emitted = string.Empty;
         private string? _worker;
         private Guid? _delivery;
-        private string? _redeliveredFrom;
+        private bool _lost;
+        private bool _lostNoted;
+        private string? _lostWorker;
         private ChatStepResponse? _final;
         private long _finalAt;
         private bool _remainderSent;
@@ -246,11 +293,11 @@ public sealed class RemoteChatClient : IChatClient
             while (true)
             {
                 Drain();
-                if (_redeliveredFrom is { } lost)
+                if (_lost)
                 {
                     // Tell the caller first: it records the lost delivery as a failed attempt of the step.
-                    _redeliveredFrom = null;
-                    return (RedeliveryUpdate(lost), false);
+                    _lost = false;
+                    return (RedeliveryUpdate(_lostWorker), false);
                 }
 
                 var ahead = _deliveries.Values
@@ -297,8 +344,9 @@ public sealed class RemoteChatClient : IChatClient
                 if (response.IsCompleted)
                 {
                     _final = await ReadResponseAsync().ConfigureAwait(false);
+                    MessagingTelemetry.RecordQueueWait(client.Model, _final.QueuedMs);
                     _finalAt = Time.GetTimestamp();
-                    Observe(_final.DeliveryId, _final.WorkerId);
+                    Observe(_final.DeliveryId, _final.WorkerId, _final.Redelivered);
                     continue;
                 }
 
@@ -313,7 +361,7 @@ public sealed class RemoteChatClient : IChatClient
                 switch (message)
                 {
                     case ChatStepStarted started:
-                        Observe(started.DeliveryId, started.WorkerId);
+                        Observe(started.DeliveryId, started.WorkerId, started.Redelivered);
                         break;
                     case ChatStepChunk chunk:
                         if (!_deliveries.TryGetValue(chunk.DeliveryId, out var delivery))
@@ -332,14 +380,15 @@ public sealed class RemoteChatClient : IChatClient
         // A delivery shows itself by its "started" notice, a chunk or the response, whichever comes first (a worker
         // announces a step only once it has run for a moment). A second delivery id means the step was delivered
         // again after its first worker stopped: the caller records the lost attempt. Late messages of an earlier
-        // delivery change nothing.
-        private void Observe(Guid delivery, string worker)
+        // delivery change nothing. A worker stopped within its first moments never announced the step: the broker's
+        // redelivered flag on the next delivery's notice or response still makes that attempt a record of its own.
+        private void Observe(Guid delivery, string worker, bool redelivered = false)
         {
             if (_seen.Add(delivery))
             {
                 if (_seen.Count > 1 && _worker is not null)
                 {
-                    _redeliveredFrom = _worker;
+                    (_lost, _lostNoted, _lostWorker) = (true, true, _worker);
                 }
 
                 (_delivery, _worker) = (delivery, worker);
@@ -347,6 +396,11 @@ public sealed class RemoteChatClient : IChatClient
             else if (delivery == _delivery)
             {
                 _worker = worker;
+            }
+
+            if (redelivered && !_lostNoted && _seen.Count == 1)
+            {
+                (_lost, _lostNoted, _lostWorker) = (true, true, null);
             }
         }
 
@@ -433,7 +487,7 @@ public sealed class RemoteChatClient : IChatClient
         private static string ShortName(string? type) =>
             type is null ? "Fault" : type[(type.LastIndexOf('.') + 1)..];
 
-        private ChatResponseUpdate RedeliveryUpdate(string lostWorker) => new()
+        private ChatResponseUpdate RedeliveryUpdate(string? lostWorker) => new()
         {
             Role = ChatRole.Assistant,
             ResponseId = _responseId,

@@ -232,6 +232,11 @@ public sealed partial class LlamaChatClient : IChatClient, AgentFlow.Models.ITok
         result.PromptTokens = promptTokens.Length;
         maxOutput = Math.Min(maxOutput, ContextSize - promptTokens.Length);
         var constraint = turn.IsConstrained ? turn.CreateConstraint(_vocabulary.Value, maxOutput) : null;
+        var logProbabilities = TokenLogProbabilities.Requested(options) is { } top ? new LogProbabilityReader(_vocabulary.Value, top) : null;
+        if (logProbabilities is not null)
+        {
+            result.LogProbabilities = new ConcurrentQueue<TokenLogProbability>();
+        }
 
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         LLamaContext? context = null;
@@ -245,7 +250,7 @@ public sealed partial class LlamaChatClient : IChatClient, AgentFlow.Models.ITok
             // bus), and the caller never waits on a per-token hop.
             var channel = Channel.CreateUnbounded<string>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            var decoding = _threads.Run(() => Decode(context, options, turn, constraint, promptTokens, maxOutput, result, channel.Writer, stop.Token));
+            var decoding = _threads.Run(() => Decode(context, options, turn, constraint, logProbabilities, promptTokens, maxOutput, result, channel.Writer, stop.Token));
             try
             {
                 await foreach (var text in channel.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
@@ -303,8 +308,8 @@ public sealed partial class LlamaChatClient : IChatClient, AgentFlow.Models.ITok
     // The whole generation, synchronously on one thread: prompt, then one token at a time until a stop, the end of
     // generation or the token limit. Text goes to 'output'; the writer completes with the failure, if any.
     private void Decode(
-        LLamaContext context, ChatOptions? options, LocalChatTurn turn, TokenConstraint? constraint, LLamaToken[] promptTokens, int maxOutput,
-        LocalGeneration result, ChannelWriter<string> output, CancellationToken cancellationToken)
+        LLamaContext context, ChatOptions? options, LocalChatTurn turn, TokenConstraint? constraint, LogProbabilityReader? logProbabilities,
+        LLamaToken[] promptTokens, int maxOutput, LocalGeneration result, ChannelWriter<string> output, CancellationToken cancellationToken)
     {
         try
         {
@@ -314,7 +319,7 @@ public sealed partial class LlamaChatClient : IChatClient, AgentFlow.Models.ITok
             var decoder = new StreamingTokenDecoder(context);
             var stops = new StopSequenceFilter(turn.StopSequences);
             var clock = Stopwatch.StartNew();
-            var token = EvaluatePrompt(context, batch, sampler, constraint, promptTokens, cancellationToken);
+            var token = EvaluatePrompt(context, batch, sampler, constraint, logProbabilities, promptTokens, cancellationToken);
             result.PromptMilliseconds = clock.Elapsed.TotalMilliseconds;
             clock.Restart();
 
@@ -332,6 +337,13 @@ public sealed partial class LlamaChatClient : IChatClient, AgentFlow.Models.ITok
                 }
 
                 result.OutputTokens++;
+
+                // Before the token's text is handed over, so an update carries the log probabilities of its text.
+                if (logProbabilities?.Last is { } logProbability)
+                {
+                    result.LogProbabilities!.Enqueue(logProbability);
+                }
+
                 decoder.Add(token);
                 var text = stops.Push(decoder.Read());
                 if (text.Length > 0)
@@ -358,7 +370,7 @@ public sealed partial class LlamaChatClient : IChatClient, AgentFlow.Models.ITok
                     break;
                 }
 
-                token = EvaluateNext(context, batch, sampler, constraint, token, position++);
+                token = EvaluateNext(context, batch, sampler, constraint, logProbabilities, token, position++);
             }
 
             pending.Append(stops.Flush());
@@ -378,7 +390,8 @@ public sealed partial class LlamaChatClient : IChatClient, AgentFlow.Models.ITok
     }
 
     private LLamaToken EvaluatePrompt(
-        LLamaContext context, LLamaBatch batch, SafeLLamaSamplerChainHandle sampler, TokenConstraint? constraint, LLamaToken[] tokens, CancellationToken cancellationToken)
+        LLamaContext context, LLamaBatch batch, SafeLLamaSamplerChainHandle sampler, TokenConstraint? constraint, LogProbabilityReader? logProbabilities,
+        LLamaToken[] tokens, CancellationToken cancellationToken)
     {
         var size = (int)context.BatchSize;
         for (var start = 0; start < tokens.Length; start += size)
@@ -390,29 +403,27 @@ public sealed partial class LlamaChatClient : IChatClient, AgentFlow.Models.ITok
             Check(context.Decode(batch));
         }
 
-        return Sample(context, sampler, constraint, batch.TokenCount - 1);
+        return Sample(context, sampler, constraint, logProbabilities, batch.TokenCount - 1);
     }
 
-    private LLamaToken EvaluateNext(LLamaContext context, LLamaBatch batch, SafeLLamaSamplerChainHandle sampler, TokenConstraint? constraint, LLamaToken token, int position)
+    private LLamaToken EvaluateNext(
+        LLamaContext context, LLamaBatch batch, SafeLLamaSamplerChainHandle sampler, TokenConstraint? constraint, LogProbabilityReader? logProbabilities, LLamaToken token, int position)
     {
         batch.Clear();
         batch.Add(token, position, LLamaSeqId.Zero, logits: true);
         Check(context.Decode(batch));
-        return Sample(context, sampler, constraint, 0);
+        return Sample(context, sampler, constraint, logProbabilities, 0);
     }
 
     // Under a constraint the disallowed tokens' logits are set to -inf in llama.cpp's own buffer before the sampler
     // chain reads it, so greedy, temperature and top-p sampling all pick among the allowed tokens only.
-    private static LLamaToken Sample(LLamaContext context, SafeLLamaSamplerChainHandle sampler, TokenConstraint? constraint, int index)
+    // The sampler chain reads a copy of the logits, so the buffer still holds them (masked) for the log probabilities.
+    private static LLamaToken Sample(LLamaContext context, SafeLLamaSamplerChainHandle sampler, TokenConstraint? constraint, LogProbabilityReader? logProbabilities, int index)
     {
-        if (constraint is null)
-        {
-            return sampler.Sample(context.NativeHandle, index);
-        }
-
-        constraint.Mask(context.NativeHandle.GetLogitsIth(index));
+        constraint?.Mask(context.NativeHandle.GetLogitsIth(index));
         var token = sampler.Sample(context.NativeHandle, index);
-        constraint.Accept((int)token);
+        constraint?.Accept((int)token);
+        logProbabilities?.Read(context.NativeHandle.GetLogitsIth(index), (int)token);
         return token;
     }
 
@@ -453,7 +464,7 @@ public sealed partial class LlamaChatClient : IChatClient, AgentFlow.Models.ITok
     }
 
     /// <summary>What <see cref="CreateSampler"/> honours beyond temperature, top-p, top-k and seed.</summary>
-    private static readonly SamplingSupport Supported = new() { Penalties = true, LogitBias = true };
+    private static readonly SamplingSupport Supported = new() { Penalties = true, LogitBias = true, LogProbabilities = true };
 
     // The one place the llama.cpp sampler chain is built from the request's options.
     private SafeLLamaSamplerChainHandle CreateSampler(ChatOptions? options)

@@ -34,7 +34,7 @@ internal static class ApprovalsEndpoints
         return Results.Json(array);
     }
 
-    private static async Task<IResult> DecideAsync(string id, string step, HttpContext http, IRunStore runs, IRunExecutor executor, RunLauncher launcher, RunEventHub hub)
+    private static async Task<IResult> DecideAsync(string id, string step, HttpContext http, IRunStore runs, IRunExecutor executor, RunLauncher launcher)
     {
         var (body, invalid) = await ApiResults.ReadObjectAsync(http, "{\"approve\": true, \"comment\": \"…\", \"by\": \"alice\"}").ConfigureAwait(false);
         if (body is null)
@@ -61,7 +61,7 @@ internal static class ApprovalsEndpoints
         var claimed = body["by"] is JsonValue by && by.TryGetValue<string>(out var name) ? name : null;
         var comment = body["comment"] is JsonValue c && c.TryGetValue<string>(out var text) ? text : null;
         var answer = new ApprovalAnswer(step, approve, ApiSecurity.DecidedBy(http.User, claimed), comment);
-        launcher.Launch(id, () => executor.ContinueAsync(id, answer, hub, CancellationToken.None));
+        launcher.Launch(id, observer => executor.ContinueAsync(id, answer, observer, CancellationToken.None));
         return Results.Json(new JsonObject { ["run_id"] = id, ["step"] = step, ["decision"] = approve ? "approved" : "rejected", ["url"] = $"/api/runs/{id}" }, statusCode: 202);
     }
 }

@@ -202,8 +202,14 @@ async function runPage(runId) {
   let run = null;
   let stopped = false;
   cleanup.push(() => { stopped = true; });
+  // Requests overlap (an event triggers a refresh while an older one is in flight): a response is drawn only when
+  // no later one has been, and a finished run never goes back to an earlier state.
+  let asked = 0;
+  let drawn = 0;
 
-  function render(r) {
+  function render(r, at = ++asked) {
+    if (at < drawn || (run && TERMINAL.includes(run.status) && !TERMINAL.includes(r.status))) return;
+    drawn = at;
     run = r;
     const s = r.steps || [];
     head.replaceChildren(h('div', { class: 'grid' },
@@ -226,11 +232,12 @@ async function runPage(runId) {
   }
 
   async function refresh() {
+    const at = ++asked;
     const r = await api(`/api/runs/${runId}`);
     if (stopped) return null;
-    if (!r.ok) { head.replaceChildren(h('p', { class: 'error' }, problem(r))); return null; }
-    render(r.data);
-    return r.data;
+    if (!r.ok) { if (!run) head.replaceChildren(h('p', { class: 'error' }, problem(r))); return null; }
+    render(r.data, at);
+    return run;
   }
 
   async function loadVerify() {
@@ -305,7 +312,11 @@ async function runPage(runId) {
       st.detail ? h('p', { class: 'muted small' }, st.detail) : '',
       st.output !== null && st.output !== undefined ? [h('b', {}, 'Answer'), h('pre', { class: 'step-output' }, typeof st.output === 'string' ? st.output : JSON.stringify(st.output, null, 2))] : '',
       st.error ? h('p', { class: 'error' }, st.error) : '',
-      a && a.decision ? h('p', {}, `${a.decision} by ${a.decided_by || '?'} at ${fmtTime(a.decided_at)}${a.comment ? ` — “${a.comment}”` : ''}`) : '');
+      a && a.decision ? h('p', {}, `${a.decision} by ${a.decided_by || '?'} at ${fmtTime(a.decided_at)}${a.comment ? ` — “${a.comment}”` : ''}`) : '',
+      (st.tool_calls || []).length ? [h('b', {}, 'Tool calls'), h('ul', { class: 'tool-calls' }, st.tool_calls.map(c => h('li', {},
+        h('code', {}, c.name), ` ${c.arguments} → ${c.status}`,
+        c.approval && c.approval.decision ? ` (${c.approval.decision} by ${c.approval.decided_by || '?'}${c.approval.comment ? `: “${c.approval.comment}”` : ''})` : '',
+        c.error ? h('span', { class: 'error' }, ` ${c.error}`) : '')))] : '');
   }
 
   // Live: Server-Sent Events when the server has them, else poll every second.
@@ -379,10 +390,12 @@ function approvalCard(runId, workflow, w, done) {
     if (r.ok && done) done();
   };
   const card = h('section', { class: 'card waiting', 'data-approval': runId },
-    h('h2', {}, `Waiting for a decision at `, h('code', {}, w.step)),
+    h('h2', {}, w.tool ? 'Tool call waiting for a decision at ' : 'Waiting for a decision at ', h('code', {}, w.step)),
     h('p', {}, h('a', { href: `#/runs/${runId}` }, `${workflow || ''} ${runId.slice(0, 12)}`), w.deadline ? ` · deadline ${fmtTime(w.deadline)} (then ${w.on_timeout || 'reject'})` : ''),
     h('p', {}, h('b', {}, w.message || '')),
-    w.show ? h('pre', {}, w.show) : '',
+    // A tool call (approve: true): the tool and exactly the arguments it would run with.
+    w.tool ? [h('p', {}, 'Tool ', h('code', { class: 'tool-name' }, w.tool)), h('pre', { class: 'tool-arguments' }, JSON.stringify(w.arguments, null, 2))]
+      : w.show ? h('pre', {}, w.show) : '',
     h('div', { class: 'inline' },
       h('label', { for: `comment-${runId}` }, 'Comment', comment),
       h('label', { for: `by-${runId}` }, 'Decided by', by)),

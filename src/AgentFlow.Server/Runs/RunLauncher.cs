@@ -8,7 +8,7 @@ namespace AgentFlow.Server.Runs;
 /// The runs this server executes in the background, by id: started over the API, continued after a decision, or
 /// taken over by the sweep. A run outlives the request that started it; it stops with the process and stays resumable.
 /// </summary>
-internal sealed partial class RunLauncher(ILogger<RunLauncher> logger)
+internal sealed partial class RunLauncher(RunEventHub hub, ILogger<RunLauncher> logger)
 {
     private readonly ConcurrentDictionary<string, Task> _inFlight = new(StringComparer.Ordinal);
 
@@ -18,14 +18,20 @@ internal sealed partial class RunLauncher(ILogger<RunLauncher> logger)
     /// <summary>Whether this process executes <paramref name="runId"/> right now.</summary>
     public bool Contains(string runId) => _inFlight.ContainsKey(runId);
 
-    /// <summary>Starts <paramref name="work"/> in the background under <paramref name="runId"/>; its failures are logged.</summary>
-    public void Launch(string runId, Func<Task> work)
+    /// <summary>
+    /// Starts <paramref name="work"/> in the background under <paramref name="runId"/>; its failures are logged. The
+    /// work reports its run's events to the observer it is given, which passes them to the event hub, except the
+    /// run's end: that waits until the work has returned, i.e. until the host has written the whole record (MLflow
+    /// run, transcript, seal). A subscriber that reads or verifies the run on <c>run_finished</c> sees it complete.
+    /// </summary>
+    public void Launch(string runId, Func<IRunObserver, Task> work)
     {
+        var observer = new HoldingFinish(hub);
         var task = Task.Run(async () =>
         {
             try
             {
-                await work().ConfigureAwait(false);
+                await work(observer).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is AgentFlowException or IOException or InvalidOperationException)
             {
@@ -33,6 +39,7 @@ internal sealed partial class RunLauncher(ILogger<RunLauncher> logger)
             }
             finally
             {
+                observer.Release();
                 _inFlight.TryRemove(runId, out _);
             }
         });
@@ -48,6 +55,31 @@ internal sealed partial class RunLauncher(ILogger<RunLauncher> logger)
             if (runEvent is RunStartedEvent)
             {
                 started.TrySetResult(runEvent.RunId);
+            }
+        }
+    }
+
+    // Holds the run's RunFinishedEvent back until Release.
+    private sealed class HoldingFinish(IRunObserver inner) : IRunObserver
+    {
+        private RunFinishedEvent? _finished;
+
+        public void OnEvent(RunEvent runEvent)
+        {
+            if (runEvent is RunFinishedEvent finished)
+            {
+                Volatile.Write(ref _finished, finished);
+                return;
+            }
+
+            inner.OnEvent(runEvent);
+        }
+
+        public void Release()
+        {
+            if (Interlocked.Exchange(ref _finished, null) is { } finished)
+            {
+                inner.OnEvent(finished);
             }
         }
     }

@@ -62,12 +62,17 @@ public static class RunResultJson
                 ["requested_at"] = waiting.RequestedAt.ToString("O", System.Globalization.CultureInfo.InvariantCulture),
                 ["deadline"] = waiting.Deadline?.ToString("O", System.Globalization.CultureInfo.InvariantCulture),
                 ["on_timeout"] = waiting.OnTimeout,
+                ["tool"] = waiting.Tool,
+                ["arguments"] = Arguments(waiting.Arguments),
             },
         };
         return root;
     }
 
-    /// <summary>A run waiting for a decision, as <c>approvals list --json</c> and <c>GET /api/approvals</c> show it.</summary>
+    /// <summary>
+    /// A run waiting for a decision, as <c>approvals list --json</c> and <c>GET /api/approvals</c> show it: an approval
+    /// step, or a tool call (<c>tool</c> and <c>arguments</c> set; <c>step</c> is the agent step to decide at).
+    /// </summary>
     public static JsonObject Approval(RunRecord record, WaitingApproval waiting) => new()
     {
         ["run_id"] = record.RunId,
@@ -78,7 +83,27 @@ public static class RunResultJson
         ["requested_at"] = waiting.RequestedAt.ToString("O", System.Globalization.CultureInfo.InvariantCulture),
         ["deadline"] = waiting.Deadline?.ToString("O", System.Globalization.CultureInfo.InvariantCulture),
         ["on_timeout"] = waiting.OnTimeout,
+        ["tool"] = waiting.Tool,
+        ["arguments"] = Arguments(waiting.Arguments),
     };
+
+    // A waiting tool call's arguments as a JSON object (they were checked against the tool's schema); null for approval steps.
+    private static JsonNode? Arguments(string? json)
+    {
+        if (json is null)
+        {
+            return null;
+        }
+
+        try
+        {
+            return JsonNode.Parse(json);
+        }
+        catch (JsonException)
+        {
+            return json;
+        }
+    }
 
     /// <summary>One step attempt as the run JSON shows it.</summary>
     public static JsonObject Step(StepRecord step) => new JsonObject

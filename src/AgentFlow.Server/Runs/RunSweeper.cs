@@ -12,7 +12,7 @@ namespace AgentFlow.Server.Runs;
 /// passed the security check, so a server that refuses to start never touches a run.
 /// </summary>
 internal sealed partial class RunSweeper(
-    IRunStore runs, IRunExecutor executor, RunLauncher launcher, RunEventHub hub, ApiSecurity security, ServerOptions options, TimeProvider time, ILogger<RunSweeper> logger)
+    IRunStore runs, IRunExecutor executor, RunLauncher launcher, ApiSecurity security, ServerOptions options, TimeProvider time, ILogger<RunSweeper> logger)
     : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -66,7 +66,7 @@ internal sealed partial class RunSweeper(
             await probe.DisposeAsync().ConfigureAwait(false);
             LogTakingOver(logger, run.RunId, run.Record.Status);
             var runId = run.RunId;
-            launcher.Launch(runId, () => executor.ContinueAsync(runId, answer: null, hub, CancellationToken.None));
+            launcher.Launch(runId, observer => executor.ContinueAsync(runId, answer: null, observer, CancellationToken.None));
         }
     }
 

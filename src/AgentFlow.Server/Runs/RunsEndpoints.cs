@@ -27,7 +27,7 @@ internal static class RunsEndpoints
         return api;
     }
 
-    private static async Task<IResult> StartAsync(HttpContext http, ServerPaths paths, ModelRegistry registry, IRunExecutor executor, RunLauncher launcher, RunEventHub hub)
+    private static async Task<IResult> StartAsync(HttpContext http, ServerPaths paths, ModelRegistry registry, IRunExecutor executor, RunLauncher launcher)
     {
         var (body, invalid) = await ApiResults.ReadObjectAsync(http, "{\"workflow\": \"hello\", \"inputs\": {\"name\": \"Ada\"}, \"bindings\": {}}").ConfigureAwait(false);
         if (body is null)
@@ -55,12 +55,12 @@ internal static class RunsEndpoints
         }
 
         var started = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
-        launcher.Launch(Guid.NewGuid().ToString("N"), async () =>
+        launcher.Launch(Guid.NewGuid().ToString("N"), async observer =>
         {
             try
             {
                 // Answer the client once the run is saved, so its id can be read back at once.
-                await executor.ExecuteAsync(definition, inputs, bindings, new RunLauncher.StartedSignal(hub, started), CancellationToken.None).ConfigureAwait(false);
+                await executor.ExecuteAsync(definition, inputs, bindings, new RunLauncher.StartedSignal(observer, started), CancellationToken.None).ConfigureAwait(false);
             }
             finally
             {
@@ -155,7 +155,7 @@ internal static class RunsEndpoints
                     StepStartedEvent e => ("step_started", (JsonNode)RunResultJson.Step(e.Step)),
                     StepOutputChunkEvent e => ("chunk", new JsonObject { ["step"] = e.StepId, ["text"] = e.Text }),
                     StepFinishedEvent e => ("step_finished", RunResultJson.Step(e.Step)),
-                    ApprovalRequestedEvent e => ("approval_requested", new JsonObject { ["step"] = e.Waiting.StepId, ["message"] = e.Waiting.Message, ["show"] = e.Waiting.Show }),
+                    ApprovalRequestedEvent e => ("approval_requested", new JsonObject { ["step"] = e.Waiting.StepId, ["message"] = e.Waiting.Message, ["show"] = e.Waiting.Show, ["tool"] = e.Waiting.Tool, ["arguments"] = e.Waiting.Arguments }),
                     RunFinishedEvent e => (e.Record.Status == RunStatus.Waiting ? "waiting" : "run_finished", RunResultJson.ToJson(e.Record)),
                     _ => (string.Empty, null!),
                 };

@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using AgentFlow.Models;
 using AgentFlow.Serving.OpenAI.Errors;
+using AgentFlow.Serving.OpenAI.Requests;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Logging;
@@ -11,17 +12,16 @@ namespace AgentFlow.Serving.OpenAI.Chat;
 
 /// <summary>
 /// <c>POST /v1/chat/completions</c>: reads the request, refuses what the model cannot honour, and answers as one JSON
-/// completion or as Server-Sent Events. With <c>n</c> &gt; 1 the choices are generated one after another, each with
+/// completion or as Server-Sent Events; a tool call the model makes is answered as <c>tool_calls</c> (the endpoint
+/// never runs tools: the client does). With <c>n</c> &gt; 1 the choices are generated one after another, each with
 /// its own seed (the request's seed + the choice's index), so seeded requests stay reproducible.
 /// </summary>
-internal sealed class ChatCompletionHandler(IReadOnlyDictionary<string, IChatClient> models, TimeProvider time, ILogger logger)
+internal sealed class ChatCompletionHandler(IReadOnlyDictionary<string, IChatClient> models, IEnumerable<string> embedders, TimeProvider time, ILogger logger)
 {
-    private static readonly JsonDocumentOptions RequestJson = new() { AllowDuplicateProperties = false };
-
     /// <summary>Handles one request.</summary>
     public async Task HandleAsync(HttpContext http)
     {
-        if (await ReadBodyAsync(http).ConfigureAwait(false) is not { } body)
+        if (await RequestBody.ReadAsync(http).ConfigureAwait(false) is not { } body)
         {
             return;
         }
@@ -29,12 +29,19 @@ internal sealed class ChatCompletionHandler(IReadOnlyDictionary<string, IChatCli
         var request = ChatCompletionRequestReader.Read(body, out var problems);
         if (request is null)
         {
-            await Combine(problems).WriteAsync(http).ConfigureAwait(false);
+            await OpenAIError.Combine(problems).WriteAsync(http).ConfigureAwait(false);
             return;
         }
 
         if (!models.TryGetValue(request.Model, out var client))
         {
+            if (embedders.Contains(request.Model, StringComparer.Ordinal))
+            {
+                await OpenAIError.InvalidRequest($"The model '{request.Model}' is an embedding model; use it with /v1/embeddings (chat models served: {string.Join(", ", models.Keys.Order(StringComparer.Ordinal))})", "model", "model_not_found")
+                    .WriteAsync(http).ConfigureAwait(false);
+                return;
+            }
+
             await new OpenAIError(StatusCodes.Status404NotFound, $"The model '{request.Model}' does not exist (served: {string.Join(", ", models.Keys.Order(StringComparer.Ordinal))})", "invalid_request_error", "model", "model_not_found")
                 .WriteAsync(http).ConfigureAwait(false);
             return;
@@ -62,42 +69,11 @@ internal sealed class ChatCompletionHandler(IReadOnlyDictionary<string, IChatCli
                 await CompleteAsync(http, client, request, id, created).ConfigureAwait(false);
             }
         }
-        catch (Exception ex) when (!http.Response.HasStarted && ModelErrors.ToClientError(ex) is { } error)
+        catch (Exception ex) when (!http.Response.HasStarted && ModelErrors.ToClientError(ex, request) is { } error)
         {
             await error.WriteAsync(http).ConfigureAwait(false);
         }
     }
-
-    private static async Task<JsonObject?> ReadBodyAsync(HttpContext http)
-    {
-        try
-        {
-            // A repeated field would otherwise surface later, as an exception while the fields are read.
-            if (await JsonNode.ParseAsync(http.Request.Body, documentOptions: RequestJson, cancellationToken: http.RequestAborted).ConfigureAwait(false) is JsonObject body)
-            {
-                return body;
-            }
-
-            await OpenAIError.InvalidRequest("The request body must be a JSON object.").WriteAsync(http).ConfigureAwait(false);
-        }
-        catch (BadHttpRequestException ex)
-        {
-            await new OpenAIError(ex.StatusCode, ex.StatusCode == StatusCodes.Status413PayloadTooLarge
-                ? $"The request body is larger than {OpenAIEndpoint.MaxRequestBytes} bytes."
-                : $"The request could not be read: {ex.Message}", "invalid_request_error").WriteAsync(http).ConfigureAwait(false);
-        }
-        catch (JsonException ex)
-        {
-            await OpenAIError.InvalidRequest($"We could not parse the JSON body of your request: {ex.Message}").WriteAsync(http).ConfigureAwait(false);
-        }
-
-        return null;
-    }
-
-    // OpenAI answers one error; it names the first field at fault and lists the others in its message.
-    private static OpenAIError Combine(IReadOnlyList<OpenAIError> problems) => problems.Count == 1
-        ? problems[0]
-        : problems[0] with { Message = string.Create(CultureInfo.InvariantCulture, $"{problems.Count} problems: {string.Join("; ", problems.Select(p => p.Message))}") };
 
     private static OpenAIError? Unsupported(ChatCompletionRequest request, IChatClient client)
     {
@@ -108,7 +84,7 @@ internal sealed class ChatCompletionHandler(IReadOnlyDictionary<string, IChatCli
             ("frequency_penalty", options.FrequencyPenalty is not (null or 0f), support?.Penalties == true),
             ("presence_penalty", options.PresencePenalty is not (null or 0f), support?.Penalties == true),
             ("logit_bias", options.GetLogitBias() is { Count: > 0 }, support?.LogitBias == true),
-            ("logprobs", request.LogProbabilities, false),
+            ("logprobs", request.LogProbabilities, support?.LogProbabilities == true),
         })
         {
             if (asked && !honoured)
@@ -128,11 +104,25 @@ internal sealed class ChatCompletionHandler(IReadOnlyDictionary<string, IChatCli
         for (var index = 0; index < request.Choices; index++)
         {
             var response = await client.GetResponseAsync(request.Messages, ChoiceOptions(request, index), http.RequestAborted).ConfigureAwait(false);
+            var calls = response.Messages.SelectMany(m => m.Contents).OfType<FunctionCallContent>().ToList();
+            var message = new JsonObject
+            {
+                ["role"] = "assistant",
+
+                // As OpenAI answers a call: no content unless the model also wrote text.
+                ["content"] = calls.Count > 0 && response.Text.Length == 0 ? null : response.Text,
+                ["refusal"] = null,
+            };
+            if (calls.Count > 0)
+            {
+                message["tool_calls"] = new JsonArray([.. calls.Select(c => ToolCall(c, null))]);
+            }
+
             choices.Add(new JsonObject
             {
                 ["index"] = index,
-                ["message"] = new JsonObject { ["role"] = "assistant", ["content"] = response.Text, ["refusal"] = null },
-                ["logprobs"] = null,
+                ["message"] = message,
+                ["logprobs"] = request.LogProbabilities ? LogProbabilities(TokenLogProbabilities.Read(response.AdditionalProperties)) : null,
                 ["finish_reason"] = Finish(response.FinishReason),
             });
             promptTokens ??= response.Usage?.InputTokenCount;
@@ -175,5 +165,56 @@ internal sealed class ChatCompletionHandler(IReadOnlyDictionary<string, IChatCli
 
     /// <summary>OpenAI's finish reason for a chat finish reason (a missing one is a normal stop).</summary>
     internal static string Finish(ChatFinishReason? reason) =>
-        reason == ChatFinishReason.Length ? "length" : reason == ChatFinishReason.ContentFilter ? "content_filter" : "stop";
+        reason == ChatFinishReason.Length ? "length"
+        : reason == ChatFinishReason.ContentFilter ? "content_filter"
+        : reason == ChatFinishReason.ToolCalls ? "tool_calls"
+        : "stop";
+
+    /// <summary>
+    /// A call as OpenAI writes it: <c>{id, type: function, function: {name, arguments}}</c>, the arguments as a JSON
+    /// string; in a stream delta also its <paramref name="index"/>.
+    /// </summary>
+    internal static JsonObject ToolCall(FunctionCallContent call, int? index)
+    {
+        var json = new JsonObject();
+        if (index is { } i)
+        {
+            json["index"] = i;
+        }
+
+        json["id"] = call.CallId;
+        json["type"] = "function";
+        json["function"] = new JsonObject { ["name"] = call.Name, ["arguments"] = Arguments(call) };
+        return json;
+    }
+
+    /// <summary>
+    /// OpenAI's <c>logprobs</c> of a choice (or of a stream chunk): <c>{content: [{token, logprob, bytes,
+    /// top_logprobs}], refusal: null}</c>.
+    /// </summary>
+    internal static JsonObject LogProbabilities(IReadOnlyList<TokenLogProbability>? tokens) => new()
+    {
+        ["content"] = new JsonArray([.. (tokens ?? []).Select(t => Token(t, withTop: true))]),
+        ["refusal"] = null,
+    };
+
+    private static JsonObject Token(TokenLogProbability token, bool withTop)
+    {
+        var json = new JsonObject
+        {
+            ["token"] = token.Token,
+            ["logprob"] = token.LogProbability,
+            ["bytes"] = new JsonArray([.. token.Bytes.Select(b => (JsonNode)(int)b)]),
+        };
+        if (withTop)
+        {
+            json["top_logprobs"] = new JsonArray([.. token.Top.Select(t => Token(t, withTop: false))]);
+        }
+
+        return json;
+    }
+
+    /// <summary>The call's arguments as compact JSON text (<c>{}</c> when it has none).</summary>
+    internal static string Arguments(FunctionCallContent call) =>
+        JsonSerializer.Serialize(call.Arguments ?? new Dictionary<string, object?>(), AIJsonUtilities.DefaultOptions.GetTypeInfo(typeof(IDictionary<string, object?>)));
 }

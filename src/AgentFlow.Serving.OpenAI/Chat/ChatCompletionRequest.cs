@@ -11,7 +11,10 @@ internal sealed class ChatCompletionRequest
     /// <summary>The conversation, in order.</summary>
     public required List<ChatMessage> Messages { get; init; }
 
-    /// <summary>The sampling options (temperature, top-p, seed, stop, token limit, penalties, logit bias).</summary>
+    /// <summary>
+    /// The options: sampling (temperature, top-p, seed, stop, token limit, penalties, logit bias, log probabilities), tool
+    /// declarations and tool mode, response format.
+    /// </summary>
     public required ChatOptions Options { get; init; }
 
     /// <summary>Answer as Server-Sent Events.</summary>

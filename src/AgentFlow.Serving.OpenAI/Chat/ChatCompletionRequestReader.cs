@@ -29,9 +29,15 @@ internal static class ChatCompletionRequestReader
         var messages = ReadMessages(reader);
         var options = new ChatOptions();
         ReadSampling(reader, options);
+        ToolFieldsReader.ReadTools(reader, options);
+        options.ResponseFormat = ToolFieldsReader.ReadResponseFormat(reader);
         var (stream, includeUsage) = ReadStreaming(reader);
         var choices = (int?)reader.Integer(reader.Field("n"), "n", 1, MaxChoices) ?? 1;
         var (logprobs, topLogprobs) = ReadLogProbabilities(reader);
+        if (logprobs)
+        {
+            TokenLogProbabilities.Request(options, topLogprobs);
+        }
 
         // Fields that describe the caller and do not change the answer.
         reader.String(reader.Field("user"), "user");
@@ -79,20 +85,35 @@ internal static class ChatCompletionRequestReader
             }
 
             var role = reader.String(item["role"], param + ".role", required: true);
-            var content = ReadContent(reader, item["content"], param + ".content", required: role != "assistant");
-            reader.String(item["name"], param + ".name");
-            reader.RejectUnknown(item, param, "role", "content", "name");
-            ChatRole? chatRole = role switch
+            var content = ReadContent(reader, item["content"], param + ".content", required: role is not ("assistant" or null));
+            switch (role)
             {
-                null => null,
-                "system" or "developer" => ChatRole.System,
-                "user" => ChatRole.User,
-                "assistant" => ChatRole.Assistant,
-                _ => Unsupported(reader, param + ".role", $"'{param}.role' must be one of system, developer, user, assistant (got '{role}')"),
-            };
-            if (chatRole is { } r)
-            {
-                messages.Add(new ChatMessage(r, content ?? string.Empty));
+                case null:
+                    break;
+                case "system" or "developer" or "user":
+                    reader.String(item["name"], param + ".name");
+                    reader.RejectUnknown(item, param, "role", "content", "name");
+                    messages.Add(new ChatMessage(role == "user" ? ChatRole.User : ChatRole.System, content));
+                    break;
+                case "assistant":
+                    // An earlier answer, possibly with the calls it made (their results follow as tool messages).
+                    reader.String(item["name"], param + ".name");
+                    reader.String(item["refusal"], param + ".refusal");
+                    reader.RejectUnknown(item, param, "role", "content", "name", "refusal", "tool_calls");
+                    var calls = ToolFieldsReader.ReadToolCalls(reader, item["tool_calls"], param + ".tool_calls");
+                    messages.Add(new ChatMessage(ChatRole.Assistant, [.. Text(content), .. calls ?? []]));
+                    break;
+                case "tool":
+                    reader.RejectUnknown(item, param, "role", "content", "tool_call_id");
+                    if (ToolFieldsReader.ReadToolResult(reader, item, param, content) is { } result)
+                    {
+                        messages.Add(new ChatMessage(ChatRole.Tool, [result]));
+                    }
+
+                    break;
+                default:
+                    reader.Problem(param + ".role", $"'{param}.role' must be one of system, developer, user, assistant, tool (got '{role}')");
+                    break;
             }
         }
 
@@ -138,11 +159,7 @@ internal static class ChatCompletionRequestReader
         return null;
     }
 
-    private static ChatRole? Unsupported(JsonFieldReader reader, string param, string message)
-    {
-        reader.Problem(param, message);
-        return null;
-    }
+    private static IEnumerable<AIContent> Text(string? content) => string.IsNullOrEmpty(content) ? [] : [new TextContent(content)];
 
     private static void ReadSampling(JsonFieldReader reader, ChatOptions options)
     {
@@ -226,7 +243,7 @@ internal static class ChatCompletionRequestReader
     private static (bool LogProbabilities, int Top) ReadLogProbabilities(JsonFieldReader reader)
     {
         var logprobs = reader.Bool(reader.Field("logprobs"), "logprobs") ?? false;
-        var top = (int?)reader.Integer(reader.Field("top_logprobs"), "top_logprobs", 0, 20);
+        var top = (int?)reader.Integer(reader.Field("top_logprobs"), "top_logprobs", 0, TokenLogProbabilities.MaxTop);
         if (top is not null && !logprobs)
         {
             reader.Problem("top_logprobs", "'top_logprobs' needs 'logprobs' set to true");

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using AgentFlow.Models;
 using AgentFlow.Serving.OpenAI.Errors;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.AI;
@@ -7,9 +8,10 @@ using Microsoft.Extensions.Logging;
 namespace AgentFlow.Serving.OpenAI.Chat;
 
 /// <summary>
-/// A streamed chat completion, as OpenAI sends it: per choice a first chunk with <c>delta.role</c>, text chunks, and a
-/// chunk with the finish reason; with <c>include_usage</c> every chunk has <c>usage: null</c> and a last chunk with no
-/// choices carries the usage; then <c>data: [DONE]</c>.
+/// A streamed chat completion, as OpenAI sends it: per choice a first chunk with <c>delta.role</c>, text chunks, tool
+/// calls as <c>delta.tool_calls</c> (with their <c>index</c>), and a chunk with the finish reason; with
+/// <c>include_usage</c> every chunk has <c>usage: null</c> and a last chunk with no choices carries the usage; then
+/// <c>data: [DONE]</c>.
 /// </summary>
 internal sealed class ChatCompletionStream(HttpContext http, IChatClient client, ChatCompletionRequest request, string id, long created, ILogger logger)
 {
@@ -42,6 +44,11 @@ internal sealed class ChatCompletionStream(HttpContext http, IChatClient client,
 
                     await SendAsync(Chunk(index, new JsonObject { ["role"] = "assistant", ["content"] = string.Empty, ["refusal"] = null }, null)).ConfigureAwait(false);
                     string? finish = null;
+                    var calls = 0;
+
+                    // Log probabilities of tokens that brought no text of their own (held back, or writing nothing) go
+                    // with the next text, or with the finish chunk.
+                    var carried = new List<TokenLogProbability>();
                     for (; more; more = await updates.MoveNextAsync().ConfigureAwait(false))
                     {
                         var update = updates.Current;
@@ -52,19 +59,25 @@ internal sealed class ChatCompletionStream(HttpContext http, IChatClient client,
                         }
 
                         finish = update.FinishReason is { } reason ? ChatCompletionHandler.Finish(reason) : finish;
+                        carried.AddRange(TokenLogProbabilities.Read(update.AdditionalProperties) ?? []);
                         if (!string.IsNullOrEmpty(update.Text))
                         {
-                            await SendAsync(Chunk(index, new JsonObject { ["content"] = update.Text }, null)).ConfigureAwait(false);
+                            await SendAsync(WithLogProbabilities(Chunk(index, new JsonObject { ["content"] = update.Text }, null), carried)).ConfigureAwait(false);
+                        }
+
+                        foreach (var call in update.Contents.OfType<FunctionCallContent>())
+                        {
+                            await SendCallAsync(index, calls++, call).ConfigureAwait(false);
                         }
                     }
 
-                    await SendAsync(Chunk(index, new JsonObject(), finish ?? "stop")).ConfigureAwait(false);
+                    await SendAsync(WithLogProbabilities(Chunk(index, new JsonObject(), finish ?? "stop"), carried)).ConfigureAwait(false);
                 }
             }
         }
         catch (Exception ex) when (http.Response.HasStarted && !Aborted.IsCancellationRequested)
         {
-            var error = ModelErrors.ToClientError(ex) ?? new OpenAIError(StatusCodes.Status500InternalServerError, $"The model failed while streaming: {ex.Message}", "server_error");
+            var error = ModelErrors.ToClientError(ex, request) ?? new OpenAIError(StatusCodes.Status500InternalServerError, $"The model failed while streaming: {ex.Message}", "server_error");
             EndpointLog.StreamFailed(logger, request.Model, ex);
             await SendAsync(error.ToJson()).ConfigureAwait(false);
             return;
@@ -78,6 +91,29 @@ internal sealed class ChatCompletionStream(HttpContext http, IChatClient client,
         }
 
         await http.Response.WriteAsync("data: [DONE]\n\n", Aborted).ConfigureAwait(false);
+    }
+
+    // As OpenAI streams a call: its id, type and name with empty arguments first, then the arguments (a client
+    // joins the argument pieces of each index; a local model's call arrives whole, so there is one piece).
+    private async Task SendCallAsync(int choice, int index, FunctionCallContent call)
+    {
+        var head = ChatCompletionHandler.ToolCall(call, index);
+        head["function"]!["arguments"] = string.Empty;
+        await SendAsync(Chunk(choice, new JsonObject { ["tool_calls"] = new JsonArray(head) }, null)).ConfigureAwait(false);
+        var arguments = new JsonObject { ["index"] = index, ["function"] = new JsonObject { ["arguments"] = ChatCompletionHandler.Arguments(call) } };
+        await SendAsync(Chunk(choice, new JsonObject { ["tool_calls"] = new JsonArray(arguments) }, null)).ConfigureAwait(false);
+    }
+
+    // With logprobs asked for, the chunk carries (and takes) the carried ones, when there are any.
+    private JsonObject WithLogProbabilities(JsonObject chunk, List<TokenLogProbability> carried)
+    {
+        if (request.LogProbabilities && carried.Count > 0)
+        {
+            chunk["choices"]![0]!["logprobs"] = ChatCompletionHandler.LogProbabilities(carried);
+            carried.Clear();
+        }
+
+        return chunk;
     }
 
     private JsonObject Chunk(int? index, JsonObject? delta, string? finish)

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Http;
 
@@ -18,6 +19,18 @@ public sealed record OpenAIError(int Status, string Message, string Type, string
     /// <summary>A 400 for a request the client has to change.</summary>
     public static OpenAIError InvalidRequest(string message, string? param = null, string? code = null) =>
         new(StatusCodes.Status400BadRequest, message, "invalid_request_error", param, code);
+
+    /// <summary>
+    /// The one error answered for several problems: OpenAI names the first field at fault and lists the others in
+    /// its message.
+    /// </summary>
+    public static OpenAIError Combine(IReadOnlyList<OpenAIError> problems)
+    {
+        ArgumentNullException.ThrowIfNull(problems);
+        return problems.Count == 1
+            ? problems[0]
+            : problems[0] with { Message = string.Create(CultureInfo.InvariantCulture, $"{problems.Count} problems: {string.Join("; ", problems.Select(p => p.Message))}") };
+    }
 
     /// <summary>The error object, as the body of a response or the data of a stream event.</summary>
     public JsonObject ToJson() => new()

@@ -402,6 +402,26 @@ public sealed partial class MlflowRunRecorder : IRunObserver, IAsyncDisposable
 
         await _store.LogBatchAsync(RunId, metrics: null, parameters: null, tags).ConfigureAwait(false);
         await _store.LogTextArtifactAsync(RunId, RunTranscript.TranscriptPath, RunTranscript.Serialize(RunTranscript.Build(record))).ConfigureAwait(false);
+        await WriteTraceAsync(record).ConfigureAwait(false);
+    }
+
+    // The run as an MLflow trace (embedded store: the trace tables; an MLflow server takes traces over OTLP instead).
+    // Written again when a parked run goes on or ends, replacing the rows: one trace per run.
+    private async Task WriteTraceAsync(RunRecord record)
+    {
+        if (_store is not MlflowSqliteStore sqlite)
+        {
+            return;
+        }
+
+        try
+        {
+            await sqlite.LogTraceAsync(RunId, Traces.RunTraceBuilder.Build(record, RunId, Secrets)).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            Report(ex);
+        }
     }
 
     private async Task RecordEndAsync(RunRecord record)
@@ -464,6 +484,7 @@ public sealed partial class MlflowRunRecorder : IRunObserver, IAsyncDisposable
             _ => MlflowRunStatus.Failed,
         };
         await _store.UpdateRunAsync(RunId, status, (record.Ended ?? _time.GetUtcNow()).ToUnixTimeMilliseconds()).ConfigureAwait(false);
+        await WriteTraceAsync(record).ConfigureAwait(false);
 
         // Last, over everything above as the store now holds it.
         await _sealer.SealAsync(_store, RunId, transcriptJson, auditJson, CancellationToken.None).ConfigureAwait(false);

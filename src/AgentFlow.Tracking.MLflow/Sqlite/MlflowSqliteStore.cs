@@ -15,7 +15,7 @@ namespace AgentFlow.Tracking.MLflow;
 /// <c>&lt;artifact root&gt;/&lt;experiment_id&gt;/&lt;run_id&gt;/artifacts/</c>, and experiments/runs record that absolute
 /// location as MLflow's local artifact repository expects.
 /// </summary>
-public sealed class MlflowSqliteStore : IMlflowStore
+public sealed partial class MlflowSqliteStore : IMlflowStore
 {
     /// <summary>Alembic revision of the schema this store creates (head of MLflow 3.5.0).</summary>
     public const string SchemaRevision = "bf29a5ff90ea";

@@ -145,6 +145,60 @@ public sealed class RunTracerTests : IClassFixture<TinyModelFixture>, IDisposabl
         Assert.True(measurements.Where(m => m.Name == "gen_ai.client.token.usage" && m.Tags["gen_ai.token.type"] is "input").Sum(m => m.Value) >= input);
     }
 
+    private const string Approve = """
+        name: traced-approval
+        version: 1
+        models: { w: tiny }
+        steps:
+          - id: draft
+            agent: { model: w, prompt: "Reply to a refund", max_tokens: 4, temperature: 0 }
+          - id: review
+            approval: { message: "Send it?" }
+          - id: send
+            agent: { model: w, prompt: "Polish: {{ steps.draft.output }}", max_tokens: 4, temperature: 0 }
+        """;
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task OnEvent_RunResumedInAnotherRunner_ContinuesTheSameTrace(bool parentKept)
+    {
+        var definition = AgentFlow.Definitions.WorkflowLoader.Parse(Approve, "approve.yaml").GetDefinitionOrThrow();
+        using var home = new TempFolder();
+        var store = new AgentFlow.Execution.Durable.FileRunStore(home.Path);
+        AgentFlow.Execution.WorkflowRunner Runner() => new(fixture.Models, new AgentFlow.Models.LocalModelGateway(fixture.Models), TimeProvider.System,
+            Microsoft.Extensions.Logging.Abstractions.NullLogger<AgentFlow.Execution.WorkflowRunner>.Instance, memory: null, store);
+        var parked = await Runner().RunAsync(new AgentFlow.Execution.RunRequest(definition), new RunTracer(), CancellationToken.None);
+        var stored = (await store.LoadAsync(parked.RunId, CancellationToken.None))!;
+        Assert.Equal(AgentFlow.Execution.RunStatus.Waiting, stored.Record.Status);
+        if (!parentKept)
+        {
+            // As after a crash before the record's first whole save: only the run id links the processes.
+            stored.Record.TraceParent = null;
+        }
+
+        var done = await Runner().ResumeAsync(
+            new AgentFlow.Execution.ResumeRequest(stored, definition) { Answer = new AgentFlow.Execution.ApprovalAnswer("review", true, "alice", null) },
+            new RunTracer(), CancellationToken.None);
+
+        Assert.Equal(AgentFlow.Execution.RunStatus.Succeeded, done.Status);
+        var runs = _spans.Where(s => s.OperationName == "agentflow.run traced-approval" && s.GetTagItem("agentflow.run_id") as string == parked.RunId).ToList();
+        Assert.Equal(2, runs.Count);
+        var (first, resumed) = (runs.Single(r => r.GetTagItem("agentflow.resumed") is false), runs.Single(r => r.GetTagItem("agentflow.resumed") is true));
+        Assert.Equal(parked.RunId, first.TraceId.ToHexString());
+        Assert.Equal(first.TraceId, resumed.TraceId);
+        Assert.Equal(parentKept ? first.SpanId : default, resumed.ParentSpanId);
+        var send = Assert.Single(_spans, s => s.OperationName == "agentflow.step send" && s.TraceId == first.TraceId);
+        Assert.Equal(resumed.SpanId, send.ParentSpanId);
+    }
+
+    private sealed class TempFolder : IDisposable
+    {
+        public string Path { get; } = Directory.CreateTempSubdirectory("agentflow-tracer-tests-").FullName;
+
+        public void Dispose() => Directory.Delete(Path, recursive: true);
+    }
+
     private List<Activity> Spans(string runId)
     {
         var roots = _spans.Where(s => s.GetTagItem("agentflow.run_id") as string == runId).Select(s => s.TraceId).ToHashSet();

@@ -42,6 +42,13 @@ public sealed class RabbitMqBroker
         return name;
     }
 
+    /// <summary>A registry model name (e.g. <c>tiny</c>) whose queues this test uses and deletes on dispose.</summary>
+    public string Track(string model)
+    {
+        _models.Add(model);
+        return model;
+    }
+
     public async Task<uint?> MessageCountAsync(string queue)
     {
         await using var channel = await (await ConnectAsync()).CreateChannelAsync();
@@ -60,6 +67,38 @@ public sealed class RabbitMqBroker
         await using var channel = await (await ConnectAsync()).CreateChannelAsync();
         var properties = new BasicProperties { ContentType = contentType, MessageId = Guid.NewGuid().ToString(), Persistent = true };
         await channel.BasicPublishAsync(exchange: string.Empty, routingKey: queue, mandatory: true, basicProperties: properties, body: body);
+    }
+
+    /// <summary>
+    /// A consumer on <paramref name="queue"/> that takes one delivery and never acknowledges it, like a worker process
+    /// killed the moment it took a step; disposing it closes its channel, and the broker puts the message back
+    /// (flagged redelivered). <see cref="Holder.Took"/> completes when the delivery arrives.
+    /// </summary>
+    public async Task<Holder> HoldOneAsync(string queue)
+    {
+        var channel = await (await ConnectAsync()).CreateChannelAsync();
+        await channel.BasicQosAsync(0, 1, false);
+        var took = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var consumer = new RabbitMQ.Client.Events.AsyncEventingBasicConsumer(channel);
+        consumer.ReceivedAsync += (_, _) =>
+        {
+            took.TrySetResult();
+            return Task.CompletedTask;
+        };
+        await channel.BasicConsumeAsync(queue, autoAck: false, consumer);
+        return new Holder(channel, took.Task);
+    }
+
+    /// <summary>See <see cref="HoldOneAsync"/>.</summary>
+    public sealed class Holder(IChannel channel, Task took) : IAsyncDisposable
+    {
+        public Task Took { get; } = took;
+
+        public async ValueTask DisposeAsync()
+        {
+            await channel.CloseAsync();
+            await channel.DisposeAsync();
+        }
     }
 
     public async Task CleanupAsync()

@@ -105,6 +105,7 @@ public sealed class SamplingTests(TinyEndpointFixture fixture)
     [InlineData("""{"frequency_penalty": 1}""", "frequency_penalty")]
     [InlineData("""{"presence_penalty": -1}""", "presence_penalty")]
     [InlineData("""{"logit_bias": {"5": 10}}""", "logit_bias")]
+    [InlineData("""{"logprobs": true}""", "logprobs")]
     public async Task ChatCompletions_SamplingTheModelCannotHonour_Is400NamingIt(string fields, string param)
     {
         var (status, body) = await fixture.ChatAsync(JsonNode.Parse(fields)!.AsObject().Also("model", "relay"), fixture.RelayEndpoint);
@@ -118,22 +119,14 @@ public sealed class SamplingTests(TinyEndpointFixture fixture)
     }
 
     [Fact]
-    public async Task ChatCompletions_Logprobs_Is400Unsupported()
-    {
-        var (status, body) = await fixture.ChatAsync(new JsonObject { ["logprobs"] = true, ["top_logprobs"] = 2 });
-
-        Assert.Equal(HttpStatusCode.BadRequest, status);
-        Assert.Equal("logprobs", ChatCompletionRequestTests.AssertOpenAIError(body)["param"]!.GetValue<string>());
-    }
-
-    [Fact]
-    public void SamplingSupport_OfTheLlamaClient_HasPenaltiesAndLogitBias()
+    public void SamplingSupport_OfTheLlamaClient_HasPenaltiesLogitBiasAndLogProbabilities()
     {
         var support = SamplingSupport.Of(fixture.Tiny.Client);
 
         Assert.NotNull(support);
         Assert.True(support.Penalties);
         Assert.True(support.LogitBias);
+        Assert.True(support.LogProbabilities);
     }
 }
 

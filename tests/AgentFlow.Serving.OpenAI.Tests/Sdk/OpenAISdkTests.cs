@@ -6,8 +6,9 @@ namespace AgentFlow.Serving.OpenAI.Tests.Sdk;
 
 /// <summary>
 /// The official <c>openai</c> Node SDK (6.x, pinned in node/package-lock.json) against the endpoint serving the tiny
-/// model: non-streamed and streamed completions (<c>finalChatCompletion()</c> needs the role on the first chunk),
-/// <c>models.retrieve</c>, and the SDK's error classes for client mistakes — without retries, which it makes on 5xx.
+/// model and MiniLM: non-streamed and streamed completions (<c>finalChatCompletion()</c> needs the role on the first
+/// chunk), forced tool calls both ways, <c>embeddings.create</c>, <c>models.retrieve</c>, and the SDK's error classes
+/// for client mistakes — without retries, which it makes on 5xx.
 /// </summary>
 [Collection(TinyEndpointTests.Name)]
 public sealed class OpenAISdkTests(TinyEndpointFixture fixture)
@@ -21,7 +22,7 @@ public sealed class OpenAISdkTests(TinyEndpointFixture fixture)
             await RunAsync(NodeFactAttribute.Find("npm")!, folder, "ci", "--no-audit", "--no-fund");
         }
 
-        var output = await RunAsync(NodeFactAttribute.Find("node")!, folder, "sdk-check.mjs", fixture.Url("/v1").ToString(), "tiny");
+        var output = await RunAsync(NodeFactAttribute.Find("node")!, folder, "sdk-check.mjs", fixture.Url("/v1").ToString(), "tiny", "minilm");
         var seen = JsonNode.Parse(output.Trim().Split('\n')[^1])!.AsObject();
         var direct = await fixture.Tiny.Client.GetResponseAsync([new ChatMessage(ChatRole.User, "Tell me about tea.")], new ChatOptions { Temperature = 0, MaxOutputTokens = 8 });
 
@@ -38,7 +39,35 @@ public sealed class OpenAISdkTests(TinyEndpointFixture fixture)
         Assert.Equal("tiny", seen["model"]!["id"]!.GetValue<string>());
         Assert.True(seen["model"]!["created"]!.GetValue<long>() > 0);
 
+        // Tool calls: the SDK's own parsing, plain and through the stream helper's finalChatCompletion().
+        Assert.Equal("tool_calls", seen["tools"]!["finish_reason"]!.GetValue<string>());
+        Assert.Null(seen["tools"]!["content"]);
+        var call = Assert.Single(seen["tools"]!["tool_calls"]!.AsArray())!;
+        Assert.StartsWith("call_", call["id"]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.Equal("function", call["type"]!.GetValue<string>());
+        Assert.Equal("lookup_order", call["function"]!["name"]!.GetValue<string>());
+        var orderId = JsonNode.Parse(call["function"]!["arguments"]!.GetValue<string>())!["order_id"]!.GetValue<string>();
+        Assert.Matches("^[A-Z0-9-]{1,20}$", orderId);
+        Assert.Equal("tool_calls", seen["toolStream"]!["finish_reason"]!.GetValue<string>());
+        var streamed = Assert.Single(seen["toolStream"]!["tool_calls"]!.AsArray())!;
+        Assert.Equal("lookup_order", streamed["function"]!["name"]!.GetValue<string>());
+        Assert.Equal(call["function"]!["arguments"]!.GetValue<string>(), streamed["function"]!["arguments"]!.GetValue<string>());
+        Assert.Equal("chat.completion", seen["roundTrip"]!["object"]!.GetValue<string>());
+
+        // Embeddings: the SDK asks for base64 by default and decodes it; the float form gives the same numbers.
+        var embeddings = seen["embeddings"]!;
+        var tea = await fixture.MiniLm.GenerateVectorAsync("How do I brew green tea?");
+        Assert.Equal("list", embeddings["object"]!.GetValue<string>());
+        Assert.Equal("minilm", embeddings["model"]!.GetValue<string>());
+        Assert.Equal(384, embeddings["length"]!.GetValue<int>());
+        Assert.Equal(tea.ToArray()[..4], embeddings["first"]!.AsArray().Select(v => v!.GetValue<float>()));
+        Assert.Equal(fixture.MiniLm.CountTokens("How do I brew green tea?"), embeddings["usage"]!["prompt_tokens"]!.GetValue<int>());
+        Assert.Equal([0, 1], embeddings["indexes"]!.AsArray().Select(i => i!.GetValue<int>()));
+        Assert.True(embeddings["maxDifference"]!.GetValue<double>() < 1e-6, embeddings.ToJsonString());
+
         var errors = seen["errors"]!.AsObject();
+        AssertError(errors, "badToolChoice", "BadRequestError", 400, "tool_choice.function.name");
+        AssertError(errors, "badDimensions", "BadRequestError", 400, "dimensions", "unsupported_parameter");
         AssertError(errors, "wrongType", "BadRequestError", 400, "messages[0].content");
         AssertError(errors, "zeroTokens", "BadRequestError", 400, "max_tokens");
         AssertError(errors, "streamWrongType", "BadRequestError", 400, "temperature");

@@ -1,8 +1,8 @@
 // Drives AgentFlow's OpenAI-compatible endpoint with the official openai Node SDK and prints one JSON object of what
-// it saw; OpenAISdkTests asserts it. Usage: node sdk-check.mjs http://127.0.0.1:PORT/v1 MODEL
+// it saw; OpenAISdkTests asserts it. Usage: node sdk-check.mjs http://127.0.0.1:PORT/v1 MODEL [EMBEDDING_MODEL]
 import OpenAI from 'openai';
 
-const [baseURL, model] = process.argv.slice(2);
+const [baseURL, model, embeddingModel] = process.argv.slice(2);
 let requests = 0;
 // Every HTTP attempt goes through this fetch, so retries (which the SDK makes on 5xx) are counted.
 const client = new OpenAI({
@@ -40,6 +40,64 @@ out.n = two.choices.map((c) => c.index);
 
 out.model = await client.models.retrieve(model);
 
+// Tools: a forced call, as a plain completion and through the stream helper (which joins delta.tool_calls by index).
+const tools = [{
+  type: 'function',
+  function: {
+    name: 'lookup_order',
+    description: 'Look up an order by its id.',
+    parameters: { type: 'object', properties: { order_id: { type: 'string', pattern: '^[A-Z0-9-]{1,20}$' } }, required: ['order_id'] },
+  },
+}];
+const toolRequest = {
+  model,
+  messages: [{ role: 'user', content: 'Where is my order ORD-77?' }],
+  tools,
+  tool_choice: { type: 'function', function: { name: 'lookup_order' } },
+  max_tokens: 96,
+  temperature: 0,
+};
+const called = await client.chat.completions.create(toolRequest);
+out.tools = {
+  finish_reason: called.choices[0].finish_reason,
+  content: called.choices[0].message.content,
+  tool_calls: called.choices[0].message.tool_calls,
+};
+const toolStream = client.chat.completions.stream(toolRequest);
+const toolFinal = await toolStream.finalChatCompletion();
+out.toolStream = {
+  finish_reason: toolFinal.choices[0].finish_reason,
+  tool_calls: toolFinal.choices[0].message.tool_calls,
+};
+
+// The call and its result sent back: the SDK's own message types are accepted as input.
+const roundTrip = await client.chat.completions.create({
+  model,
+  messages: [
+    ...toolRequest.messages,
+    called.choices[0].message,
+    { role: 'tool', tool_call_id: called.choices[0].message.tool_calls[0].id, content: '{"status":"shipped"}' },
+  ],
+  tools,
+  max_tokens: 8,
+});
+out.roundTrip = { object: roundTrip.object, finish_reason: roundTrip.choices[0].finish_reason };
+
+if (embeddingModel) {
+  const one = await client.embeddings.create({ model: embeddingModel, input: 'How do I brew green tea?' });
+  const two = await client.embeddings.create({ model: embeddingModel, input: ['How do I brew green tea?', 'Refunds are paid within 14 days.'], encoding_format: 'float' });
+  out.embeddings = {
+    object: one.object,
+    model: one.model,
+    length: one.data[0].embedding.length,
+    first: one.data[0].embedding.slice(0, 4),
+    usage: one.usage,
+    indexes: two.data.map((d) => d.index),
+    // one came as base64 (the SDK's default, decoded by it), two as JSON numbers: the same float32 values.
+    maxDifference: Math.max(...two.data[0].embedding.map((v, i) => Math.abs(v - one.data[0].embedding[i]))),
+  };
+}
+
 async function failure(call) {
   const before = requests;
   try {
@@ -58,6 +116,8 @@ out.errors = {
   }),
   unknownModel: await failure(() => client.chat.completions.create({ model: 'gpt-9', messages })),
   unknownModelRetrieve: await failure(() => client.models.retrieve('gpt-9')),
+  badToolChoice: await failure(() => client.chat.completions.create({ model, messages, tools, tool_choice: { type: 'function', function: { name: 'nope' } } })),
+  badDimensions: await failure(() => client.embeddings.create({ model: embeddingModel ?? model, input: 'tea', dimensions: 7 })),
   tooLong: await failure(() => client.chat.completions.create({ model, messages: [{ role: 'user', content: 'tea and cake '.repeat(5000) }] })),
 };
 out.requests = requests;

@@ -12,11 +12,14 @@ namespace AgentFlow.Execution.Engine;
 /// <param name="Deadline">When the timeout decides, if any.</param>
 /// <param name="OnTimeout">reject, approve or fail.</param>
 /// <param name="Iteration">The loop iteration, inside a loop.</param>
+/// <param name="Tool">For a tool call that needs approval: the tool's name (<see cref="StepId"/> is the agent step); null for an approval step.</param>
+/// <param name="Arguments">For a tool call: its schema-checked arguments as compact JSON.</param>
 public sealed record ApprovalRequest(
-    string StepId, string Message, string? Show, DateTimeOffset RequestedAt, DateTimeOffset? Deadline, string OnTimeout, int? Iteration)
+    string StepId, string Message, string? Show, DateTimeOffset RequestedAt, DateTimeOffset? Deadline, string OnTimeout, int? Iteration,
+    string? Tool = null, string? Arguments = null)
 {
     /// <summary>The request as the run record shows it while waiting.</summary>
-    public WaitingApproval ToWaiting() => new(StepId, Message, Show, RequestedAt, Deadline, OnTimeout, Iteration);
+    public WaitingApproval ToWaiting() => new(StepId, Message, Show, RequestedAt, Deadline, OnTimeout, Iteration, Tool, Arguments);
 }
 
 /// <summary>The answer to an approval request.</summary>

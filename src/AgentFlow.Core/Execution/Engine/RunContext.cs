@@ -24,6 +24,7 @@ internal sealed class RunContext(
     private readonly ConcurrentDictionary<string, (StepRecord Record, long? Timestamp)> _openComposites = new(StringComparer.Ordinal);
     private readonly Dictionary<(string Id, int? Iteration), int> _priorAttempts = [];
     private readonly ConcurrentDictionary<(string Id, int? Iteration), string> _completed = new();
+    private readonly ConcurrentDictionary<(string Id, int? Iteration, int Attempt), StepRecord> _attempts = new();
     private readonly ConcurrentDictionary<(string Id, int? Iteration), string> _priorChildRuns = new();
 
     /// <summary>The child run the last recorded attempt of a workflow step started (taken once); null in a fresh run.</summary>
@@ -54,6 +55,7 @@ internal sealed class RunContext(
             {
                 var key = (step.Id, step.Iteration);
                 _priorAttempts[key] = Math.Max(_priorAttempts.GetValueOrDefault(key), step.Attempt);
+                _attempts[(step.Id, step.Iteration, step.Attempt)] = step;
                 if (afterCheckpoint && step.Status == StepStatus.Succeeded)
                 {
                     _completed[key] = step.Output ?? string.Empty;
@@ -75,6 +77,14 @@ internal sealed class RunContext(
         _tokens = record.InputTokens + record.OutputTokens;
         _microDollars = (long)Math.Round((record.CostUsd ?? 0) * 1_000_000);
     }
+
+    /// <summary>
+    /// The recorded attempt of a resumed run that parked before a tool call needing approval (its record goes on
+    /// after the decision); null when this process did not restore it. Still <see cref="StepStatus.Running"/> unless
+    /// the process that continued it after the decision stopped (then it was marked interrupted).
+    /// </summary>
+    public StepRecord? TakeParked(string stepId, int? iteration, int attempt) =>
+        _attempts.Remove((stepId, iteration, attempt), out var record) ? record : null;
 
     /// <summary>
     /// The output of an agent step that succeeded after the checkpoint a resumed run started from (taken once), or

@@ -6,7 +6,8 @@ namespace AgentFlow.Execution.Engine;
 /// <summary>
 /// Compiles a definition into an Agent Framework <see cref="Workflow"/>: one executor per step (plus entry/exit
 /// executors for composites), wired with the engine's own edges — direct edges for sequences, a switch edge for
-/// <c>switch</c>, fan-out and a fan-in barrier for <c>parallel</c>, conditional back edges for <c>loop</c>, a request port for <c>approval</c>.
+/// <c>switch</c>, fan-out and a fan-in barrier for <c>parallel</c>, conditional back edges for <c>loop</c>, a request port for <c>approval</c>
+/// and for agent steps whose tools need approval.
 /// The engine schedules everything; a workflow object serves one run.
 /// </summary>
 internal static class WorkflowCompiler
@@ -53,6 +54,24 @@ internal static class WorkflowCompiler
     {
         switch (step)
         {
+            case AgentStepDefinition agent when run.Tools.NeedsApproval(agent):
+                {
+                    // The step parks before a call of an approve: true tool: step -> ask -> request port (the run parks)
+                    // -> decided -> back into the step, which runs or refuses the call and lets the model go on.
+                    ExecutorBinding executor = new AgentStepExecutor(agent, run.Defaults, run.Budget, loopId, run);
+                    ExecutorBinding ask = new ToolApprovalAskExecutor(agent, run);
+                    ExecutorBinding port = RequestPort.Create<ApprovalRequest, ApprovalDecision>(ApprovalAskExecutor.PortId(agent.Id));
+                    ExecutorBinding decided = new ToolApprovalDecidedExecutor(agent);
+                    ExecutorBinding exit = new ToolApprovalExitExecutor(agent);
+                    var park = ToolApprovalRoutes.Park(agent.Id);
+                    builder.AddEdge<FlowState>(executor, ask, state => state?.Route == park);
+                    builder.AddEdge<FlowState>(executor, exit, state => state?.Route != park);
+                    builder.AddEdge(ask, port);
+                    builder.AddEdge(port, decided);
+                    builder.AddEdge(decided, executor);
+                    return (executor, exit);
+                }
+
             case AgentStepDefinition agent:
                 {
                     ExecutorBinding executor = new AgentStepExecutor(agent, run.Defaults, run.Budget, loopId, run);

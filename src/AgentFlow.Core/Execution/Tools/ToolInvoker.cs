@@ -35,6 +35,9 @@ internal sealed class ToolInvoker
         _run = run;
         _context = context;
         _maxCalls = maxCalls;
+
+        // An attempt continued after a tool decision: the calls it made before it parked count (approved ones when they run).
+        _calls = record.ToolCalls?.Count(c => c.Status != "approved") ?? 0;
         if (replay is not null)
         {
             // A replay never calls tools: recorded results are reused in order, and a call that was not recorded is refused.
@@ -53,19 +56,29 @@ internal sealed class ToolInvoker
     {
         var function = invocation.Function;
         var arguments = ToolArguments.ToJson(invocation.Arguments);
-        var call = new ToolCallRecord
+        var call = Approved(invocation.CallContent.CallId);
+        if (call is null)
         {
-            Name = function.Name,
-            Tool = _tools.TryGetValue(function.Name, out var tool) ? tool.Tool.Name : null,
-            CallId = invocation.CallContent.CallId,
-            Arguments = arguments.ToJsonString(),
-            Started = _run.Time.GetUtcNow(),
-        };
-        var started = _run.Time.GetTimestamp();
-        lock (_record)
-        {
-            (_record.ToolCalls ??= []).Add(call);
+            call = new ToolCallRecord
+            {
+                Name = function.Name,
+                Tool = _tools.TryGetValue(function.Name, out var tool) ? tool.Tool.Name : null,
+                CallId = invocation.CallContent.CallId,
+                Arguments = arguments.ToJsonString(),
+                Started = _run.Time.GetUtcNow(),
+            };
+            lock (_record)
+            {
+                (_record.ToolCalls ??= []).Add(call);
+            }
         }
+        else
+        {
+            // A call a person approved: its record (made when the run parked, holding the decision) goes on.
+            call.Status = "running";
+        }
+
+        var started = _run.Time.GetTimestamp();
 
         await RunContext.EmitAsync(_context, new ToolCallStartedEvent(_run.RunId, _record.Id, call), cancellationToken).ConfigureAwait(false);
         string result;
@@ -96,6 +109,15 @@ internal sealed class ToolInvoker
         return result;
     }
 
+    // The record of an approved call, made when the run parked before it.
+    private ToolCallRecord? Approved(string callId)
+    {
+        lock (_record)
+        {
+            return _record.ToolCalls?.LastOrDefault(c => c.CallId == callId && c.Status == "approved");
+        }
+    }
+
     private async Task<string> CallAsync(FunctionInvocationContext invocation, ToolCallRecord call, JsonObject arguments, CancellationToken cancellationToken)
     {
         if (Interlocked.Increment(ref _calls) > _maxCalls)
@@ -119,6 +141,7 @@ internal sealed class ToolInvoker
             _recorded.Remove(match);
             call.ReplayedFrom = _replayedFrom;
             call.ChildRunId = match.ChildRunId;
+            call.Approval ??= match.Approval; // the recorded decision stands: a replay never asks again
             if (match.Error is not null)
             {
                 return Refuse(call, match.Error, match.Status);
@@ -147,7 +170,7 @@ internal sealed class ToolInvoker
     }
 
     // Against the schema the model was shown (a declared tool's parameters, or an MCP server's or plugin's own schema).
-    private static string? Validate(AIFunction function, JsonObject arguments)
+    internal static string? Validate(AIFunction function, JsonObject arguments)
     {
         var schemaText = function.JsonSchema.ValueKind == JsonValueKind.Object ? function.JsonSchema.GetRawText() : null;
         if (schemaText is null || Schemas.GetOrAdd(schemaText, Build) is not { } schema)

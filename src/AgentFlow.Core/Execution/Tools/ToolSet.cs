@@ -48,6 +48,9 @@ internal sealed class ToolSet : IAsyncDisposable
         }
     }
 
+    /// <summary>Whether a tool <paramref name="step"/> offers needs a person's approval for each call (<c>approve: true</c>).</summary>
+    public bool NeedsApproval(AgentStepDefinition step) => step.Tools.Any(name => _tools.TryGetValue(name, out var tool) && tool.Tool.Approve);
+
     /// <summary>The functions <paramref name="step"/> offers its model, each with the workflow tool it comes from.</summary>
     /// <exception cref="ToolUnavailableException">Two of the step's tools offer functions of the same name.</exception>
     public IReadOnlyList<StepTool> For(AgentStepDefinition step)
