@@ -9,6 +9,15 @@ public sealed class BenchOptions
     /// <summary>Environment variable naming the broker for the RabbitMQ scenarios.</summary>
     public const string RabbitMqVariable = "AGENTFLOW_RABBITMQ";
 
+    /// <summary>Environment variable naming the Chroma server the retrieval scenario measures.</summary>
+    public const string ChromaVariable = "AGENTFLOW_CHROMA";
+
+    /// <summary>The Chroma server the retrieval scenario measures beside the embedded store; null measures the embedded store only.</summary>
+    public Uri? ChromaUri { get; set; }
+
+    /// <summary>Collection sizes the retrieval scenario searches (default 1,000, 10,000 and 100,000 vectors; tiny size: 200).</summary>
+    public IReadOnlyList<int> VectorCounts { get; set; } = [1_000, 10_000, 100_000];
+
     /// <summary>How much work each scenario does. Default <see cref="BenchSize.Default"/>.</summary>
     public BenchSize Size { get; set; } = BenchSize.Default;
 

@@ -16,6 +16,7 @@ public static class BenchSuite
         ("scale", "1, 10, 100, 1,000 concurrent runs of a 5-step workflow: wall time and peak memory", ScaleScenario.RunAsync),
         ("durable-scale", "10,000 runs parked at an approval: park cost, store size, approvals/runs list latency, memory, resuming 1,000 after a restart", DurableScaleScenario.RunAsync),
         ("cold-start", "wall time of `agentflow run` on the hello workflow vs `agentflow --version`", ColdStartScenario.RunAsync),
+        ("retrieval", "indexing chunks/s, search p50/p99 at 1k/10k/100k vectors (embedded store, Chroma when given) vs an exact array scan, minilm vs its ONNX encoder", RetrievalScenario.RunAsync),
     ];
 
     /// <summary>Scenario names in run order.</summary>

@@ -48,6 +48,25 @@ public sealed class ScenarioSmokeTests
     }
 
     [Fact]
+    public async Task RunAsync_TinyRetrieval_MeasuresIndexingEmbedderAndEachStore()
+    {
+        var options = Tiny();
+        // The test script's Chroma server when it runs, so the server store is measured there too.
+        options.ChromaUri = (Environment.GetEnvironmentVariable("AGENTFLOW_TEST_CHROMA") ?? Environment.GetEnvironmentVariable(BenchOptions.ChromaVariable)) is { Length: > 0 } chroma ? new Uri(chroma) : null;
+
+        var report = await BenchSuite.RunAsync(["retrieval"], options, CancellationToken.None);
+
+        var result = Assert.Single(report.Scenarios);
+        Assert.Null(result.Skipped);
+        AssertShape(result);
+        Assert.StartsWith("agentflow index: 4 pages", result.Rows[0].Label, StringComparison.Ordinal);
+        Assert.StartsWith("minilm through IEmbeddingGenerator", result.Rows[1].Label, StringComparison.Ordinal);
+        Assert.Equal("embedded store (SQLite, exact), 200 vectors: search", result.Rows[2].Label);
+        Assert.Equal(options.ChromaUri is null ? 3 : 4, result.Rows.Count);
+        Assert.All(result.Rows.Skip(2), r => Assert.True(r.Details["p99_ms"] >= r.Figure));
+    }
+
+    [Fact]
     public async Task RunAsync_RabbitMqScenario_RunsOrSaysWhySkipped()
     {
         var report = await BenchSuite.RunAsync(["step-overhead-rabbitmq"], Tiny(), CancellationToken.None);

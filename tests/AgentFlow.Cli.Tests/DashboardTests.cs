@@ -228,6 +228,35 @@ public sealed class DashboardTests(CliFixture fixture) : IClassFixture<CliFixtur
         Assert.NotEqual(HttpStatusCode.OK, missing.StatusCode);
     }
 
+    [ChromiumFact]
+    public async Task Dashboard_RunWithRetrieveStep_RunPageListsTheSourcesTheStepSaw()
+    {
+        var dir = Workspace();
+        var docs = Directory.CreateDirectory(Path.Combine(dir, "docs")).FullName;
+        await File.WriteAllTextAsync(Path.Combine(docs, "refunds.md"), "# Refunds\n\nDamaged items are refunded in full within 30 days of delivery.\n");
+        await File.WriteAllTextAsync(Path.Combine(docs, "shipping.md"), "# Shipping\n\nOrders leave the warehouse within two working days.\n");
+        var index = await CliProcess.RunAsync(dir, fixture.Environment, "index", docs, "--collection", "kb");
+        Assert.True(index.ExitCode == 0, index.ToString());
+        await File.WriteAllTextAsync(Path.Combine(dir, "workflows", "lookup.yaml"),
+            "name: lookup\nversion: 1\ninputs: { q: { required: true } }\nmodels: { w: tiny }\nsteps:\n  - id: context\n    retrieve: { collection: kb, query: \"{{ inputs.q }}\", top_k: 2 }\n" +
+            "  - id: answer\n    agent: { model: w, prompt: \"{{ steps.context.output }}\", max_tokens: 4, temperature: 0 }\noutputs: { found: \"{{ steps.answer.output }}\" }\n");
+        await using var serve = await ServeProcess.StartAsync(dir, fixture.Environment);
+        using var http = new HttpClient { BaseAddress = serve.Address };
+        var start = await http.PostAsJsonAsync("/api/runs", new { workflow = "lookup", inputs = new { q = "my parcel arrived damaged, money back?" } });
+        Assert.Equal(HttpStatusCode.Accepted, start.StatusCode);
+        var runId = (await start.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("run_id").GetString()!;
+        await using var browser = await Browser.OpenAsync(dir);
+        var page = browser.Page;
+
+        await page.GotoAsync(new Uri(serve.Address, $"/#/runs/{runId}").ToString());
+        await Assertions.Expect(page.Locator("#run-status")).ToHaveTextAsync("succeeded", new() { Timeout = (float)RunTimeout.TotalMilliseconds });
+
+        var sources = page.Locator("#run-steps [data-step='context'] ol.sources[data-collection='kb'] li");
+        Assert.Equal(["refunds.md", "shipping.md"], await sources.EvaluateAllAsync<string[]>("items => items.map(i => i.dataset.source)"));
+        await Assertions.Expect(sources.First).ToContainTextAsync("Refunds");
+        await Assertions.Expect(sources.First).ToContainTextAsync("score 0.");
+    }
+
     private string Workspace()
     {
         var dir = Directory.CreateDirectory(Path.Combine(fixture.Root, Guid.NewGuid().ToString("N"))).FullName;

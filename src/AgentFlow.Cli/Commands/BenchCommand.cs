@@ -25,16 +25,45 @@ internal static class BenchCommand
             DefaultValueFactory = _ => "default",
         };
         size.AcceptOnlyFromAmong("tiny", "default");
+        var chroma = new Option<string?>("--chroma")
+        {
+            Description = "The Chroma server the retrieval scenario measures beside the embedded store (default: AGENTFLOW_CHROMA; neither: embedded store only).",
+        };
+        var vectors = new Option<string?>("--vectors")
+        {
+            Description = "Collection sizes the retrieval scenario searches, comma-separated (default 1000,10000,100000).",
+        };
         var json = CommonOptions.Json();
         var command = new Command("bench", "Benchmark the orchestrator's overhead against baselines measured in the same run (RabbitMQ scenarios need AGENTFLOW_RABBITMQ).")
         {
-            scenario, size, json,
+            scenario, size, chroma, vectors, json,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
             using var cli = context();
+            var chromaText = parse.GetValue(chroma) ?? cli.Environment.GetValueOrDefault(BenchOptions.ChromaVariable);
+            Uri? chromaUri = null;
+            if (!string.IsNullOrWhiteSpace(chromaText) && (!Uri.TryCreate(chromaText.Trim(), UriKind.Absolute, out chromaUri) || chromaUri.Scheme is not ("http" or "https")))
+            {
+                DiagnosticPrinter.PrintError(cli.Error, $"--chroma '{chromaText}' must be an http(s) URL, e.g. http://127.0.0.1:8765");
+                return ExitCodes.BadInput;
+            }
+
+            var counts = new List<int>();
+            foreach (var part in (parse.GetValue(vectors) ?? string.Empty).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            {
+                if (!int.TryParse(part, NumberStyles.None, CultureInfo.InvariantCulture, out var count) || count is < 1 or > 1_000_000)
+                {
+                    DiagnosticPrinter.PrintError(cli.Error, $"--vectors: '{part}' must be a count from 1 to 1000000");
+                    return ExitCodes.BadInput;
+                }
+
+                counts.Add(count);
+            }
+
             var options = new BenchOptions
             {
+                ChromaUri = chromaUri,
                 Size = parse.GetValue(size) == "tiny" ? BenchSize.Tiny : BenchSize.Default,
                 RabbitMqUri = cli.Environment.TryGetValue(BenchOptions.RabbitMqVariable, out var uri) && Uri.TryCreate(uri.Trim(), UriKind.Absolute, out var parsed) ? parsed : null,
                 AgentflowProgram = Environment.ProcessPath,
@@ -42,6 +71,11 @@ internal static class BenchCommand
                 LoggerFactory = cli.LoggerFactory,
                 Progress = line => cli.Error.WriteLine("bench: " + line),
             };
+            if (counts.Count > 0)
+            {
+                options.VectorCounts = counts;
+            }
+
             var report = await BenchSuite.RunAsync(parse.GetValue(scenario) ?? [], options, cancellationToken).ConfigureAwait(false);
             if (parse.GetValue(json))
             {

@@ -42,7 +42,7 @@ internal static class ExperimentCommand
         var repeat = new Option<int>("--repeat") { Description = "Runs of each case under each variant.", DefaultValueFactory = _ => 1 };
         var concurrency = new Option<int>("--concurrency") { Description = "Runs at once.", DefaultValueFactory = _ => 1 };
         var name = new Option<string?>("--name") { Description = "Experiment name: the MLflow experiment the runs are recorded in (default: WORKFLOW-experiment)." };
-        var scores = new Option<string[]>("--score") { Description = "A scorer: exact, contains, regex (against each case's 'expected'), or json-schema=FILE (repeatable)." };
+        var scores = new Option<string[]>("--score") { Description = "A scorer: exact, contains, regex (against each case's 'expected'), json-schema=FILE, or retrieval[=STEP_OR_TOOL] (recall_at_k and mrr against each case's 'expected_sources') (repeatable)." };
         var judge = new Option<string?>("--judge") { Description = "Score with an LLM judge: the registry model that judges." };
         var judgePrompt = new Option<string?>("--judge-prompt") { Description = "The judge's prompt ({{ output }}, {{ expected }}, {{ inputs.NAME }}); it should ask for PASS or FAIL." };
         var output = new Option<string?>("--output") { Description = "The workflow output scored (default: the first declared output)." };
@@ -103,13 +103,20 @@ internal static class ExperimentCommand
         var scorers = new List<IScorer>();
         foreach (var score in args.Scores)
         {
+            if (score == "retrieval" || score.StartsWith("retrieval=", StringComparison.Ordinal))
+            {
+                // recall_at_k and mrr of the run's first search (or the named retrieve step's or tool's).
+                scorers.AddRange(RetrievalScorer.Create(score.Length > "retrieval=".Length ? score["retrieval=".Length..] : null));
+                continue;
+            }
+
             scorers.Add(score switch
             {
                 "exact" => new MatchScorer(MatchKind.Exact),
                 "contains" => new MatchScorer(MatchKind.Contains),
                 "regex" => new MatchScorer(MatchKind.Regex),
                 _ when score.StartsWith("json-schema=", StringComparison.Ordinal) => JsonSchemaScorer.Load(Path.GetFullPath(score["json-schema=".Length..], cli.WorkingDirectory)),
-                _ => throw new ExperimentInputException($"--score '{score}' must be exact, contains, regex or json-schema=FILE"),
+                _ => throw new ExperimentInputException($"--score '{score}' must be exact, contains, regex, json-schema=FILE or retrieval[=STEP_OR_TOOL]"),
             });
         }
 
@@ -191,7 +198,7 @@ internal static class ExperimentCommand
         {
             foreach (var v in variants)
             {
-                cli.Out.WriteLine($"{v.Name}: {(v.Bindings.Count == 0 ? "(workflow models)" : v.BindingsText)}");
+                cli.Out.WriteLine($"{v.Name}: {(v.BindingsText.Length == 0 ? "(workflow models)" : v.BindingsText)}");
             }
 
             cli.Out.WriteLine();

@@ -53,8 +53,8 @@ internal static class RunHost
                 throw new ModelConfigurationException(string.Join(Environment.NewLine, problems));
             }
 
-            // Only workflows with retrieve steps open collections (and load an embedder).
-            await using var collections = definition.AllSteps().OfType<RetrieveStepDefinition>().Any() ? cli.OpenCollections(registry) : null;
+            // Only workflows with retrieve steps or retrieve tools open collections (and load an embedder).
+            await using var collections = definition.AllSteps().OfType<RetrieveStepDefinition>().Any() || definition.Tools.Any(t => t.Source is RetrieveToolSource) ? cli.OpenCollections(registry) : null;
 
             // Then the MLflow run: its id is the run's id, so `runs show ID` finds it directly.
             var logger = cli.LoggerFactory.CreateLogger<MlflowRunRecorder>();

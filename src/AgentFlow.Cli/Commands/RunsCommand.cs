@@ -178,7 +178,15 @@ internal static class RunsCommand
                             : call["status"]?.GetValue<string>() == "waiting" ? " (waiting for a decision)" : string.Empty) +
                         (call["child_run"] is { } childRun ? $" (child run {childRun})" : string.Empty) +
                         (call["replayed_from"] is { } from ? $" (replayed from {from})" : string.Empty));
-                    if (call["result"] is { } callResult && call["error"] is null)
+                    if (call["retrieval"] is JsonObject callRetrieval)
+                    {
+                        // A retrieve tool: the sources, as for a retrieve step, instead of the chunks' JSON.
+                        foreach (var chunk in callRetrieval["chunks"]?.AsArray() ?? [])
+                        {
+                            cli.Out.WriteLine($"           source: {chunk!["source"]}{(chunk["heading"] is { } heading ? $" › {heading}" : string.Empty)}  score {chunk["score"]}  [{chunk["id"]}]");
+                        }
+                    }
+                    else if (call["result"] is { } callResult && call["error"] is null)
                     {
                         cli.Out.WriteLine($"           {callResult}");
                     }

@@ -44,7 +44,7 @@ internal sealed class RunnerHost : IAsyncDisposable
             var names = bindingSets.SelectMany(b => models.ModelsFor(definition, b)).Select(s => s.Name).Concat(extraModels).Distinct(StringComparer.Ordinal).ToList();
             var runtime = await ModelRuntime.StartOrchestratorAsync(cli, models, names, cancellationToken).ConfigureAwait(false);
             var store = definition.Memory is null ? null : await cli.OpenConversationStoreAsync(registry, cancellationToken).ConfigureAwait(false);
-            var collections = definition.AllSteps().OfType<RetrieveStepDefinition>().Any() ? cli.OpenCollections(registry) : null;
+            var collections = definition.AllSteps().OfType<RetrieveStepDefinition>().Any() || definition.Tools.Any(t => t.Source is RetrieveToolSource) ? cli.OpenCollections(registry) : null;
             var runner = new WorkflowRunner(models, runtime.Gateway, cli.Time, cli.LoggerFactory.CreateLogger<WorkflowRunner>(), store?.AsConversationMemory())
             {
                 Secrets = cli.Secrets,

@@ -14,7 +14,7 @@ public sealed record ToolDefinition(string Name, SourceLocation Location)
     /// <summary>What the tool does, shown to the model.</summary>
     public string? Description { get; init; }
 
-    /// <summary>JSON Schema of the arguments (an object schema); null for MCP servers, whose tools bring their own.</summary>
+    /// <summary>JSON Schema of the arguments (an object schema); null for MCP servers, plugins and retrieve tools, which bring their own.</summary>
     public JsonObject? Parameters { get; init; }
 
     /// <summary>Where <c>parameters</c> is written, for errors about the schema.</summary>
@@ -31,7 +31,7 @@ public sealed record ToolDefinition(string Name, SourceLocation Location)
 /// <param name="Location">Where the kind's block is written.</param>
 public abstract record ToolSource(SourceLocation Location)
 {
-    /// <summary>The YAML key of the kind (<c>http</c>, <c>workflow</c>, <c>mcp</c>, <c>plugin</c>).</summary>
+    /// <summary>The YAML key of the kind (<c>http</c>, <c>workflow</c>, <c>mcp</c>, <c>plugin</c>, <c>retrieve</c>).</summary>
     public abstract string Kind { get; }
 }
 
@@ -104,6 +104,27 @@ public sealed record PluginToolSource(string Assembly, string Class, SourceLocat
 {
     /// <inheritdoc />
     public override string Kind => "plugin";
+}
+
+/// <summary>
+/// A search of a collection (<c>retrieve: { collection: kb, top_k: 4, min_score: 0.3 }</c>): the model passes a
+/// <c>query</c> argument (the schema is generated) and gets the ranked chunks as JSON.
+/// </summary>
+/// <param name="Collection">The collection searched.</param>
+/// <param name="Location">Where the block is written.</param>
+public sealed record RetrieveToolSource(string Collection, SourceLocation Location) : ToolSource(Location)
+{
+    /// <inheritdoc />
+    public override string Kind => "retrieve";
+
+    /// <summary>Where the collection is named, for errors about it.</summary>
+    public required SourceLocation CollectionLocation { get; init; }
+
+    /// <summary>How many chunks at most, best first.</summary>
+    public int TopK { get; init; } = RetrieveStepDefinition.DefaultTopK;
+
+    /// <summary>Chunks scoring below this cosine similarity are dropped; null keeps all <see cref="TopK"/>.</summary>
+    public double? MinScore { get; init; }
 }
 
 /// <summary>How an agent step lets its model use its tools (<c>tool_choice</c>).</summary>

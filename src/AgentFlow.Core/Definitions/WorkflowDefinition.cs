@@ -3,8 +3,8 @@ using AgentFlow.Diagnostics;
 
 namespace AgentFlow.Definitions;
 
-/// <summary>A parsed, validated workflow file: what <c>workflows/*.yaml</c> says, with source locations.</summary>
-public sealed class WorkflowDefinition
+/// <summary>A parsed, validated workflow file: what <c>workflows/*.yaml</c> says, with source locations (a record, so a changed copy can be made with <c>with</c>).</summary>
+public sealed record WorkflowDefinition
 {
     /// <summary>Workflow name: lowercase letters, digits and '-'.</summary>
     public required string Name { get; init; }

@@ -8,13 +8,14 @@ public static partial class WorkflowLoader
     /// <summary>Most tool calls an agent step may allow per attempt.</summary>
     public const int MaxToolCallsLimit = 100;
 
-    private static readonly string[] ToolKinds = ["http", "workflow", "mcp", "plugin"];
+    private static readonly string[] ToolKinds = ["http", "workflow", "mcp", "plugin", "retrieve"];
     private static readonly string[] ToolKeys = ["description", "parameters", "approve", .. ToolKinds];
     private static readonly string[] HttpToolKeys = ["method", "url", "body", "headers", "timeout", "max_response_bytes"];
     private static readonly string[] HttpMethods = ["GET", "POST", "PUT", "PATCH", "DELETE"];
     private static readonly string[] WorkflowToolKeys = ["file"];
     private static readonly string[] McpToolKeys = ["command", "url", "env", "timeout"];
     private static readonly string[] PluginToolKeys = ["assembly", "class"];
+    private static readonly string[] RetrieveToolKeys = ["collection", "top_k", "min_score"];
 
     /// <summary>The top-level <c>tools:</c> section and the tool keys of agent steps. Codes AF0400–AF0409.</summary>
     private sealed partial class Reader
@@ -55,13 +56,13 @@ public static partial class WorkflowLoader
             var kinds = ToolKinds.Where(keys.ContainsKey).ToList();
             if (kinds.Count == 0)
             {
-                Error(spec.Start, "AF0401", $"tool '{name}' has no kind", "add exactly one of: http, workflow, mcp, plugin");
+                Error(spec.Start, "AF0401", $"tool '{name}' has no kind", "add exactly one of: http, workflow, mcp, plugin, retrieve");
                 return null;
             }
 
             if (kinds.Count > 1)
             {
-                Error(keys[kinds[1]].Start, "AF0401", $"tool '{name}' has several kinds ({string.Join(", ", kinds)})", "a tool is exactly one of http, workflow, mcp, plugin: declare several tools");
+                Error(keys[kinds[1]].Start, "AF0401", $"tool '{name}' has several kinds ({string.Join(", ", kinds)})", "a tool is exactly one of http, workflow, mcp, plugin, retrieve: declare several tools");
             }
 
             var description = keys.TryGetValue("description", out var descriptionNode) ? OptionalScalar(descriptionNode, "description") : null;
@@ -72,15 +73,16 @@ public static partial class WorkflowLoader
                 "http" => ReadHttpTool(name, kindNode),
                 "workflow" => ReadWorkflowTool(name, kindNode),
                 "mcp" => ReadMcpTool(name, kindNode),
+                "retrieve" => ReadRetrieveTool(name, kindNode),
                 _ => ReadPluginTool(name, kindNode),
             };
 
             System.Text.Json.Nodes.JsonObject? parameters = null;
             if (keys.TryGetValue("parameters", out var parametersNode))
             {
-                if (kinds[0] is "mcp" or "plugin")
+                if (kinds[0] is "mcp" or "plugin" or "retrieve")
                 {
-                    Error(parametersNode.Start, "AF0402", $"tool '{name}' declares parameters, but {kinds[0]} tools bring their own schemas", "remove parameters:");
+                    Error(parametersNode.Start, "AF0402", $"tool '{name}' declares parameters, but {kinds[0]} tools bring their own schemas", kinds[0] == "retrieve" ? "remove parameters: (a retrieve tool takes one argument, query)" : "remove parameters:");
                 }
                 else if (Mapping(parametersNode, $"the parameters of tool '{name}'", "parameters: { type: object, properties: { order_id: { type: string } }, required: [order_id] }") is { } schema)
                 {
@@ -228,6 +230,37 @@ public static partial class WorkflowLoader
             var assembly = keys.TryGetValue("assembly", out var assemblyNode) ? Scalar(assemblyNode, "assembly") : null;
             var type = keys.TryGetValue("class", out var classNode) ? Scalar(classNode, "class") : null;
             return assembly is null || type is null ? null : new PluginToolSource(assembly, type, At(map.Start));
+        }
+
+        // The query comes from the model (the tool's one argument); the file fixes what is searched and how much comes back.
+        private RetrieveToolSource? ReadRetrieveTool(string name, YamlTreeNode node)
+        {
+            if (Mapping(node, $"the retrieve block of tool '{name}'", "retrieve: { collection: kb, top_k: 4 }") is not { } map)
+            {
+                return null;
+            }
+
+            var keys = Keys(map, RetrieveToolKeys, $"the retrieve block of tool '{name}'");
+            if (!keys.ContainsKey("collection"))
+            {
+                Error(map.Start, "AF0500", $"retrieve tool '{name}' has no 'collection'", "collection: NAME (a collection of agentflow.yaml, or one made by agentflow index DIR --collection NAME)");
+            }
+
+            var collection = keys.TryGetValue("collection", out var collectionNode) ? Scalar(collectionNode, "collection") : null;
+            if (collection is not null && !Models.CollectionSpec.IsValidName(collection))
+            {
+                Error(collectionNode!.Start, "AF0502", $"invalid collection name '{collection}'", "use up to 48 letters, digits, '-', '_' and '.', starting and ending with a letter or digit");
+            }
+
+            // Kept with a missing or bad collection (already reported), so steps naming the tool do not also report it unknown.
+            var topK = keys.TryGetValue("top_k", out var topKNode) ? Int(topKNode, "top_k", 1, RetrieveStepDefinition.MaxTopK) : null;
+            var minScore = keys.TryGetValue("min_score", out var minScoreNode) ? Number(minScoreNode, "min_score", -1, 1) : null;
+            return new RetrieveToolSource(collection ?? string.Empty, At(map.Start))
+            {
+                CollectionLocation = collectionNode is null ? At(map.Start) : At(collectionNode.Start),
+                TopK = (int?)topK ?? RetrieveStepDefinition.DefaultTopK,
+                MinScore = minScore,
+            };
         }
 
         private ToolChoiceDefinition? ReadToolChoice(YamlTreeNode node)

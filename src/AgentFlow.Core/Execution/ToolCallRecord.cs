@@ -62,6 +62,9 @@ public sealed class ToolCallRecord
     /// <summary>The child run a workflow tool started.</summary>
     public string? ChildRunId { get; set; }
 
+    /// <summary>What a retrieve tool's call searched and the chunks it found (ids, sources, scores, text); null for other tools.</summary>
+    public RetrievalRecord? Retrieval { get; set; }
+
     /// <summary>Sets <see cref="Result"/>, its hash, size and truncation from the whole result.</summary>
     public void SetResult(string result)
     {

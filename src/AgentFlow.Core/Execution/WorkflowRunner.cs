@@ -77,7 +77,9 @@ public sealed partial class WorkflowRunner
     public IReadOnlyList<IToolProvider> ToolProviders { get; init; } = [];
 
     private IReadOnlyDictionary<string, IToolProvider> Providers => _toolProviders ??=
-        new IToolProvider[] { HttpTools, new WorkflowToolProvider(RunChildAsync) }.Concat(ToolProviders).ToDictionary(p => p.Kind, StringComparer.Ordinal);
+        new IToolProvider[] { HttpTools, new WorkflowToolProvider(RunChildAsync) }
+            .Concat(Retriever is null ? [] : [new RetrieveToolProvider(Retriever)])
+            .Concat(ToolProviders).ToDictionary(p => p.Kind, StringComparer.Ordinal);
 
     /// <summary>
     /// Opens the record of each child run (workflow steps and workflow tools) besides the run store: the CLI creates
@@ -364,24 +366,32 @@ public sealed partial class WorkflowRunner
         return new Prepared(inputs, bindings, specs, endpoints);
     }
 
-    // Before any step runs: every collection a retrieve step names must exist and be searchable, reported where it is named.
+    // Before any step runs: every collection a retrieve step or a used retrieve tool names must exist and be
+    // searchable, reported where it is named.
     private async Task CheckCollectionsAsync(WorkflowDefinition definition, CancellationToken cancellationToken)
     {
         var steps = definition.AllSteps().OfType<RetrieveStepDefinition>().ToList();
-        if (steps.Count == 0)
+        var used = definition.AllSteps().OfType<AgentStepDefinition>().SelectMany(a => a.Tools).ToHashSet(StringComparer.Ordinal);
+        var tools = definition.Tools.Where(t => t.Source is RetrieveToolSource && used.Contains(t.Name)).ToList();
+        if (steps.Count == 0 && tools.Count == 0)
         {
             return;
         }
 
         if (Retriever is null)
         {
-            throw new AgentFlowException($"workflow '{definition.Name}' has retrieve step '{steps[0].Id}', and this host has no retrieval configured");
+            throw new AgentFlowException(steps.Count > 0
+                ? $"workflow '{definition.Name}' has retrieve step '{steps[0].Id}', and this host has no retrieval configured"
+                : $"workflow '{definition.Name}' has retrieve tool '{tools[0].Name}', and this host has no retrieval configured");
         }
 
-        var problems = await Retriever.CheckAsync([.. steps.Select(s => s.Collection).Distinct(StringComparer.Ordinal)], cancellationToken).ConfigureAwait(false);
-        var diagnostics = steps
+        var searched = steps.Select(s => (What: $"retrieve step '{s.Id}'", s.Collection, At: s.CollectionLocation))
+            .Concat(tools.Select(t => (What: $"retrieve tool '{t.Name}'", ((RetrieveToolSource)t.Source).Collection, At: ((RetrieveToolSource)t.Source).CollectionLocation)))
+            .ToList();
+        var problems = await Retriever.CheckAsync([.. searched.Select(s => s.Collection).Distinct(StringComparer.Ordinal)], cancellationToken).ConfigureAwait(false);
+        var diagnostics = searched
             .Where(s => problems.ContainsKey(s.Collection))
-            .Select(s => new Diagnostics.Diagnostic(s.CollectionLocation, "AF0503", $"retrieve step '{s.Id}': {problems[s.Collection]}", $"index documents first: agentflow index DIR --collection {s.Collection}, or declare it under collections: in agentflow.yaml"))
+            .Select(s => new Diagnostics.Diagnostic(s.At, "AF0503", $"{s.What}: {problems[s.Collection]}", $"index documents first: agentflow index DIR --collection {s.Collection}, or declare it under collections: in agentflow.yaml"))
             .ToList();
         if (diagnostics.Count > 0)
         {

@@ -9,18 +9,26 @@ namespace AgentFlow.Experiments.Cases;
 /// <param name="Line">1-based line in the cases file.</param>
 /// <param name="Inputs">Input name → value as text (what <c>--input NAME=VALUE</c> would pass).</param>
 /// <param name="Expected">The <c>expected</c> field, as text, when present.</param>
-public sealed record ExperimentCase(string Id, int Line, IReadOnlyDictionary<string, string> Inputs, string? Expected);
+public sealed record ExperimentCase(string Id, int Line, IReadOnlyDictionary<string, string> Inputs, string? Expected)
+{
+    /// <summary>The <c>expected_sources</c> field: the documents a search should find (sources as indexed, e.g. <c>refunds.md</c>); null when absent.</summary>
+    public IReadOnlyList<string>? ExpectedSources { get; init; }
+}
 
 /// <summary>Thrown for a cases file, variant or scorer that cannot be used; the message names the file, line and field.</summary>
 public sealed class ExperimentInputException(string message) : AgentFlowException(message);
 
 /// <summary>
 /// Reads a JSON Lines dataset: one JSON object per line; blank lines and lines starting with <c>#</c> or <c>//</c> are
-/// skipped. A line's inputs are its <c>inputs</c> object when it has one, else every field but <c>id</c> and
-/// <c>expected</c>. Strings are passed as they are, numbers and booleans as their JSON text.
+/// skipped. A line's inputs are its <c>inputs</c> object when it has one, else every field but <c>id</c>,
+/// <c>expected</c> and <c>expected_sources</c> (a list of source paths, or one path, for the retrieval scorer).
+/// Strings are passed as they are, numbers and booleans as their JSON text.
 /// </summary>
 public static class CaseFile
 {
+    /// <summary>The field listing the sources a case's search should find.</summary>
+    public const string ExpectedSourcesField = "expected_sources";
+
     /// <summary>Reads <paramref name="path"/>; every problem is reported at once as <c>file:line: message</c>.</summary>
     /// <exception cref="ExperimentInputException">The file is missing, empty or has bad lines.</exception>
     public static IReadOnlyList<ExperimentCase> Load(string path)
@@ -109,7 +117,7 @@ public static class CaseFile
             var inputs = new Dictionary<string, string>(StringComparer.Ordinal);
             foreach (var (name, value) in source)
             {
-                if (ReferenceEquals(source, obj) && name is "id" or "expected")
+                if (ReferenceEquals(source, obj) && name is "id" or "expected" or ExpectedSourcesField)
                 {
                     continue;
                 }
@@ -124,7 +132,24 @@ public static class CaseFile
             }
 
             var expected = obj["expected"] is { } expectedNode ? AsText(expectedNode) : null;
-            cases.Add(new ExperimentCase(id, lineNumber, inputs, expected));
+            IReadOnlyList<string>? expectedSources = null;
+            if (obj[ExpectedSourcesField] is { } sourcesNode)
+            {
+                expectedSources = sourcesNode switch
+                {
+                    JsonValue one when one.TryGetValue<string>(out var single) && single.Trim().Length > 0 => [single.Trim()],
+                    JsonArray many when many.Count > 0 && many.All(n => n is JsonValue v && v.TryGetValue<string>(out var p) && p.Trim().Length > 0) =>
+                        [.. many.Select(n => n!.GetValue<string>().Trim()).Distinct(StringComparer.Ordinal)],
+                    _ => null,
+                };
+                if (expectedSources is null)
+                {
+                    problems.Add($"{path}:{lineNumber}: field '{ExpectedSourcesField}' must be a non-empty list of source paths (as indexed, e.g. [\"refunds.md\"]), got {Describe(sourcesNode)}");
+                    continue;
+                }
+            }
+
+            cases.Add(new ExperimentCase(id, lineNumber, inputs, expected) { ExpectedSources = expectedSources });
         }
 
         if (problems.Count > 0)

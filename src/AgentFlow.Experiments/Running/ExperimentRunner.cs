@@ -69,7 +69,14 @@ public sealed record ExperimentResult(ExperimentPlan Plan, IReadOnlyList<TrialRe
         var variants = new JsonArray();
         foreach (var v in Plan.Variants)
         {
-            variants.Add(new JsonObject { ["name"] = v.Name, ["bindings"] = new JsonObject(v.Bindings.Select(b => KeyValuePair.Create(b.Key, (JsonNode?)b.Value))) });
+            var variant = new JsonObject { ["name"] = v.Name, ["bindings"] = new JsonObject(v.Bindings.Select(b => KeyValuePair.Create(b.Key, (JsonNode?)b.Value))) };
+            if (!v.Retrieval.IsEmpty)
+            {
+                variant["collections"] = new JsonObject(v.Retrieval.Collections.Select(c => KeyValuePair.Create(c.Key, (JsonNode?)c.Value)));
+                variant["top_k"] = v.Retrieval.TopK;
+            }
+
+            variants.Add(variant);
         }
 
         var trials = new JsonArray();
@@ -139,6 +146,7 @@ public sealed partial class ExperimentRunner(WorkflowRunner runner, IMlflowStore
     {
         ArgumentNullException.ThrowIfNull(plan);
         Check(plan, casesPath);
+        await CheckCollectionsAsync(plan, cancellationToken).ConfigureAwait(false);
         var outputName = plan.Output ?? (plan.Definition.Outputs.Count > 0 ? plan.Definition.Outputs[0].Name : null);
         var trials = new List<(Variant Variant, ExperimentCase Case, int Repeat)>();
         for (var r = 1; r <= plan.Repeat; r++)
@@ -204,6 +212,12 @@ public sealed partial class ExperimentRunner(WorkflowRunner runner, IMlflowStore
             problems.AddRange(matcher.Check(plan.Cases, casesPath));
         }
 
+        // recall_at_k and mrr come in pairs over the same search: its problems once.
+        foreach (var retrieval in plan.Scorers.OfType<RetrievalScorer>().DistinctBy(r => r.Target))
+        {
+            problems.AddRange(retrieval.Check(plan.Definition, plan.Cases, casesPath));
+        }
+
         if (plan.Output is { } output && plan.Definition.Outputs.All(o => o.Name != output))
         {
             problems.Add($"--output '{output}': workflow '{plan.Definition.Name}' has no output '{output}' (outputs: {string.Join(", ", plan.Definition.Outputs.Select(o => o.Name))})");
@@ -217,6 +231,25 @@ public sealed partial class ExperimentRunner(WorkflowRunner runner, IMlflowStore
         if (problems.Count > 0)
         {
             throw new ExperimentInputException(string.Join(Environment.NewLine, problems));
+        }
+    }
+
+    // Every collection a variant searches (its swaps applied) must exist and be searchable before any run.
+    private async Task CheckCollectionsAsync(ExperimentPlan plan, CancellationToken cancellationToken)
+    {
+        var searched = plan.Variants.SelectMany(v => v.Retrieval.SearchedBy(plan.Definition).Select(c => (Variant: v.Name, Collection: c))).ToList();
+        if (searched.Count == 0 || runner.Retriever is not { } retriever)
+        {
+            return; // no searches, or a host without retrieval: the run itself says so
+        }
+
+        var problems = await retriever.CheckAsync([.. searched.Select(s => s.Collection).Distinct(StringComparer.Ordinal)], cancellationToken).ConfigureAwait(false);
+        var messages = searched.Where(s => problems.ContainsKey(s.Collection))
+            .Select(s => $"--variant {s.Variant}: collection '{s.Collection}': {problems[s.Collection]}")
+            .ToList();
+        if (messages.Count > 0)
+        {
+            throw new ExperimentInputException(string.Join(Environment.NewLine, messages));
         }
     }
 
@@ -239,7 +272,7 @@ public sealed partial class ExperimentRunner(WorkflowRunner runner, IMlflowStore
         RunRecord record;
         try
         {
-            var request = new RunRequest(plan.Definition) { Inputs = c.Inputs, Bindings = variant.Bindings, RunId = recorder?.RunId };
+            var request = new RunRequest(variant.Retrieval.Apply(plan.Definition)) { Inputs = c.Inputs, Bindings = variant.Bindings, RunId = recorder?.RunId };
             record = await runner.RunAsync(request, recorder, cancellationToken).ConfigureAwait(false);
         }
         finally
@@ -255,7 +288,7 @@ public sealed partial class ExperimentRunner(WorkflowRunner runner, IMlflowStore
         var scores = new List<Score>();
         foreach (var scorer in plan.Scorers)
         {
-            scores.Add(await scorer.ScoreAsync(new ScoringContext(c, output), cancellationToken).ConfigureAwait(false));
+            scores.Add(await scorer.ScoreAsync(new ScoringContext(c, output, run), cancellationToken).ConfigureAwait(false));
         }
 
         LogTrial(_logger, variant.Name, c.Id, repeat, record.RunId, record.Status);

@@ -101,7 +101,21 @@ public sealed class RecordedRun
             DecidedAt = Time(approval["decided_at"]),
             Comment = Text(approval["comment"]),
         } : null,
+        Retrieval = call["retrieval"] is JsonObject retrieval ? ReadRetrieval(retrieval) : null,
     };
+
+    // A search as the transcript keeps it (retrieve steps and retrieve tools' calls).
+    private static RetrievalRecord ReadRetrieval(JsonObject retrieval) => new()
+    {
+        Collection = Text(retrieval["collection"]) ?? string.Empty,
+        Query = Text(retrieval["query"]) ?? string.Empty,
+        TopK = retrieval["top_k"]?.GetValue<int>() ?? 0,
+        MinScore = retrieval["min_score"]?.GetValue<double>(),
+        Chunks = ReadChunks(retrieval["chunks"] as JsonArray),
+    };
+
+    private static List<AgentFlow.Retrieval.RetrievedChunk> ReadChunks(JsonArray? chunks) =>
+        [.. (chunks ?? []).OfType<JsonObject>().Select(c => new AgentFlow.Retrieval.RetrievedChunk(Text(c["id"]) ?? string.Empty, Text(c["text"]) ?? string.Empty, Text(c["source"]) ?? string.Empty, Text(c["heading"]), c["score"]?.GetValue<double>() ?? 0))];
 
     /// <summary>Reads a run from its record (the same JSON its transcript artifact holds).</summary>
     public static RecordedRun FromRecord(RunRecord record) => FromTranscript(RunTranscript.Build(record));
@@ -129,9 +143,7 @@ public sealed class RecordedRun
                 Text(s["replayed_from"]))
             {
                 ToolCalls = [.. (s["tool_calls"] as JsonArray ?? []).OfType<JsonObject>().Select(ToolCall)],
-                Retrieved = s["retrieval"]?["chunks"] is System.Text.Json.Nodes.JsonArray chunks
-                    ? [.. chunks.Select(c => new AgentFlow.Retrieval.RetrievedChunk(Text(c!["id"]) ?? string.Empty, Text(c["text"]) ?? string.Empty, Text(c["source"]) ?? string.Empty, Text(c["heading"]), c["score"]?.GetValue<double>() ?? 0))]
-                    : null,
+                Retrieved = s["retrieval"]?["chunks"] is JsonArray chunks ? ReadChunks(chunks) : null,
             });
         }
 

@@ -6,10 +6,11 @@ using Json.Schema;
 
 namespace AgentFlow.Experiments.Scoring;
 
-/// <summary>What a scorer sees: the case and the output being scored (null when the run failed).</summary>
+/// <summary>What a scorer sees: the case, the output being scored (null when the run failed) and the run as recorded.</summary>
 /// <param name="Case">The case.</param>
 /// <param name="Output">The workflow output scored.</param>
-public sealed record ScoringContext(ExperimentCase Case, string? Output);
+/// <param name="Run">The run's record (its steps, searches and tool calls); null where only an output is scored.</param>
+public sealed record ScoringContext(ExperimentCase Case, string? Output, Runs.RecordedRun? Run = null);
 
 /// <summary>A score of one run.</summary>
 /// <param name="Name">Scorer name (the metric is <c>score.NAME</c>).</param>

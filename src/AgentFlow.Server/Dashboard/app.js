@@ -305,11 +305,17 @@ async function runPage(runId) {
     // A workflow step's child run has its own page.
     if (st.child_run) facts.push(['Child run', h('a', { class: 'child-run', href: `#/runs/${st.child_run}` }, st.child_run.slice(0, 12))]);
     const a = st.approval;
+    // The documents the step saw: a retrieve step's search and its retrieve tools' calls, best first.
+    const searches = [st.retrieval, ...(st.tool_calls || []).map(c => c.retrieval)].filter(Boolean);
+    const sources = searches.length ? [h('b', {}, 'Sources'), ...searches.map(r => h('ol', { class: 'sources', 'data-collection': r.collection, title: `searched ${r.collection} for “${r.query}” (top ${r.top_k})` },
+      ...(r.chunks.length ? r.chunks.map(c => h('li', { 'data-source': c.source }, h('code', {}, c.source), c.heading ? ` › ${c.heading}` : '', h('span', { class: 'muted small' }, ` score ${Number(c.score).toFixed(2)}`)))
+        : [h('li', { class: 'muted' }, 'no matching documents')])))] : '';
     return h('div', { class: 'step', 'data-step': st.id },
       h('h3', {}, st.id),
       h('div', { class: 'grid' }, facts.map(([k, v]) => h('div', {}, h('b', {}, k), v))),
       st.prompt ? [h('b', {}, 'Prompt'), h('pre', {}, st.prompt)] : '',
       st.detail ? h('p', { class: 'muted small' }, st.detail) : '',
+      sources,
       st.output !== null && st.output !== undefined ? [h('b', {}, 'Answer'), h('pre', { class: 'step-output' }, typeof st.output === 'string' ? st.output : JSON.stringify(st.output, null, 2))] : '',
       st.error ? h('p', { class: 'error' }, st.error) : '',
       a && a.decision ? h('p', {}, `${a.decision} by ${a.decided_by || '?'} at ${fmtTime(a.decided_at)}${a.comment ? ` — “${a.comment}”` : ''}`) : '',

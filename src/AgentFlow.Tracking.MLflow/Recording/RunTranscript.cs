@@ -196,24 +196,31 @@ public static class RunTranscript
         var node = StepFields(step, modelSha256);
         if (step.Retrieval is { } retrieval)
         {
-            node["retrieval"] = new JsonObject
-            {
-                ["collection"] = retrieval.Collection,
-                ["query"] = retrieval.Query,
-                ["top_k"] = retrieval.TopK,
-                ["min_score"] = retrieval.MinScore,
-                ["chunks"] = new JsonArray([.. retrieval.Chunks.Select(c => (JsonNode)new JsonObject
-                {
-                    ["id"] = c.Id,
-                    ["source"] = c.Source,
-                    ["heading"] = c.Heading,
-                    ["score"] = Math.Round(c.Score, 6),
-                    ["text"] = c.Text,
-                })]),
-            };
+            node["retrieval"] = Retrieval(retrieval);
         }
 
         return node;
+    }
+
+    /// <summary>A search and its chunks as the transcript keeps them (retrieve steps and retrieve tools' calls).</summary>
+    public static JsonObject Retrieval(RetrievalRecord retrieval)
+    {
+        ArgumentNullException.ThrowIfNull(retrieval);
+        return new JsonObject
+        {
+            ["collection"] = retrieval.Collection,
+            ["query"] = retrieval.Query,
+            ["top_k"] = retrieval.TopK,
+            ["min_score"] = retrieval.MinScore,
+            ["chunks"] = new JsonArray([.. retrieval.Chunks.Select(c => (JsonNode)new JsonObject
+            {
+                ["id"] = c.Id,
+                ["source"] = c.Source,
+                ["heading"] = c.Heading,
+                ["score"] = Math.Round(c.Score, 6),
+                ["text"] = c.Text,
+            })]),
+        };
     }
 
     private static JsonObject StepFields(StepRecord step, string? modelSha256) => new()
@@ -258,7 +265,7 @@ public static class RunTranscript
         var calls = new JsonArray();
         foreach (var call in step.ToolCallsSnapshot())
         {
-            calls.Add(new JsonObject
+            var entry = new JsonObject
             {
                 ["name"] = call.Name,
                 ["tool"] = call.Tool,
@@ -281,7 +288,14 @@ public static class RunTranscript
                 },
                 ["replayed_from"] = call.ReplayedFrom,
                 ["child_run"] = call.ChildRunId,
-            });
+            };
+            if (call.Retrieval is { } retrieval)
+            {
+                // Only on retrieve tools' calls, so the canonical form (and audit hash) of every other call is unchanged.
+                entry["retrieval"] = Retrieval(retrieval);
+            }
+
+            calls.Add(entry);
         }
 
         return calls;

@@ -147,6 +147,13 @@ internal sealed class ToolInvoker
                 return Refuse(call, match.Error, match.Status);
             }
 
+            // A retrieval's chunks are recorded whole: the replay gets the full result even where the record cut it.
+            if (match.Retrieval is { } retrieval)
+            {
+                call.Retrieval = retrieval;
+                return RetrieveToolProvider.Result(retrieval.Chunks);
+            }
+
             // The full result when the record kept it all; else the recorded part (the hash in the record says which).
             return match.Result ?? string.Empty;
         }
