@@ -95,6 +95,50 @@ public sealed class DashboardTests(CliFixture fixture) : IClassFixture<CliFixtur
     }
 
     [ChromiumFact]
+    public async Task Dashboard_RunWithWorkflowStep_LinksToTheChildRunAndBack()
+    {
+        var dir = Workspace();
+        await File.WriteAllTextAsync(Path.Combine(dir, "workflows", "child.yaml"), """
+            name: child
+            version: 1
+            inputs: { text: { required: true } }
+            models: { w: tiny }
+            steps:
+              - id: s
+                agent: { model: w, prompt: "Summarise: {{ inputs.text }}", max_tokens: 8, temperature: 0 }
+            outputs: { summary: "{{ steps.s.output }}" }
+            """);
+        await File.WriteAllTextAsync(Path.Combine(dir, "workflows", "with-child.yaml"), """
+            name: with-child
+            version: 1
+            inputs: { topic: { required: true } }
+            steps:
+              - id: summarize
+                workflow: { file: child.yaml, inputs: { text: "{{ inputs.topic }}" } }
+            outputs: { summary: "{{ steps.summarize.output.summary }}" }
+            """);
+        await using var serve = await ServeProcess.StartAsync(dir, fixture.Environment);
+        using var http = new HttpClient { BaseAddress = serve.Address };
+        var start = await http.PostAsJsonAsync("/api/runs", new { workflow = "with-child", inputs = new { topic = "refunds" } });
+        Assert.Equal(HttpStatusCode.Accepted, start.StatusCode);
+        var runId = (await start.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("run_id").GetString()!;
+        await using var browser = await Browser.OpenAsync(dir);
+        var page = browser.Page;
+
+        await page.GotoAsync(new Uri(serve.Address, $"/#/runs/{runId}").ToString());
+        await Assertions.Expect(page.Locator("#run-status")).ToHaveTextAsync("succeeded", new() { Timeout = (float)RunTimeout.TotalMilliseconds });
+        var child = page.Locator("#run-steps [data-step='summarize'] a.child-run");
+        await Assertions.Expect(child).ToBeVisibleAsync();
+        await child.ClickAsync();
+
+        await page.WaitForURLAsync(new System.Text.RegularExpressions.Regex("#/runs/[0-9a-f]{32}$"));
+        Assert.DoesNotContain(runId, page.Url, StringComparison.Ordinal);
+        await Assertions.Expect(page.Locator("#run-status")).ToHaveTextAsync("succeeded", new() { Timeout = (float)RunTimeout.TotalMilliseconds });
+        await Assertions.Expect(page.Locator("#run-steps [data-step='s']")).ToBeVisibleAsync();
+        await Assertions.Expect(page.Locator("a.parent-run")).ToHaveAttributeAsync("href", $"#/runs/{runId}");
+    }
+
+    [ChromiumFact]
     public async Task Dashboard_ApproveWaitingRunByClicking_RunSucceedsWithTheDecision()
     {
         var dir = Workspace();

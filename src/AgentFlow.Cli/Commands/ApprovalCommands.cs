@@ -132,7 +132,8 @@ internal static class ApprovalCommands
             {
                 var now = cli.Time.GetUtcNow();
                 due = [.. (await runs.ListActiveAsync(cancellationToken).ConfigureAwait(false))
-                    .Where(r => r.Record.Status == RunStatus.Running || r.Record.Waiting?.Deadline <= now)];
+                    .Where(r => r.Record.Status == RunStatus.Running || r.Record.Waiting?.Deadline <= now)
+                    .Where(r => r.Record.ParentRunId is null)]; // child runs are continued by their parents
             }
 
             var worst = ExitCodes.Success;

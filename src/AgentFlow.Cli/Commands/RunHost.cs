@@ -71,6 +71,7 @@ internal static class RunHost
                 Secrets = cli.Secrets,
                 ToolProviders = Tools.ToolKinds.Create(),
                 Retriever = collections,
+                RecordChildRun = tracking is null ? null : (start, ct) => RecordChildAsync(cli, tracking, start, ct),
             };
             if (cli.ErrorIsTerminal && !background)
             {
@@ -160,6 +161,28 @@ internal static class RunHost
             RunStatus.Waiting => ExitCodes.Waiting,
             _ => ExitCodes.RunFailed,
         };
+    }
+
+    // A child run (workflow step or workflow tool) gets its own MLflow run, tagged with its parent; an interrupted one
+    // that continues is attached to again. Its events go to its recorder only: the parent's progress shows the step.
+    internal static async Task<ChildRunRecording> RecordChildAsync(CliContext cli, Tracking.MLflow.IMlflowStore tracking, ChildRunStart start, CancellationToken cancellationToken)
+    {
+        var logger = cli.LoggerFactory.CreateLogger<MlflowRunRecorder>();
+        var recorder = start.ContinuedRunId is { } continued
+            ? MlflowRunRecorder.Attach(tracking, continued, cli.Time, logger)
+            : await MlflowRunRecorder.StartAsync(tracking, start.Definition, "parent", null, [new("agentflow.parent_run", start.ParentRunId)], cli.Time, logger, cancellationToken).ConfigureAwait(false);
+        recorder.Secrets = cli.Secrets;
+        return new ChildRunRecording(recorder.RunId, recorder, async refusal =>
+        {
+            if (refusal is null)
+            {
+                await recorder.DisposeAsync().ConfigureAwait(false);
+            }
+            else
+            {
+                await EndUnfinishedAsync(recorder, tracking, start.ContinuedRunId, refusal, cli.Time).ConfigureAwait(false);
+            }
+        });
     }
 
     // A fresh run refused or stopped before its end was recorded: ends its MLflow run as FAILED with the reason (a

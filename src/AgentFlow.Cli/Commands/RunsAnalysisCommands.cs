@@ -188,7 +188,9 @@ internal static class RunsAnalysisCommands
         await using var store = cli.OpenTracking(trackingUri);
         var original = await LoadAsync(store, runId, cancellationToken).ConfigureAwait(false);
         var source = await store.ReadTextArtifactAsync(original.RunId, "workflow.yaml", cancellationToken).ConfigureAwait(false);
-        var loaded = WorkflowLoader.Parse(source, $"{original.RunId}/workflow.yaml");
+        // The recorded text, read as if at its recorded place, so workflow steps and workflow tools find their files.
+        var recordedPath = (await store.GetRunAsync(original.RunId, cancellationToken).ConfigureAwait(false)).Param("workflow.path");
+        var loaded = WorkflowLoader.Parse(source, recordedPath is not null && File.Exists(recordedPath) ? recordedPath : $"{original.RunId}/workflow.yaml");
         DiagnosticPrinter.Print(cli.Error, loaded.Diagnostics);
         if (!loaded.Succeeded)
         {
@@ -211,7 +213,7 @@ internal static class RunsAnalysisCommands
 
         cli.Error.WriteLine($"replaying run {original.RunId}: {plan.Replay.Outputs.Count} recorded step output(s) reused, live from step '{plan.LiveFrom}'" +
             (plan.Rebound.Count == 0 ? string.Empty : $" (re-bound: {string.Join(", ", plan.Rebound.Select(a => $"{a}={bindings[a]}"))})"));
-        await using var host = await RunnerHost.StartAsync(cli, registry, definition, [bindings], [], cancellationToken).ConfigureAwait(false);
+        await using var host = await RunnerHost.StartAsync(cli, registry, definition, [bindings], [], cancellationToken, childTracking: store).ConfigureAwait(false);
         var recorder = await MlflowRunRecorder.StartAsync(store, definition, "replay", null, [new(ReplayedFromTag, original.RunId)], cli.Time, cli.LoggerFactory.CreateLogger<MlflowRunRecorder>(), cancellationToken).ConfigureAwait(false);
         RunRecord record;
         try

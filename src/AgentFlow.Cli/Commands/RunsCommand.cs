@@ -124,6 +124,10 @@ internal static class RunsCommand
             var (run, transcript) = await LoadAsync(store, parse.GetValue(id)!, cancellationToken).ConfigureAwait(false);
             cli.Out.WriteLine($"run {run.Info.RunId}  {transcript["workflow"]} v{transcript["workflow_version"]}  {transcript["status"]}  started {transcript["started"]}");
             cli.Out.WriteLine($"bindings: {transcript["bindings"]?.ToJsonString()}");
+            if (transcript["parent_run"] is { } parent)
+            {
+                cli.Out.WriteLine($"parent run: {parent}");
+            }
             foreach (var step in transcript["steps"]!.AsArray())
             {
                 var s = step!.AsObject();
@@ -140,6 +144,11 @@ internal static class RunsCommand
                 if (s["prompt"] is { } prompt)
                 {
                     cli.Out.WriteLine($"   prompt: {prompt}");
+                }
+
+                if (s["child_run"] is { } child)
+                {
+                    cli.Out.WriteLine($"   child run: {child} (agentflow runs show {child})");
                 }
 
                 if (s["retrieval"] is JsonObject retrieval)

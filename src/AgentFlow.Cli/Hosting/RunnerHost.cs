@@ -30,10 +30,13 @@ internal sealed class RunnerHost : IAsyncDisposable
 
     public ModelHost Models => _runtime.Models;
 
-    /// <summary>Checks every binding set (unknown aliases and models throw <see cref="ModelConfigurationException"/>) and starts the runtime.</summary>
+    /// <summary>
+    /// Checks every binding set (unknown aliases and models throw <see cref="ModelConfigurationException"/>) and starts the
+    /// runtime; child runs of workflow steps get MLflow runs of their own in <paramref name="childTracking"/> when given.
+    /// </summary>
     public static async Task<RunnerHost> StartAsync(
         CliContext cli, ModelRegistry registry, WorkflowDefinition definition, IEnumerable<IReadOnlyDictionary<string, string>> bindingSets,
-        IEnumerable<string> extraModels, CancellationToken cancellationToken)
+        IEnumerable<string> extraModels, CancellationToken cancellationToken, Tracking.MLflow.IMlflowStore? childTracking = null)
     {
         var models = new ModelHost(registry, cli.CreateProviders());
         try
@@ -47,6 +50,7 @@ internal sealed class RunnerHost : IAsyncDisposable
                 Secrets = cli.Secrets,
                 ToolProviders = Tools.ToolKinds.Create(),
                 Retriever = collections,
+                RecordChildRun = childTracking is null ? null : (start, ct) => Commands.RunHost.RecordChildAsync(cli, childTracking, start, ct),
             };
             return new RunnerHost(runtime, store, runner, collections);
         }

@@ -14,7 +14,7 @@ internal sealed class PlainProgress(TextWriter writer, IReadOnlyDictionary<strin
                 writer.WriteLine($"run {started.RunId} ({started.Record.Workflow} v{started.Record.WorkflowVersion})");
                 break;
             case StepStartedEvent { Step: var step }:
-                writer.WriteLine($"{Indent(step)}> {Describe(step)}");
+                writer.WriteLine($"{Indent(step)}> {Describe(step)}{(step.ChildRunId is { } child ? $" child run {child}" : string.Empty)}");
                 break;
             case ToolCallStartedEvent started:
                 writer.WriteLine($"{new string(' ', 2 * depths.GetValueOrDefault(started.StepId) + 2)}tool {Output.ToolCallText.Call(started.Call.Name, started.Call.Arguments)}");

@@ -5,7 +5,7 @@ namespace AgentFlow.Definitions;
 
 public static partial class WorkflowLoader
 {
-    private static readonly string[] StepKinds = ["agent", "switch", "parallel", "loop", "approval", "retrieve"];
+    private static readonly string[] StepKinds = ["agent", "switch", "parallel", "loop", "approval", "retrieve", "workflow"];
     private static readonly string[] StepKeys = ["id", "description", "timeout", "retry", .. StepKinds];
     private static readonly string[] AgentKeys = ["model", "system", "prompt", "max_tokens", "temperature", "top_p", "seed", "stop", "memory", "fallback", "output", "tools", "tool_choice", "max_tool_calls"];
     private static readonly string[] SwitchKeys = ["cases", "default"];
@@ -17,6 +17,7 @@ public static partial class WorkflowLoader
     private static readonly string[] RetryKeys = ["attempts", "backoff"];
     private static readonly string[] ApprovalKeys = ["message", "show", "timeout", "on_timeout"];
     private static readonly string[] RetrieveKeys = ["collection", "query", "top_k", "min_score"];
+    private static readonly string[] WorkflowStepKeys = ["file", "inputs"];
 
     private sealed partial class Reader
     {
@@ -74,22 +75,22 @@ public static partial class WorkflowLoader
             var kinds = StepKinds.Where(keys.ContainsKey).ToList();
             if (kinds.Count == 0)
             {
-                Error(map.Start, "AF0113", $"step '{id}' has no kind", "add exactly one of: agent, switch, parallel, loop, approval, retrieve");
+                Error(map.Start, "AF0113", $"step '{id}' has no kind", "add exactly one of: agent, switch, parallel, loop, approval, retrieve, workflow");
                 return new UnreadableStepDefinition(id, location);
             }
 
             if (kinds.Count > 1)
             {
                 // Reported once; the first kind is still read so its own problems surface in the same pass.
-                Error(keys[kinds[1]].Start, "AF0114", $"step '{id}' has several kinds ({string.Join(", ", kinds)})", "a step is exactly one of agent, switch, parallel, loop, approval, retrieve: split it into several steps");
+                Error(keys[kinds[1]].Start, "AF0114", $"step '{id}' has several kinds ({string.Join(", ", kinds)})", "a step is exactly one of agent, switch, parallel, loop, approval, retrieve, workflow: split it into several steps");
             }
 
             var body = keys[kinds[0]];
             var timeout = keys.TryGetValue("timeout", out var timeoutNode) ? Timeout(timeoutNode) : null;
             var retry = keys.TryGetValue("retry", out var retryNode) ? ReadRetry(retryNode) : null;
-            if (kinds[0] != "agent" && (timeoutNode ?? retryNode) is { } misplaced)
+            if (kinds[0] is not ("agent" or "workflow") && (timeoutNode ?? retryNode) is { } misplaced)
             {
-                Error(misplaced.Start, "AF0117", $"'timeout' and 'retry' apply to agent steps, not to {kinds[0]} '{id}'", "set them on the agent steps inside it, or under defaults:");
+                Error(misplaced.Start, "AF0117", $"'timeout' and 'retry' apply to agent and workflow steps, not to {kinds[0]} '{id}'", "set them on the agent steps inside it, or under defaults:");
             }
 
             StepDefinition? step = kinds[0] switch
@@ -99,6 +100,7 @@ public static partial class WorkflowLoader
                 "parallel" => ReadSteps(body, $"parallel '{id}'", minimum: 2) is { } branches ? new ParallelStepDefinition(id, location) { Branches = branches } : null,
                 "approval" => ReadApproval(id, location, body),
                 "retrieve" => ReadRetrieve(id, location, body),
+                "workflow" => ReadWorkflowStep(id, location, body) is { } sub ? sub with { Timeout = timeout, Retry = retry } : null,
                 _ => ReadLoop(id, location, body),
             };
 
@@ -321,6 +323,50 @@ public static partial class WorkflowLoader
                 Query = query ?? new TemplateText(string.Empty, location),
                 TopK = (int?)topK ?? RetrieveStepDefinition.DefaultTopK,
                 MinScore = minScore,
+            };
+        }
+
+        private WorkflowStepDefinition? ReadWorkflowStep(string id, SourceLocation location, YamlTreeNode node)
+        {
+            if (Mapping(node, $"workflow step '{id}'", "workflow: { file: other.yaml, inputs: { ticket: \"{{ inputs.ticket }}\" } }") is not { } map)
+            {
+                return null;
+            }
+
+            var keys = Keys(map, WorkflowStepKeys, $"workflow step '{id}'");
+            Require(map, keys, "file", $"workflow step '{id}'", "file: other.yaml (relative to this file's folder)");
+            var file = keys.TryGetValue("file", out var fileNode) ? Scalar(fileNode, "file") : null;
+            if (fileNode is not null && file is not null && string.IsNullOrWhiteSpace(file))
+            {
+                Error(fileNode.Start, "AF0105", $"'file' of workflow step '{id}' is empty", "file: other.yaml (relative to this file's folder)");
+                file = null;
+            }
+
+            var inputs = new List<WorkflowStepInput>();
+            if (keys.TryGetValue("inputs", out var inputsNode) && Mapping(inputsNode, $"the inputs of workflow step '{id}'", "inputs: { ticket: \"{{ inputs.ticket }}\" }", allowNull: true) is { } inputsMap)
+            {
+                foreach (var (nameNode, valueNode) in inputsMap.Entries)
+                {
+                    if (Template(valueNode, nameNode.Value) is { } value)
+                    {
+                        inputs.Add(new WorkflowStepInput(nameNode.Value, value, At(nameNode.Start)));
+                    }
+                }
+            }
+
+            if (file is null)
+            {
+                return null;
+            }
+
+            // Read lazily (validation only): reading it here would follow a file that reaches itself forever.
+            var declaring = path;
+            return new WorkflowStepDefinition(id, location)
+            {
+                File = file,
+                FileLocation = At(fileNode!.Start),
+                Inputs = inputs,
+                Child = new Lazy<WorkflowDefinition?>(() => WorkflowStepDefinition.TryResolve(declaring, file) is { } child ? Validation.ToolValidator.ReadChild(child) : null),
             };
         }
 

@@ -73,7 +73,7 @@ public sealed class RunRecord
     /// <summary>What each bound model is (provider, description, weights hash).</summary>
     public required IReadOnlyDictionary<string, ModelInfo> Models { get; init; }
 
-    /// <summary>The run whose tool started this one (a workflow tool's child run); null for a top-level run.</summary>
+    /// <summary>The run whose workflow tool or workflow step started this one as a child run; null for a top-level run.</summary>
     public string? ParentRunId { get; init; }
 
     /// <summary>
@@ -140,7 +140,7 @@ public sealed class StepRecord
     /// <summary>Step id.</summary>
     public required string Id { get; init; }
 
-    /// <summary><c>agent</c>, <c>switch</c>, <c>parallel</c> or <c>loop</c>.</summary>
+    /// <summary><c>agent</c>, <c>switch</c>, <c>parallel</c>, <c>loop</c>, <c>approval</c>, <c>retrieve</c> or <c>workflow</c>.</summary>
     public required string Kind { get; init; }
 
     /// <summary>Model alias (agent steps).</summary>
@@ -205,6 +205,9 @@ public sealed class StepRecord
 
     /// <summary>The run whose recorded output this step reused instead of calling its model (replays); null when it ran live.</summary>
     public string? ReplayedFrom { get; init; }
+
+    /// <summary>The child run a workflow step started (or continued) in this attempt; null for other steps.</summary>
+    public string? ChildRunId { get; set; }
 
     /// <summary>The tool calls of this attempt, in the order they were made; null when the model made none.</summary>
     public List<ToolCallRecord>? ToolCalls { get; set; }

@@ -81,11 +81,89 @@ public sealed partial class WorkflowRunner
             .Concat(Retriever is null ? [] : [new RetrieveToolProvider(Retriever)])
             .Concat(ToolProviders).ToDictionary(p => p.Kind, StringComparer.Ordinal);
 
-    // A workflow tool's call: the child runs to its end in this process, with its own record naming the parent.
+    /// <summary>
+    /// Opens the record of each child run (workflow steps and workflow tools) besides the run store: the CLI creates
+    /// its MLflow run here, and that run's id becomes the child's run id. Null: child runs are kept in the run store
+    /// (when there is one) and in the parent's record only.
+    /// </summary>
+    public Func<ChildRunStart, CancellationToken, Task<ChildRunRecording>>? RecordChildRun { get; init; }
+
+    // Every child run (a workflow tool's call, a workflow step) runs here, to its end, in this process, with its own
+    // record naming the parent. A child an earlier attempt started is reused when it succeeded and continued when it
+    // was interrupted, so a resumed parent never runs a finished child again.
     private async Task<RunRecord> RunChildAsync(ChildRunRequest request, CancellationToken cancellationToken)
     {
-        var child = new RunRequest(request.Definition) { Inputs = request.Inputs, ParentRunId = request.ParentRunId };
-        return await RunAsync(child, observer: null, cancellationToken).ConfigureAwait(false);
+        if (request.PriorRunId is { } prior && _runs is not null && await _runs.LoadAsync(prior, cancellationToken).ConfigureAwait(false) is { } stored)
+        {
+            if (stored.Record.Status == RunStatus.Succeeded)
+            {
+                LogChildReused(request.ParentRunId, prior);
+                if (request.OnStarted is { } reused)
+                {
+                    await reused(prior).ConfigureAwait(false);
+                }
+
+                return stored.Record;
+            }
+
+            if (stored.Record.Status == RunStatus.Running)
+            {
+                // Interrupted with its parent: it goes on from its own last checkpoint.
+                var continued = RecordChildRun is null ? null
+                    : await RecordChildRun(new ChildRunStart(request.Definition, request.ParentRunId, prior), cancellationToken).ConfigureAwait(false);
+                string? refusal = null;
+                try
+                {
+                    if (request.OnStarted is { } resumed)
+                    {
+                        await resumed(prior).ConfigureAwait(false);
+                    }
+
+                    return await ResumeAsync(new ResumeRequest(stored, request.Definition), continued?.Observer, cancellationToken).ConfigureAwait(false);
+                }
+                catch (AgentFlowException ex)
+                {
+                    refusal = ex.Message;
+                    throw;
+                }
+                finally
+                {
+                    if (continued is not null)
+                    {
+                        await continued.CloseAsync(refusal).ConfigureAwait(false);
+                    }
+                }
+            }
+        }
+
+        var recording = RecordChildRun is null ? null
+            : await RecordChildRun(new ChildRunStart(request.Definition, request.ParentRunId, ContinuedRunId: null), cancellationToken).ConfigureAwait(false);
+        string? failure = "the child run did not start";
+        try
+        {
+            var runId = recording?.RunId ?? Guid.NewGuid().ToString("N");
+            if (request.OnStarted is { } started)
+            {
+                await started(runId).ConfigureAwait(false);
+            }
+
+            var child = new RunRequest(request.Definition) { Inputs = request.Inputs, ParentRunId = request.ParentRunId, RunId = runId, Host = request.Host };
+            var record = await RunAsync(child, recording?.Observer, cancellationToken).ConfigureAwait(false);
+            failure = null;
+            return record;
+        }
+        catch (AgentFlowException ex)
+        {
+            failure = Secrets.Redact($"refused before any step: {ex.Message}");
+            throw;
+        }
+        finally
+        {
+            if (recording is not null)
+            {
+                await recording.CloseAsync(failure).ConfigureAwait(false);
+            }
+        }
     }
 
     /// <summary>Creates a runner whose models run in this process.</summary>
@@ -162,7 +240,7 @@ public sealed partial class WorkflowRunner
             ParentRunId = request.ParentRunId,
         };
 
-        var context = await CreateContextAsync(definition, record, prepared, request.Replay, cancellationToken).ConfigureAwait(false);
+        var context = await CreateContextAsync(definition, record, prepared, request.Replay, request.Host, cancellationToken).ConfigureAwait(false);
         await using var tools = await OpenToolsAsync(definition, record.RunId, prepared, cancellationToken).ConfigureAwait(false);
         context.Tools = tools;
         var workflow = WorkflowCompiler.Compile(definition, context);
@@ -231,14 +309,14 @@ public sealed partial class WorkflowRunner
         await using var lease = await runs.TryAcquireLeaseAsync(stored.RunId, Owner, cancellationToken).ConfigureAwait(false)
             ?? throw new RunStoreException($"run {stored.RunId} is being run by another process right now; try again when it parks or ends");
         var prepared = await PrepareAsync(definition, stored.Inputs, stored.Bindings, cancellationToken).ConfigureAwait(false);
-        foreach (var step in record.Steps.Where(s => s.Kind == "agent" && s.Status == StepStatus.Running && !ParkedAtTool(record, s)))
+        foreach (var step in record.Steps.Where(s => s.Kind is "agent" or "workflow" && s.Status == StepStatus.Running && !ParkedAtTool(record, s)))
         {
             // Its process stopped mid-step: the attempt stays in the record, and the step runs again as the next one.
             step.Status = StepStatus.Failed;
             step.Error = "interrupted: the process running this step stopped before it finished; the step runs again after resume";
         }
 
-        var context = await CreateContextAsync(definition, record, prepared, replay: null, cancellationToken).ConfigureAwait(false);
+        var context = await CreateContextAsync(definition, record, prepared, replay: null, stored.Host, cancellationToken).ConfigureAwait(false);
         await using var tools = await OpenToolsAsync(definition, record.RunId, prepared, cancellationToken).ConfigureAwait(false);
         context.Tools = tools;
         context.Restore(record, stored.CheckpointId is null ? 0 : stored.CheckpointSteps);
@@ -321,7 +399,8 @@ public sealed partial class WorkflowRunner
         }
     }
 
-    private async Task<RunContext> CreateContextAsync(WorkflowDefinition definition, RunRecord record, Prepared prepared, RunReplay? replay, CancellationToken cancellationToken)
+    private async Task<RunContext> CreateContextAsync(
+        WorkflowDefinition definition, RunRecord record, Prepared prepared, RunReplay? replay, IReadOnlyDictionary<string, string> host, CancellationToken cancellationToken)
     {
         var conversation = await OpenConversationAsync(definition, prepared.Inputs, cancellationToken).ConfigureAwait(false);
         record.ConversationId = conversation?.Id;
@@ -334,7 +413,14 @@ public sealed partial class WorkflowRunner
             _time,
             definition.Defaults,
             definition.Budget,
-            conversation) { Replay = replay, Secrets = Secrets, Retriever = Retriever };
+            conversation)
+        {
+            Replay = replay,
+            Secrets = Secrets,
+            Retriever = Retriever,
+            WorkflowFile = definition.FilePath,
+            RunChild = (child, ct) => RunChildAsync(child with { Host = host }, ct),
+        };
     }
 
     private Task<ToolSet> OpenToolsAsync(WorkflowDefinition definition, string runId, Prepared prepared, CancellationToken cancellationToken) =>
@@ -607,6 +693,9 @@ public sealed partial class WorkflowRunner
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Run {RunId} stopped: the run store failed: {Problem}")]
     private partial void LogRunStoreFailed(string runId, string problem);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Run {RunId}: child run {ChildRunId} had already succeeded; its outputs are reused")]
+    private partial void LogChildReused(string runId, string childRunId);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Run {RunId} finished: {Status} in {DurationMs:F0} ms")]
     private partial void LogRunFinished(string runId, RunStatus status, double durationMs);

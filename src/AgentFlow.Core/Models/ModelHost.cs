@@ -68,11 +68,20 @@ public sealed class ModelHost : IAsyncDisposable
     }
 
     /// <summary>
-    /// Every registry model a run of <paramref name="definition"/> may call: the bound aliases' models and the
-    /// steps' fallback models.
+    /// Every registry model a run of <paramref name="definition"/> may call: the bound aliases' models, the steps'
+    /// fallback models, and those of the child workflows its workflow steps and workflow tools run (with their own
+    /// default bindings: <paramref name="overrides"/> apply to this workflow only).
     /// </summary>
     /// <exception cref="ModelConfigurationException">An alias, binding or fallback names an unknown model.</exception>
     public IReadOnlyList<ModelSpec> ModelsFor(WorkflowDefinition definition, IReadOnlyDictionary<string, string> overrides)
+    {
+        ArgumentNullException.ThrowIfNull(definition);
+        var own = OwnModelsFor(definition, overrides);
+        var children = ChildWorkflows.Reachable(definition);
+        return children.Count == 0 ? own : [.. own.Concat(children.SelectMany(c => OwnModelsFor(c, new Dictionary<string, string>()))).DistinctBy(s => s.Name)];
+    }
+
+    private List<ModelSpec> OwnModelsFor(WorkflowDefinition definition, IReadOnlyDictionary<string, string> overrides)
     {
         var bound = Resolve(definition, overrides).Values;
         var problems = new List<string>();

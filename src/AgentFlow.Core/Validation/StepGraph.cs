@@ -63,6 +63,8 @@ internal sealed class StepGraph
                 return OutputFields(loop.Steps[^1]);
             case AgentStepDefinition { Output: { } output }:
                 return output.Fields.ToHashSet(StringComparer.Ordinal);
+            case WorkflowStepDefinition { ChildOutputs: { } outputs }:
+                return outputs.ToHashSet(StringComparer.Ordinal);
             default:
                 return null;
         }

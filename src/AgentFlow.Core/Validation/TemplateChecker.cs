@@ -152,12 +152,15 @@ internal sealed class TemplateChecker(IReadOnlySet<string> inputs, StepGraph gra
             return;
         }
 
-        if (path.Count >= 4 && StepGraph.OutputFields(target) is var fields && !(fields?.Contains(path[3]) ?? false) && !TextProperties.Contains(path[3], StringComparer.Ordinal))
+        // A child file that cannot be read is reported once, at the workflow step (AF0600); its fields are unknown.
+        if (path.Count >= 4 && target is not WorkflowStepDefinition { ChildOutputs: null } && StepGraph.OutputFields(target) is var fields && !(fields?.Contains(path[3]) ?? false) && !TextProperties.Contains(path[3], StringComparer.Ordinal))
         {
             Add(at, "AF0207", fields is null
                     ? $"{scope.Subject} uses 'steps.{id}.output.{path[3]}', but the output of '{id}' is text, with no fields"
-                    : $"{scope.Subject} uses 'steps.{id}.output.{path[3]}', but '{id}' has no branch '{path[3]}'" + suggestions.DidYouMean(path[3], fields),
-                fields is null ? $"use steps.{id}.output" : $"branches: {NameSuggestion.List(fields)}");
+                    : target is WorkflowStepDefinition sub
+                        ? $"{scope.Subject} uses 'steps.{id}.output.{path[3]}', but workflow '{sub.File}' has no output '{path[3]}'" + suggestions.DidYouMean(path[3], fields)
+                        : $"{scope.Subject} uses 'steps.{id}.output.{path[3]}', but '{id}' has no branch '{path[3]}'" + suggestions.DidYouMean(path[3], fields),
+                fields is null ? $"use steps.{id}.output" : target is WorkflowStepDefinition ? $"its outputs: {NameSuggestion.List(fields)}" : $"branches: {NameSuggestion.List(fields)}");
             return;
         }
 

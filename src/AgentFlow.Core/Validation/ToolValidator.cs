@@ -249,7 +249,7 @@ internal static class ToolValidator
         Path.GetFullPath(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(declaringFile)) ?? ".", file));
 
     // Follows the workflow tools of each file (text only: the child's own validation runs when it is run or validated).
-    private static List<string>? FindCycle(string path, List<string> chain, int depth)
+    internal static List<string>? FindCycle(string path, List<string> chain, int depth)
     {
         if (chain.Contains(path, StringComparer.Ordinal))
         {
@@ -269,11 +269,20 @@ internal static class ToolValidator
             }
         }
 
+        // Workflow steps run child runs too (SubWorkflowValidator).
+        foreach (var step in child.AllSteps().OfType<WorkflowStepDefinition>())
+        {
+            if (WorkflowStepDefinition.TryResolve(path, step.File) is { } next && FindCycle(next, [.. chain, path], depth + 1) is { } cycle)
+            {
+                return cycle;
+            }
+        }
+
         return null;
     }
 
     // The child's structure only (no validation, so its own workflow tools are not followed again from here).
-    private static WorkflowDefinition? ReadChild(string path)
+    internal static WorkflowDefinition? ReadChild(string path)
     {
         try
         {

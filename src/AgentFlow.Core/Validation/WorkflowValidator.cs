@@ -29,7 +29,8 @@ namespace AgentFlow.Validation;
 /// <para>Codes: AF0119 memory without conversation, AF0201 duplicate step id, AF0202 unknown model alias, AF0203
 /// unused model alias (warning), AF0204 unknown input, AF0205 unknown step, AF0206 step not certainly run, AF0207
 /// unknown field, AF0208 <c>loop</c> outside a loop, AF0209 unknown variable, AF0210 step read before any runs, AF0211 approval inside a parallel branch, AF0414 agent step using an approve: true tool inside a parallel branch, AF0212 split_key without a split (warning),
-/// AF0301 Liquid syntax, AF0302 delimiters in a condition, AF0303 unknown filter, AF0304 unsupported tag.</para>
+/// AF0301 Liquid syntax, AF0302 delimiters in a condition, AF0303 unknown filter, AF0304 unsupported tag. Tools are
+/// checked by <see cref="ToolValidator"/> (AF04xx), workflow steps by <see cref="SubWorkflowValidator"/> (AF06xx).</para>
 /// </remarks>
 public static class WorkflowValidator
 {
@@ -48,6 +49,7 @@ public static class WorkflowValidator
         CheckMemory(definition, checker, diagnostics);
         CheckApprovals(definition, graph, diagnostics);
         ToolValidator.Validate(definition, diagnostics);
+        SubWorkflowValidator.Validate(definition, diagnostics);
         var defined = new Flow(checker).Analyze(definition.Steps, Nothing, Nothing, inLoop: false);
         foreach (var output in definition.Outputs)
         {
@@ -159,6 +161,15 @@ public static class WorkflowValidator
                         if (approval.Show is { } show)
                         {
                             checker.CheckTemplate(show, approvalScope);
+                        }
+
+                        break;
+
+                    case WorkflowStepDefinition sub:
+                        var subScope = new ReadScope($"workflow step '{sub.Id}'", sub, defined, loopVisible, inLoop);
+                        foreach (var input in sub.Inputs)
+                        {
+                            checker.CheckTemplate(input.Value, subScope);
                         }
 
                         break;

@@ -12,8 +12,8 @@ namespace AgentFlow.Experiments.Replay;
 public sealed record ReplayPlan(RunReplay Replay, string? LiveFrom, IReadOnlyList<string> Rebound);
 
 /// <summary>
-/// Plans <c>agentflow runs replay</c>: agent steps that come before the first live step in file order reuse their
-/// recorded output; the first live step is <c>--from</c>, else the first agent step whose alias is re-bound to another
+/// Plans <c>agentflow runs replay</c>: agent and workflow steps that come before the first live step in file order
+/// reuse their recorded output (a workflow step then runs no child run); the first live step is <c>--from</c>, else the first agent step whose alias is re-bound to another
 /// model. Every step from there on runs live, and so does every later iteration of a loop that encloses the first live
 /// step (iteration 1 of the steps before it in that loop is reused; later iterations read live outputs). Only
 /// executions that succeeded in the recorded run are reused; anything else runs live.
@@ -52,7 +52,8 @@ public static class ReplayPlanner
         var live = order[liveIndex];
         var loopsAroundLive = EnclosingLoops(definition.Steps, live.Id) ?? [];
         var outputs = new Dictionary<ReplayKey, RecordedOutput>();
-        foreach (var step in order.Take(liveIndex).OfType<AgentStepDefinition>())
+        // Workflow steps before the live one reuse their recorded outputs too: no child run, no side effects.
+        foreach (var step in order.Take(liveIndex).Where(s => s is AgentStepDefinition or WorkflowStepDefinition))
         {
             var sharesLoop = (EnclosingLoops(definition.Steps, step.Id) ?? []).Intersect(loopsAroundLive, StringComparer.Ordinal).Any();
             foreach (var recorded in original.FinalSteps().Where(s => s.Id == step.Id && s.Status == "succeeded" && s.Output is not null))

@@ -219,7 +219,8 @@ async function runPage(runId) {
       h('div', {}, h('b', {}, 'Duration'), fmtMs(r.duration_ms)),
       h('div', {}, h('b', {}, 'Bindings'), kv(r.bindings)),
       h('div', {}, h('b', {}, 'Tokens in/out'), `${r.input_tokens ?? sum(s, 'input_tokens')} / ${r.output_tokens ?? sum(s, 'output_tokens')}`),
-      h('div', {}, h('b', {}, 'Cost'), fmtCost(sum(s, 'cost_usd')))),
+      h('div', {}, h('b', {}, 'Cost'), fmtCost(sum(s, 'cost_usd'))),
+      r.parent_run ? h('div', {}, h('b', {}, 'Parent run'), h('a', { class: 'parent-run', href: `#/runs/${r.parent_run}` }, r.parent_run.slice(0, 12))) : ''),
       r.outputs && Object.keys(r.outputs).length ? h('div', { id: 'run-outputs' }, h('h2', {}, 'Outputs'),
         Object.entries(r.outputs).map(([k, v]) => h('div', {}, h('b', {}, k), h('pre', {}, typeof v === 'string' ? v : JSON.stringify(v, null, 2))))) : '',
       r.error ? h('p', { class: 'error' }, `failed at ${r.error.step ?? '?'}: ${r.error.message}`) : '');
@@ -301,6 +302,8 @@ async function runPage(runId) {
       ['Worker', st.worker || '–'], ['Attempt', st.attempt ?? 1], ['Tokens in/out', `${st.input_tokens ?? 0} / ${st.output_tokens ?? 0}`],
       ['Latency', fmtMs(st.latency_ms)], ['Cost', fmtCost(st.cost_usd)]];
     if (st.iteration !== null && st.iteration !== undefined) facts.push(['Iteration', st.iteration]);
+    // A workflow step's child run has its own page.
+    if (st.child_run) facts.push(['Child run', h('a', { class: 'child-run', href: `#/runs/${st.child_run}` }, st.child_run.slice(0, 12))]);
     const a = st.approval;
     // The documents the step saw: a retrieve step's search and its retrieve tools' calls, best first.
     const searches = [st.retrieval, ...(st.tool_calls || []).map(c => c.retrieval)].filter(Boolean);

@@ -48,6 +48,7 @@ public static class RunResultJson
             ["duration_ms"] = record.DurationMs is { } d ? Math.Round(d, 3) : null,
             ["bindings"] = bindings,
             ["conversation_id"] = record.ConversationId,
+            ["parent_run"] = record.ParentRunId,
             ["input_tokens"] = record.InputTokens,
             ["output_tokens"] = record.OutputTokens,
             ["outputs"] = outputs,
@@ -137,6 +138,7 @@ public static class RunResultJson
             ["decided_at"] = approval.DecidedAt?.ToString("O", System.Globalization.CultureInfo.InvariantCulture),
             ["comment"] = approval.Comment,
         },
+        ["child_run"] = step.ChildRunId,
         ["tool_calls"] = step.ToolCalls is null ? null : ToolCalls(step),
         ["retrieval"] = step.Retrieval is not { } retrieval ? null : new JsonObject
         {

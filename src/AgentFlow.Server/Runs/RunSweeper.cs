@@ -50,7 +50,8 @@ internal sealed partial class RunSweeper(
         foreach (var run in await runs.ListActiveAsync(cancellationToken).ConfigureAwait(false))
         {
             var due = run.Record.Status == Execution.RunStatus.Running || run.Record.Waiting?.Deadline <= now;
-            if (!due || launcher.Contains(run.RunId))
+            // A child run (workflow step) is continued by its parent, which reuses or resumes it: never twice at once.
+            if (!due || run.Record.ParentRunId is not null || launcher.Contains(run.RunId))
             {
                 continue;
             }

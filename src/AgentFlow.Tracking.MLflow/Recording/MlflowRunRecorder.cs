@@ -247,7 +247,8 @@ public sealed partial class MlflowRunRecorder : IRunObserver, IAsyncDisposable
                     await _store.LogBatchAsync(
                         RunId,
                         metrics: null,
-                        parameters: [new("workflow.name", definition.Name), new("workflow.version", definition.Version.ToString(CultureInfo.InvariantCulture)), new("workflow.sha256", definition.Sha256), .. SamplingParams(definition)],
+                        // workflow.path: where a replay resolves the files of workflow steps and workflow tools.
+                        parameters: [new("workflow.name", definition.Name), new("workflow.version", definition.Version.ToString(CultureInfo.InvariantCulture)), new("workflow.sha256", definition.Sha256), new("workflow.path", Truncated(Path.GetFullPath(definition.FilePath))), .. SamplingParams(definition)],
                         tags: null).ConfigureAwait(false);
                     await _store.LogTextArtifactAsync(RunId, "workflow.yaml", definition.SourceText).ConfigureAwait(false);
                     break;
@@ -279,6 +280,9 @@ public sealed partial class MlflowRunRecorder : IRunObserver, IAsyncDisposable
             Report(ex);
         }
     }
+
+    // MLflow limits a param value to 6000 characters.
+    private static string Truncated(string value) => value.Length > 6000 ? value[..6000] : value;
 
     private void Report(Exception ex)
     {
@@ -455,7 +459,8 @@ public sealed partial class MlflowRunRecorder : IRunObserver, IAsyncDisposable
             tags.Add(new("agentflow.error", message.Length > 7000 ? message[..7000] : message));
         }
 
-        var children = calls.Select(c => c.ChildRunId).OfType<string>().Distinct(StringComparer.Ordinal).ToList();
+        // Child runs of workflow tools' calls and of workflow steps.
+        var children = calls.Select(c => c.ChildRunId).Concat(record.Snapshot().Steps.Select(s => s.ChildRunId)).OfType<string>().Distinct(StringComparer.Ordinal).ToList();
         if (children.Count > 0)
         {
             tags.Add(new("agentflow.child_runs", string.Join(",", children)));

@@ -44,6 +44,12 @@ public static class RunTranscript
                 entry["replayed_from"] = replayedFrom;
             }
 
+            if (step.ChildRunId is { } childRun)
+            {
+                // Only on workflow steps (the child run they started), so the canonical form of every other step is unchanged.
+                entry["child_run"] = childRun;
+            }
+
             if (step.ToolCalls is not null)
             {
                 // Only on steps whose model called tools, so the canonical form of every other step is unchanged.

@@ -32,6 +32,7 @@ public sealed partial class ValidationCorpusTests
             "AF0201", "AF0202", "AF0203", "AF0204", "AF0205", "AF0206", "AF0207", "AF0208", "AF0209", "AF0210",
             "AF0301", "AF0302", "AF0303", "AF0304",
             "AF0400", "AF0401", "AF0402", "AF0403", "AF0404", "AF0405", "AF0406", "AF0407", "AF0408", "AF0409", "AF0410", "AF0411", "AF0412", "AF0413", "AF0414",
+            "AF0600", "AF0601", "AF0602", "AF0603", "AF0604", "AF0605",
         ];
         Assert.All(codes, c => Assert.Contains(c, covered));
     }

@@ -25,6 +25,17 @@ internal sealed class RunContext(
     private readonly Dictionary<(string Id, int? Iteration), int> _priorAttempts = [];
     private readonly ConcurrentDictionary<(string Id, int? Iteration), string> _completed = new();
     private readonly ConcurrentDictionary<(string Id, int? Iteration, int Attempt), StepRecord> _attempts = new();
+    private readonly ConcurrentDictionary<(string Id, int? Iteration), string> _priorChildRuns = new();
+
+    /// <summary>The child run the last recorded attempt of a workflow step started (taken once); null in a fresh run.</summary>
+    public string? TakePriorChildRun(string stepId, int? iteration) =>
+        _priorChildRuns.TryRemove((stepId, iteration), out var child) ? child : null;
+
+    /// <summary>The file of the workflow being run (workflow steps resolve their files against its folder).</summary>
+    public string WorkflowFile { get; init; } = string.Empty;
+
+    /// <summary>Runs a child run for a workflow step (the same machinery as workflow tools); null where the host runs none.</summary>
+    public Func<Tools.ChildRunRequest, CancellationToken, Task<RunRecord>>? RunChild { get; init; }
 
     /// <summary>
     /// Continues a run recorded by an earlier process: composites it opened close into its records, attempt numbers
@@ -40,7 +51,7 @@ internal sealed class RunContext(
         {
             var step = record.Steps[i];
             var afterCheckpoint = i >= checkpointSteps;
-            if (step.Kind == "agent")
+            if (step.Kind is "agent" or "workflow")
             {
                 var key = (step.Id, step.Iteration);
                 _priorAttempts[key] = Math.Max(_priorAttempts.GetValueOrDefault(key), step.Attempt);
@@ -48,6 +59,12 @@ internal sealed class RunContext(
                 if (afterCheckpoint && step.Status == StepStatus.Succeeded)
                 {
                     _completed[key] = step.Output ?? string.Empty;
+                }
+
+                if (step.ChildRunId is { } child)
+                {
+                    // The latest attempt's child: a workflow step continues or reuses it instead of starting another.
+                    _priorChildRuns[key] = child;
                 }
             }
             else if (step.Status == StepStatus.Running || afterCheckpoint)

@@ -78,6 +78,12 @@ internal static class WorkflowCompiler
                     return (executor, executor);
                 }
 
+            case WorkflowStepDefinition sub:
+                {
+                    ExecutorBinding executor = new WorkflowStepExecutor(sub, loopId, run);
+                    return (executor, executor);
+                }
+
             case RetrieveStepDefinition retrieve:
                 {
                     ExecutorBinding executor = new RetrieveStepExecutor(retrieve, loopId, run);

@@ -59,9 +59,22 @@ internal sealed class WorkflowToolProvider(Func<ChildRunRequest, CancellationTok
     }
 }
 
-/// <summary>A child run a workflow tool starts.</summary>
+/// <summary>A child run a workflow tool or a workflow step starts (one place runs both: <c>WorkflowRunner.RunChildAsync</c>).</summary>
 /// <param name="Definition">The child workflow.</param>
 /// <param name="Inputs">Its inputs, as text.</param>
 /// <param name="ParentRunId">The run whose step called the tool.</param>
-/// <param name="Tool">The tool's name.</param>
-internal sealed record ChildRunRequest(WorkflowDefinition Definition, IReadOnlyDictionary<string, string> Inputs, string ParentRunId, string Tool);
+/// <param name="Tool">The tool's name (a workflow step's id).</param>
+internal sealed record ChildRunRequest(WorkflowDefinition Definition, IReadOnlyDictionary<string, string> Inputs, string ParentRunId, string Tool)
+{
+    /// <summary>
+    /// The child run an earlier attempt of the same step execution started (a resumed parent): reused when it
+    /// succeeded, continued when it was interrupted; null (or a failed one) starts a new child run.
+    /// </summary>
+    public string? PriorRunId { get; init; }
+
+    /// <summary>Called with the child's run id before it runs (a workflow step records it first, so a crash keeps it).</summary>
+    public Func<string, ValueTask>? OnStarted { get; init; }
+
+    /// <summary>The parent's host settings, kept with a durable child so it can be continued alone.</summary>
+    public IReadOnlyDictionary<string, string> Host { get; init; } = new Dictionary<string, string>();
+}
