@@ -35,15 +35,28 @@ internal static class StepOverheadScenario
             (new HarnessSettings(StepTransport.InMemoryBus, Record: false, Memory: false), false),
         };
         var rows = new List<BenchRow>();
+        var allocated = new List<(HarnessSettings Settings, double BytesPerStep)>();
         var index = 0;
         foreach (var (settings, goal) in variants)
         {
             options.Say($"step-overhead: {settings.Describe()}");
             var perStep = await ChainAsync(settings, [zero], Path.Combine(folder, $"v{index++}"), warm, runs, options, cancellationToken).ConfigureAwait(false);
+            allocated.Add((settings, perStep.AllocatedBytesPerStep));
             rows.Add(Row($"AgentFlow ({settings.Describe()})", perStep, loop, "plain loop calling the same client") with
             {
                 Goal = goal ? string.Create(CultureInfo.InvariantCulture, $"p50 ≤ {GoalMicroseconds:0} µs/step") : null,
                 Met = goal ? Stats.Median(perStep.Result) <= GoalMicroseconds : null,
+            });
+        }
+
+        // Allocations do not move with the machine's load, so they show a change in per-step work that the timings'
+        // ±20–30 % hides. The bare engine (direct, nothing on) is the same-run baseline.
+        var direct = allocated.Single(a => a.Settings is { Transport: StepTransport.Direct, Record: false, Memory: false, RunStore: false }).BytesPerStep;
+        foreach (var (settings, bytes) in allocated)
+        {
+            rows.Add(new BenchRow($"bytes allocated per step ({settings.Describe()})", bytes, "B/step", direct, "direct (bare engine), same run")
+            {
+                Details = new Dictionary<string, double>(StringComparer.Ordinal) { ["over_direct_bytes"] = bytes - direct },
             });
         }
 
@@ -141,6 +154,12 @@ internal static class StepOverheadScenario
 
         public List<double> FlushMs { get; } = new(capacity);
 
+        /// <summary>
+        /// Bytes the whole process allocated over the measured runs (every thread: bus consumers, the recorder's
+        /// writer), divided by the steps they ran.
+        /// </summary>
+        public double AllocatedBytesPerStep { get; set; }
+
         /// <summary>One run of the chain: started at <paramref name="start"/>, result at <paramref name="ready"/>, recorder done at <paramref name="end"/>.</summary>
         public void Add(TimeProvider time, long start, long ready, long end)
         {
@@ -157,6 +176,7 @@ internal static class StepOverheadScenario
         await using var harness = await AgentFlowHarness.StartAsync(settings, providers, folder, options, cancellationToken).ConfigureAwait(false);
         await Warmup.RunAsync(options, warm, ct => harness.RunAsync(definition, AgentFlowHarness.FreshInputs(), ct), cancellationToken).ConfigureAwait(false);
         var samples = new ChainSamples(runs);
+        var allocatedBefore = GC.GetTotalAllocatedBytes(precise: true);
         for (var i = 0; i < runs; i++)
         {
             var inputs = AgentFlowHarness.FreshInputs();
@@ -165,6 +185,7 @@ internal static class StepOverheadScenario
             samples.Add(options.Time, start, ready, options.Time.GetTimestamp());
         }
 
+        samples.AllocatedBytesPerStep = (double)(GC.GetTotalAllocatedBytes(precise: true) - allocatedBefore) / ((long)runs * ChainLength);
         return samples;
     }
 

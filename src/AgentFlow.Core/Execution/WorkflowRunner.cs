@@ -334,7 +334,14 @@ public sealed partial class WorkflowRunner
     private static bool ParkedAtTool(RunRecord record, StepRecord step) =>
         record is { Status: RunStatus.Waiting, Waiting: { Tool: not null } waiting } && waiting.StepId == step.Id && waiting.Iteration == step.Iteration;
 
-    private CheckpointManager Checkpointing(DurableRun run) => CheckpointManager.CreateJson(_runs!.Checkpoints(run.RunId), CheckpointJson);
+    // One manager for all runs: creating one configures the checkpoint types' JSON metadata anew (SessionCheckpointStore).
+    private CheckpointManager Checkpointing(DurableRun run)
+    {
+        RunIds.ThrowIfInvalid(run.RunId); // the engine's session id, by which the shared store finds the run's checkpoints
+        return _checkpointing ??= CheckpointManager.CreateJson(new SessionCheckpointStore(_runs!), CheckpointJson);
+    }
+
+    private CheckpointManager? _checkpointing;
 
     private static readonly JsonSerializerOptions CheckpointJson = new(JsonSerializerDefaults.General);
 

@@ -370,10 +370,23 @@ public sealed class SqliteConversationStore : IConversationStore
         }
 
         command.Transaction = transaction;
-        command.Parameters.Clear();
+        // A kept command keeps its parameters: the same constant SQL names the same parameters in the same order, so
+        // only the values change (new SqliteParameter objects per call were a per-step allocation of every statement).
+        var kept = command.Parameters;
+        if (kept.Count == parameters.Length)
+        {
+            for (var i = 0; i < parameters.Length; i++)
+            {
+                kept[i].Value = parameters[i].Value ?? DBNull.Value;
+            }
+
+            return command;
+        }
+
+        kept.Clear();
         foreach (var (name, value) in parameters)
         {
-            command.Parameters.AddWithValue(name, value ?? DBNull.Value);
+            kept.AddWithValue(name, value ?? DBNull.Value);
         }
 
         return command;

@@ -65,7 +65,26 @@ public sealed class DurableRun
     /// the save time and <paramref name="step"/> with its place in the record. Null when the record does not hold
     /// <paramref name="step"/> (save the whole run then).
     /// </summary>
-    public string? ToProgressJson(StepRecord? step)
+    public string? ToProgressJson(StepRecord? step) =>
+        ToProgress(step) is { } line ? JsonSerializer.Serialize(line, Json) : null;
+
+    /// <summary>
+    /// <see cref="ToProgressJson"/> as UTF-8 into <paramref name="writer"/> (reset onto the caller's buffer), without
+    /// the intermediate string. False (nothing written) when the record does not hold <paramref name="step"/>.
+    /// </summary>
+    internal bool TryWriteProgressJson(StepRecord? step, Utf8JsonWriter writer)
+    {
+        if (ToProgress(step) is not { } line)
+        {
+            return false;
+        }
+
+        JsonSerializer.Serialize(writer, line, Json);
+        writer.Flush();
+        return true;
+    }
+
+    private ProgressLine? ToProgress(StepRecord? step)
     {
         int? index = null;
         if (step is not null)
@@ -81,7 +100,7 @@ public sealed class DurableRun
             }
         }
 
-        return JsonSerializer.Serialize(new ProgressLine(new Progress(Updated, CheckpointId, CheckpointSteps, index, step)), Json);
+        return new ProgressLine(new Progress(Updated, CheckpointId, CheckpointSteps, index, step));
     }
 
     /// <summary>True when <paramref name="json"/> is a change written by <see cref="ToProgressJson"/>, not a whole run.</summary>
