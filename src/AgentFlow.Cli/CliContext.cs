@@ -76,11 +76,12 @@ internal sealed class CliContext : IDisposable
         new OpenAIModelProvider(),
     ];
 
-    /// <summary>Every embedding provider this host ships: the built-in MiniLM and OpenAI-compatible endpoints.</summary>
+    /// <summary>Every embedding provider this host ships: the built-in MiniLM, OpenAI-compatible endpoints and GGUF files through llama.cpp.</summary>
     public static IReadOnlyList<IEmbeddingProvider> CreateEmbeddingProviders() =>
     [
         new Models.MiniLM.MiniLmEmbeddingProvider(),
         new OpenAIEmbeddingProvider(),
+        new LlamaEmbeddingProvider(),
     ];
 
     /// <summary>The collections of <paramref name="registry"/> (embedded files under .agentflow/collections, Chroma servers), with their embedders.</summary>
