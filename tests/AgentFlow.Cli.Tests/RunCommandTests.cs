@@ -49,6 +49,19 @@ public sealed class RunCommandTests(CliFixture fixture) : IClassFixture<CliFixtu
     }
 
     [Fact]
+    public async Task Run_WorkflowWithoutAgentSteps_RunsWithNoModelToHost()
+    {
+        // No agent step, so no model for the embedded worker: the run still starts (and parks at its approval).
+        var file = fixture.WriteFile("no-agent.yaml", "name: no-agent\nversion: 1\nsteps:\n  - id: review\n    approval: { message: \"Go ahead?\" }\noutputs: { decision: \"{{ steps.review.output }}\" }\n");
+
+        var result = await CliProcess.RunAsync(fixture.Root, fixture.Environment, "run", file, "--json");
+
+        Assert.True(result.ExitCode == 3, result.ToString());
+        using var json = JsonDocument.Parse(result.Stdout);
+        Assert.Equal("waiting", json.RootElement.GetProperty("status").GetString());
+    }
+
+    [Fact]
     public async Task Run_SameInputsInTwoProcesses_GivesIdenticalOutputs()
     {
         var file = fixture.WriteFile("chain-determinism.yaml", Chain);

@@ -71,7 +71,7 @@ internal sealed class ModelRuntime : IAsyncDisposable
 
         var bus = await StartBusAsync(cli, options, services =>
         {
-            if (embedded)
+            if (embedded && localModels.Count > 0)
             {
                 var worker = new ModelWorkerOptions { WorkerId = "local", LoadModelsAtStart = false };
                 foreach (var model in localModels)
@@ -83,6 +83,7 @@ internal sealed class ModelRuntime : IAsyncDisposable
             }
             else
             {
+                // RabbitMQ, or a workflow with no agent step: no model to host here.
                 services.AddAgentFlowOrchestrator(options);
             }
         }, cancellationToken).ConfigureAwait(false);
