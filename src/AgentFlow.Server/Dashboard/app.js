@@ -325,7 +325,8 @@ async function runPage(runId) {
     }
   }
 
-  // One lane per span, in tree order (run → step attempts → chat and tool spans), indented by depth.
+  // One lane per span, in tree order (run → step attempts → chat and tool spans); the depth is marked by the lane's
+  // style (app.css), never by narrowing it, so every lane keeps the same time axis.
   function drawSpans(el, all) {
     el.replaceChildren();
     el.dataset.source = 'spans';
@@ -354,9 +355,7 @@ async function runPage(runId) {
         const bar = h('div', { class: `bar span s-${status}`, title: tip, 'data-span': x.span_id, 'data-parent': x.parent_id, 'data-type': x.type },
           `${x.name} · ${facts.join(' · ')}`);
         place(bar, ms(x.start), stopOf(x), t0, end);
-        const lane = h('div', { class: 'lane', 'data-depth': depth }, bar);
-        lane.style.marginLeft = `${depth * 12}px`;   // CSSOM, as every style here (the page's CSP refuses style attributes)
-        el.append(lane);
+        el.append(h('div', { class: 'lane', 'data-depth': depth }, bar));
         walk(x.span_id, depth + 1);
       }
     };
