@@ -57,7 +57,24 @@ public sealed class DashboardTests(CliFixture fixture) : IClassFixture<CliFixtur
         Assert.True(await page.EvaluateAsync<bool>("() => window.__sameDocument === true"), "the run page reloaded instead of updating live");
         Assert.Equal(["cons", "pros", "research", "summary"], (await page.Locator("#run-steps .step h3").AllTextContentsAsync()).Order(StringComparer.Ordinal));
         Assert.Equal(1, await page.Locator("#run-graph .row:has([data-step='pros']):has([data-step='cons'])").CountAsync());   // the parallel branches side by side
-        Assert.Equal(4, await page.Locator("#run-timeline .bar").CountAsync());
+        // Once the run's trace is stored the timeline is drawn from its spans: a bar per span, nested run → steps → chats.
+        await Assertions.Expect(page.Locator("#run-timeline[data-source='spans']")).ToHaveCountAsync(1, new() { Timeout = 30_000 });
+        using (var http = new HttpClient { BaseAddress = serve.Address })
+        {
+            var runId = page.Url[(page.Url.LastIndexOf('/') + 1)..];
+            var spans = (await http.GetFromJsonAsync<JsonElement>($"/api/runs/{runId}/spans")).GetProperty("spans").EnumerateArray().ToList();
+            Assert.Equal(8, spans.Count);   // run, research, pros, cons, summary and the three model calls
+            Assert.Equal(
+                spans.Select(x => x.GetProperty("span_id").GetString()!).Order(StringComparer.Ordinal),
+                (await page.Locator("#run-timeline .bar").EvaluateAllAsync<string[]>("bars => bars.map(b => b.dataset.span)")).Order(StringComparer.Ordinal));
+        }
+
+        var chats = page.Locator("#run-timeline .bar[data-type='CHAT_MODEL']");
+        Assert.Equal(3, await chats.CountAsync());
+        Assert.All(await chats.AllTextContentsAsync(), text => Assert.Matches(@"^chat tiny · .* · model \d+(\.\d)? (ms|s)", text));
+        Assert.Equal(1, await page.Locator("#run-timeline .lane[data-depth='0']").CountAsync());   // the run
+        Assert.Equal(4, await page.Locator("#run-timeline .lane[data-depth='1']").CountAsync());   // its step attempts
+        Assert.Equal(3, await page.Locator("#run-timeline .lane[data-depth='2'] .bar[data-type='CHAT_MODEL']").CountAsync());   // each model call under its step
         await Assertions.Expect(page.Locator("#run-outputs")).ToContainTextAsync("summary");
         await Assertions.Expect(page.Locator("#run-verify")).Not.ToBeEmptyAsync();
 

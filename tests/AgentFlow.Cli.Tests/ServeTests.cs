@@ -146,6 +146,74 @@ public sealed class ServeTests(CliFixture fixture) : IClassFixture<CliFixture>
     }
 
     [Fact]
+    public async Task Serve_RunSpans_FinishedRunsTraceWithParentLinksAndOneSpanPerStep()
+    {
+        var (dir, env) = Workspace();
+        await File.WriteAllTextAsync(Path.Combine(dir, "workflows", "two.yaml"), Two);
+        await using var serve = await ServeProcess.StartAsync(dir, env);
+        using var http = new HttpClient { BaseAddress = serve.Address };
+        var runId = (await (await http.PostAsJsonAsync("/api/runs", new { workflow = "two" })).Content.ReadFromJsonAsync<JsonElement>()).GetProperty("run_id").GetString()!;
+        var run = await WaitForRunAsync(http, runId, r => Status(r) == "succeeded", TimeSpan.FromSeconds(60));
+
+        var body = await WaitForSpansAsync(http, runId);
+        var unknown = await http.GetAsync(new Uri($"/api/runs/{Guid.NewGuid():N}/spans", UriKind.Relative));
+
+        Assert.Equal(runId, body.GetProperty("run_id").GetString());
+        Assert.Equal("tr-" + runId, body.GetProperty("trace_id").GetString());
+        var spans = body.GetProperty("spans").EnumerateArray().ToList();
+        Assert.Equal(["agentflow.run two", "agentflow.step a", "agentflow.step b", "chat tiny", "chat tiny"], spans.Select(s => s.GetProperty("name").GetString()).Order(StringComparer.Ordinal));
+        var root = Assert.Single(spans, s => s.GetProperty("parent_id").ValueKind == JsonValueKind.Null);
+        var rootId = root.GetProperty("span_id").GetString();
+        var steps = spans.Where(s => s.GetProperty("name").GetString()!.StartsWith("agentflow.step", StringComparison.Ordinal)).ToList();
+        Assert.All(steps, s => Assert.Equal(rootId, s.GetProperty("parent_id").GetString()));
+        Assert.Equal(["a", "b"], steps.Select(s => s.GetProperty("attributes").GetProperty("agentflow.step.id").GetString()).Order(StringComparer.Ordinal));
+        foreach (var step in run.GetProperty("steps").EnumerateArray())
+        {
+            var stepSpan = Assert.Single(steps, s => s.GetProperty("attributes").GetProperty("agentflow.step.id").GetString() == step.GetProperty("id").GetString());
+            var chat = Assert.Single(spans, s => s.GetProperty("parent_id").GetString() == stepSpan.GetProperty("span_id").GetString());
+            var attributes = chat.GetProperty("attributes");
+            Assert.Equal("chat tiny", chat.GetProperty("name").GetString());
+            Assert.Equal("tiny", attributes.GetProperty("gen_ai.request.model").GetString());
+            Assert.Equal(step.GetProperty("output_tokens").GetInt32(), attributes.GetProperty("gen_ai.usage.output_tokens").GetInt32());
+            // The model time: the worker's own (serve's embedded worker answers the steps), within the step's latency.
+            var modelMs = attributes.GetProperty("agentflow.model_ms").GetDouble();
+            Assert.InRange(modelMs, 0.001, step.GetProperty("latency_ms").GetDouble() + 0.01);
+            var worker = step.TryGetProperty("worker", out var w) && w.ValueKind == JsonValueKind.String ? w.GetString() : null;
+            var stepAttributes = stepSpan.GetProperty("attributes");
+            Assert.Equal(worker, stepAttributes.TryGetProperty("agentflow.worker", out var sw) ? sw.GetString() : null);
+            Assert.Equal(worker is not null, stepAttributes.TryGetProperty("agentflow.queue_wait_ms", out var queued) && queued.GetDouble() >= 0);
+            Assert.True(chat.GetProperty("duration_ms").GetDouble() > 0, chat.ToString());
+            Assert.Equal("OK", chat.GetProperty("status").GetString());
+            Assert.False(attributes.TryGetProperty("mlflow.spanInputs", out _), "prompt text is served by the run record, not the spans");
+        }
+
+        Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
+    }
+
+    // The trace is written just after the run's end is stored: ask until it is there.
+    private static async Task<JsonElement> WaitForSpansAsync(HttpClient http, string runId)
+    {
+        for (var i = 0; ; i++)
+        {
+            var response = await http.GetAsync(new Uri($"/api/runs/{runId}/spans", UriKind.Relative));
+            var body = await response.Content.ReadFromJsonAsync<JsonElement>();
+            if ((response.IsSuccessStatusCode && body.GetProperty("spans").EnumerateArray().All(s => s.GetProperty("end").ValueKind != JsonValueKind.Null)) || i == 50)
+            {
+                Assert.True(response.IsSuccessStatusCode, body.ToString());
+                return body;
+            }
+
+            if (!response.IsSuccessStatusCode)
+            {
+                Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+                Assert.Equal("no trace yet", body.GetProperty("title").GetString());
+            }
+
+            await Task.Delay(100);
+        }
+    }
+
+    [Fact]
     public async Task Serve_ExperimentComparison_SameAsTheReportCommand()
     {
         var (dir, env) = Workspace();

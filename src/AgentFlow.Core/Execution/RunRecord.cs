@@ -158,6 +158,12 @@ public sealed class StepRecord
     /// <summary>Which process answered (a worker id; null when the model ran in this process).</summary>
     public string? Worker { get; set; }
 
+    /// <summary>Milliseconds the step request waited in its queue before a worker took it; null when no worker answered.</summary>
+    public double? QueueWaitMs { get; set; }
+
+    /// <summary>Milliseconds the model call took on the worker that answered; null when the model ran in this process.</summary>
+    public double? ModelMs { get; set; }
+
     /// <summary>Cost of this attempt in US dollars, when the model has a price.</summary>
     public double? CostUsd { get; set; }
 

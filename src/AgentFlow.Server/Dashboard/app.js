@@ -273,10 +273,42 @@ async function runPage(runId) {
     });
   }
 
+  // The timeline is drawn from the run's trace spans (GET /api/runs/{id}/spans) once the run has one (it parked or
+  // ended); before that, and on servers without spans, from the step records.
+  let spans = null;
+  let spansAt = null;   // the run status the spans were read at: a new status reads them again
   function drawTimeline(s) {
     const el = document.getElementById('run-timeline');
     if (!el) return;
+    const traced = run && (TERMINAL.includes(run.status) || run.status === 'waiting');
+    if (!traced) spans = null;
+    if (spans && spansAt === run.status) { drawSpans(el, spans); return; }
+    drawSteps(el, s);
+    if (!traced || spansAt === run.status) return;
+    const at = run.status;
+    spansAt = at;
+    // The trace is written just after the run parks or ends: until it is there (404), or while the stored root span
+    // is still open for an ended run, ask again a few times; the step timeline stays meanwhile.
+    let tries = 0;
+    const ask = () => api(`/api/runs/${runId}/spans`).then(r => {
+      if (stopped || !run || run.status !== at) return;
+      const got = r.ok && r.data && (r.data.spans || []).length ? r.data.spans : null;
+      const complete = got && (at === 'waiting' || got.every(x => x.parent_id || x.end));
+      if (!complete) {
+        if (r.status !== 0 && r.status !== 404 && !got) return;   // a server without spans: the steps it is
+        if (++tries < 20) { const t = setTimeout(ask, 500); cleanup.push(() => clearTimeout(t)); }
+        return;
+      }
+      spans = got;
+      const holder = document.getElementById('run-timeline');
+      if (holder) drawSpans(holder, spans);
+    });
+    ask();
+  }
+
+  function drawSteps(el, s) {
     el.replaceChildren();
+    el.dataset.source = 'steps';
     if (!s.length) return;
     const t0 = Math.min(...s.map(x => Date.parse(x.started)));
     const now = Date.now();
@@ -288,13 +320,52 @@ async function runPage(runId) {
       let lane = lanes.find(l => l.free <= start);
       if (!lane) { lane = { free: 0, el: h('div', { class: 'lane' }) }; lanes.push(lane); el.append(lane.el); }
       lane.free = stop;
-      const left = ((start - t0) / (end - t0)) * 100;
-      const width = Math.max(((stop - start) / (end - t0)) * 100, 0.5);
       const bar = h('div', { class: `bar s-${x.status}`, title: `${x.id}: ${fmtMs(x.latency_ms)}` }, `${x.id} ${fmtMs(x.latency_ms)}`);
-      bar.style.left = `${left}%`;   // CSSOM, not a style attribute: allowed by the page's content security policy
-      bar.style.width = `${width}%`;
+      place(bar, start, stop, t0, end);
       lane.el.append(bar);
     }
+  }
+
+  // One lane per span, in tree order (run → step attempts → chat and tool spans); the depth is marked by the lane's
+  // style (app.css), never by narrowing it, so every lane keeps the same time axis.
+  function drawSpans(el, all) {
+    el.replaceChildren();
+    el.dataset.source = 'spans';
+    const ms = t => Date.parse(t);
+    const t0 = Math.min(...all.map(x => ms(x.start)));
+    const now = Date.now();
+    const stopOf = x => x.end ? ms(x.end) : now;
+    const end = Math.max(...all.map(stopOf), t0 + 1);
+    const ids = new Set(all.map(x => x.span_id));
+    const children = new Map();
+    for (const x of all) {
+      const parent = x.parent_id && ids.has(x.parent_id) ? x.parent_id : null;
+      if (!children.has(parent)) children.set(parent, []);
+      children.get(parent).push(x);
+    }
+    const walk = (parent, depth) => {
+      for (const x of (children.get(parent) || []).sort((a, b) => ms(a.start) - ms(b.start))) {
+        const a = x.attributes || {};
+        const facts = [fmtMs(x.duration_ms ?? now - ms(x.start))];
+        if (a['agentflow.worker']) facts.push(`worker ${a['agentflow.worker']}`);
+        if (a['agentflow.queue_wait_ms'] !== undefined) facts.push(`queue ${fmtMs(a['agentflow.queue_wait_ms'])}`);
+        if (a['agentflow.model_ms'] !== undefined) facts.push(`model ${fmtMs(a['agentflow.model_ms'])}`);
+        if (a['gen_ai.usage.input_tokens'] !== undefined) facts.push(`${a['gen_ai.usage.input_tokens']}→${a['gen_ai.usage.output_tokens'] ?? '?'} tok`);
+        const status = x.status === 'OK' ? 'succeeded' : x.status === 'ERROR' ? 'failed' : run && run.status === 'waiting' ? 'waiting' : 'running';
+        const tip = [x.name, ...facts, a['gen_ai.request.model'] ? `model ${a['gen_ai.request.model']}` : '', x.status_message || ''].filter(Boolean).join(' · ');
+        const bar = h('div', { class: `bar span s-${status}`, title: tip, 'data-span': x.span_id, 'data-parent': x.parent_id, 'data-type': x.type },
+          `${x.name} · ${facts.join(' · ')}`);
+        place(bar, ms(x.start), stopOf(x), t0, end);
+        el.append(h('div', { class: 'lane', 'data-depth': depth }, bar));
+        walk(x.span_id, depth + 1);
+      }
+    };
+    walk(null, 0);
+  }
+
+  function place(bar, start, stop, t0, end) {
+    bar.style.left = `${((start - t0) / (end - t0)) * 100}%`;   // CSSOM, not a style attribute: allowed by the page's content security policy
+    bar.style.width = `${Math.max(((stop - start) / (end - t0)) * 100, 0.5)}%`;
   }
 
   function stepView(st) {

@@ -24,6 +24,7 @@ internal static class RunsEndpoints
         api.MapGet("/runs/{id}", GetAsync);
         api.MapGet("/runs/{id}/events", StreamEventsAsync);
         api.MapGet("/runs/{id}/verify", VerifyAsync);
+        api.MapGet("/runs/{id}/spans", SpansAsync);
         return api;
     }
 
@@ -199,6 +200,30 @@ internal static class RunsEndpoints
         {
             return ApiResults.Problem(404, "no record to verify", ex.Message);
         }
+    }
+
+    // The run's trace as recorded in the embedded MLflow store; none until the run first parks or ends.
+    private static async Task<IResult> SpansAsync(string id, IRunStore runs, IRunExecutor executor, CancellationToken cancellationToken)
+    {
+        var (run, problem) = await LoadAsync(runs, id, cancellationToken).ConfigureAwait(false);
+        if (run is null)
+        {
+            return problem!;
+        }
+
+        await using var store = executor.OpenTracking();
+        if (store is not MlflowSqliteStore sqlite)
+        {
+            return ApiResults.Problem(404, "no trace in this store",
+                $"spans are read from the embedded store (sqlite:///…); runs are recorded at {store.TrackingUri}, where AgentFlow writes no trace yet");
+        }
+
+        var traceId = Tracking.MLflow.Traces.MlflowTrace.IdOf(run.Record.RunId);
+        var spans = await sqlite.ReadSpansAsync(traceId, cancellationToken).ConfigureAwait(false);
+        return spans.Count == 0
+            ? ApiResults.Problem(404, "no trace yet",
+                $"run '{run.Record.RunId}' ({run.Record.Status.ToString().ToLowerInvariant()}) has no trace in the store yet: its trace is written when it parks or ends; read its steps from /api/runs/{run.Record.RunId}")
+            : Results.Json(RunSpansJson.ToJson(run.Record.RunId, traceId, spans));
     }
 
     private static Dictionary<string, string> Strings(JsonNode? node, string field)

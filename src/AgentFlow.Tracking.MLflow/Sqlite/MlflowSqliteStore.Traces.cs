@@ -118,6 +118,38 @@ public sealed partial class MlflowSqliteStore
         return id;
     }
 
+    /// <summary>
+    /// The spans stored for trace <paramref name="traceId"/> (<c>tr-</c> + 32 hex digits), in start order, read back
+    /// from the <c>spans</c> rows: ids in hex, the attributes decoded from their JSON text, the status message and
+    /// events from the content. Empty when the trace has no spans (unknown, or not written yet).
+    /// </summary>
+    public async Task<IReadOnlyList<MlflowSpan>> ReadSpansAsync(string traceId, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(traceId);
+        var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using (connection.ConfigureAwait(false))
+        {
+            var spans = new List<MlflowSpan>();
+            using var command = Command(connection, null,
+                "SELECT span_id, parent_span_id, name, type, status, start_time_unix_nano, end_time_unix_nano, content FROM spans " +
+                "WHERE trace_id = $id ORDER BY start_time_unix_nano, parent_span_id IS NOT NULL, rowid;", ("$id", traceId));
+            var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await using (reader.ConfigureAwait(false))
+            {
+                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    var (attributes, message, events) = MlflowSpanContent.Decode(reader.GetString(7));
+                    spans.Add(new MlflowSpan(
+                        reader.GetString(0), reader.IsDBNull(1) ? null : reader.GetString(1), reader.GetString(2),
+                        reader.IsDBNull(3) ? "UNKNOWN" : reader.GetString(3), reader.GetString(4), message,
+                        reader.GetInt64(5), reader.IsDBNull(6) ? null : reader.GetInt64(6), attributes, events));
+                }
+            }
+
+            return spans;
+        }
+    }
+
     /// <summary>How many spans the embedded store holds for <paramref name="traceId"/> (for checks and tests).</summary>
     public async Task<long> CountSpansAsync(string traceId, CancellationToken cancellationToken = default)
     {

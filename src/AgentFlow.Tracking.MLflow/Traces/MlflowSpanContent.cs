@@ -63,5 +63,53 @@ internal static class MlflowSpanContent
         return PythonJson.Dumps(content, asciiOnly: true);
     }
 
+    /// <summary>
+    /// The attributes (each value parsed from its JSON text), status message and events of a stored span's content,
+    /// as <see cref="Encode"/> writes it (and MLflow's <c>Span.from_dict</c> reads it).
+    /// </summary>
+    public static (IReadOnlyList<KeyValuePair<string, JsonNode?>> Attributes, string? StatusMessage, IReadOnlyList<MlflowSpanEvent> Events) Decode(string content)
+    {
+        var node = JsonNode.Parse(content) as JsonObject ?? throw new MlflowException(MlflowErrorCodes.InternalError, "a span's content is not a JSON object");
+        var attributes = new List<KeyValuePair<string, JsonNode?>>();
+        if (node["attributes"] is JsonObject stored)
+        {
+            foreach (var (key, value) in stored)
+            {
+                attributes.Add(new(key, value is JsonValue text && text.TryGetValue<string>(out var json) ? ParseOrText(json) : value?.DeepClone()));
+            }
+        }
+
+        var events = new List<MlflowSpanEvent>();
+        if (node["events"] is JsonArray array)
+        {
+            foreach (var e in array.OfType<JsonObject>())
+            {
+                var eventAttributes = e["attributes"] is JsonObject a
+                    ? a.Select(kv => KeyValuePair.Create(kv.Key, kv.Value is JsonValue v && v.TryGetValue<string>(out var t) ? t : kv.Value?.ToJsonString() ?? string.Empty)).ToList()
+                    : [];
+                events.Add(new MlflowSpanEvent(
+                    e["name"]?.GetValue<string>() ?? string.Empty,
+                    e["time_unix_nano"] is JsonValue time && time.TryGetValue<long>(out var ns) ? ns : 0,
+                    eventAttributes));
+            }
+        }
+
+        var message = node["status"]?["message"] is JsonValue m && m.TryGetValue<string>(out var s) ? s : null;
+        return (attributes, message, events);
+    }
+
+    // Attribute values written by another client may be plain strings rather than JSON text: keep those as they are.
+    private static JsonNode? ParseOrText(string json)
+    {
+        try
+        {
+            return JsonNode.Parse(json);
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return JsonValue.Create(json);
+        }
+    }
+
     private static string Base64(string hex) => Convert.ToBase64String(Convert.FromHexString(hex));
 }

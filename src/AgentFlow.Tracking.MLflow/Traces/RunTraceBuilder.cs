@@ -104,6 +104,11 @@ public static class RunTraceBuilder
                 attributes.Add(new("agentflow.worker", worker));
             }
 
+            if (step.QueueWaitMs is { } queued)
+            {
+                attributes.Add(new("agentflow.queue_wait_ms", queued));
+            }
+
             spans.Add(new(stepId, rootId, step.Kind == "agent" ? $"agentflow.step {step.Id}" : $"agentflow.{step.Kind} {step.Id}", type, status,
                 stepFailed ? builder.Text(step.Error) : null, Ns(step.Started), end is { } se ? Ns(se) : null, attributes,
                 stepFailed ? [builder.Exception(end ?? step.Started, step.Error)] : []));
@@ -232,8 +237,18 @@ public static class RunTraceBuilder
                 attributes.Add(new("gen_ai.response.finish_reasons", new JsonArray(reason)));
             }
 
+            // A worker reports its own model time; in this process the model call is the step's whole latency.
+            attributes.Add(new("agentflow.model_ms", step.ModelMs ?? Math.Max(0, step.LatencyMs)));
+
+            // On a worker the model call starts once the request leaves its queue.
+            var start = step.QueueWaitMs is { } queued ? step.Started + TimeSpan.FromMilliseconds(Math.Max(0, queued)) : step.Started;
+            if (end is { } stop && start > stop)
+            {
+                start = stop;
+            }
+
             return new(SpanId("chat/" + key), parent, $"chat {model}", "CHAT_MODEL", status, failed ? Text(step.Error) : null,
-                Ns(step.Started), end is { } e ? Ns(e) : null, attributes, failed ? [Exception(end ?? step.Started, step.Error)] : []);
+                Ns(start), end is { } e ? Ns(e) : null, attributes, failed ? [Exception(end ?? step.Started, step.Error)] : []);
         }
 
         public MlflowSpan Tool(ToolCallRecord call, string key, string parent)

@@ -225,6 +225,42 @@ public sealed class MlflowTraceTests : IDisposable
     }
 
     [Fact]
+    public async Task ReadSpansAsync_WrittenTrace_EverySpanReadBackAsBuiltWithWorkerQueueWaitAndModelTime()
+    {
+        var (store, runId, record) = await RecordAsync(RunStatus.Succeeded, change: r =>
+        {
+            var step = r.Steps.First(s => s.Kind == "agent" && s.Model is not null);
+            (step.Worker, step.QueueWaitMs, step.ModelMs) = ("worker-7", 1.5, 0.25);
+        });
+        await using var _ = store;
+        var built = RunTraceBuilder.Build(record, runId, new SecretRedactor()).Spans;
+
+        var read = await store.ReadSpansAsync("tr-" + runId);
+
+        Assert.Equal(built.Select(s => s.SpanId).Order(StringComparer.Ordinal), read.Select(s => s.SpanId).Order(StringComparer.Ordinal));
+        foreach (var span in read)
+        {
+            var expected = built.Single(s => s.SpanId == span.SpanId);
+            Assert.Equal((expected.ParentSpanId, expected.Name, expected.SpanType, expected.Status, expected.StartNs, expected.EndNs),
+                (span.ParentSpanId, span.Name, span.SpanType, span.Status, span.StartNs, span.EndNs));
+            Assert.Equal(expected.Attributes.Select(a => (a.Key, Value(a.Value))), span.Attributes.Select(a => (a.Key, Value(a.Value))));
+        }
+
+        var worked = read.Single(s => s.Attributes.Any(a => a.Key == "agentflow.queue_wait_ms"));
+        var chat = read.Single(s => s.ParentSpanId == worked.SpanId && s.SpanType == "CHAT_MODEL");
+        Assert.Equal("1.5", worked.Attributes.Single(a => a.Key == "agentflow.queue_wait_ms").Value!.ToJsonString());
+        Assert.Equal("0.25", chat.Attributes.Single(a => a.Key == "agentflow.model_ms").Value!.ToJsonString());
+        Assert.Equal(worked.StartNs + 1_500_000, chat.StartNs);   // the model call starts once the request left its queue
+        Assert.Empty(await store.ReadSpansAsync("tr-" + new string('0', 32)));
+    }
+
+    // Python's json.dumps writes a whole double as 7.0: compare numbers by value.
+    private static string Value(JsonNode? node) =>
+        node is JsonValue v && v.GetValueKind() == System.Text.Json.JsonValueKind.Number
+            ? double.Parse(v.ToJsonString(), System.Globalization.CultureInfo.InvariantCulture).ToString("R", System.Globalization.CultureInfo.InvariantCulture)
+            : node?.ToJsonString() ?? "null";
+
+    [Fact]
     public async Task LogAssessmentAsync_Score_IsFeedbackOnTheRunsTraceAsMlflowStoresIt()
     {
         var (store, runId, _) = await RecordAsync(RunStatus.Succeeded);

@@ -29,6 +29,12 @@ internal sealed class AgentStepExecutor : Executor<FlowState, FlowState>
     /// <summary>Response property naming the worker that answered (set by remote chat clients).</summary>
     public const string WorkerProperty = "agentflow.worker";
 
+    /// <summary>Response property: milliseconds the request waited in its queue (set by remote chat clients).</summary>
+    public const string QueuedMsProperty = "agentflow.queued_ms";
+
+    /// <summary>Response property: milliseconds the model call took on the worker (set by remote chat clients).</summary>
+    public const string ModelMsProperty = "agentflow.model_ms";
+
     /// <summary>
     /// Update property a remote chat client sets when the step was delivered again after its worker was lost mid-step
     /// (value: the lost worker). The lost delivery becomes a failed attempt in the record; the step continues.
@@ -310,6 +316,16 @@ internal sealed class AgentStepExecutor : Executor<FlowState, FlowState>
                     if (update.AdditionalProperties?.TryGetValue(WorkerProperty, out var worker) == true && worker is not null)
                     {
                         turn.Record.Worker = worker.ToString();
+                    }
+
+                    if (update.AdditionalProperties?.TryGetValue(QueuedMsProperty, out var queued) == true && queued is IConvertible q)
+                    {
+                        turn.Record.QueueWaitMs = q.ToDouble(System.Globalization.CultureInfo.InvariantCulture);
+                    }
+
+                    if (update.AdditionalProperties?.TryGetValue(ModelMsProperty, out var modelMs) == true && modelMs is IConvertible m)
+                    {
+                        turn.Record.ModelMs = m.ToDouble(System.Globalization.CultureInfo.InvariantCulture);
                     }
                 }
 
