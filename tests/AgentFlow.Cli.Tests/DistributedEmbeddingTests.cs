@@ -11,13 +11,13 @@ public sealed class DistributedEmbeddingTests(CliFixture fixture) : IClassFixtur
         // Names only this test uses, so parallel tests on the same broker never answer for its embedder.
         var id = Guid.NewGuid().ToString("N")[..8];
         var (embedder, model, collection) = ($"emb-{id}", $"m-{id}", $"kb-{id}");
-        var config = fixture.WriteFile($"{embedder}.yaml", $"""
+        var config = fixture.WriteFile($"{embedder}.yaml", $$"""
             models:
-              {model}: {{ provider: builtin, seed: 3 }}
+              {{model}}: { provider: builtin, seed: 3 }
             embedders:
-              {embedder}: {{ provider: minilm }}
+              {{embedder}}: { provider: minilm }
             collections:
-              {collection}: {{ store: embedded, embedder: {embedder}, dimensions: 384 }}
+              {{collection}}: { store: embedded, embedder: {{embedder}}, dimensions: 384 }
             """);
         var docs = Path.Combine(fixture.Root, $"docs-{id}");
         Directory.CreateDirectory(docs);
