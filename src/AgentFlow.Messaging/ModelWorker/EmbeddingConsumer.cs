@@ -40,6 +40,7 @@ internal sealed class EmbeddingConsumer(
 
         using var deadline = new CancellationTokenSource(request.Deadline - now, time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, deadline.Token);
+        var span = MessagingTelemetry.StartEmbeddings(request, workerId, queuedMs);
         var clock = Stopwatch.StartNew();
         GeneratedEmbeddings<Embedding<float>> embeddings;
         try
@@ -55,16 +56,19 @@ internal sealed class EmbeddingConsumer(
         catch (OperationCanceledException) when (context.CancellationToken.IsCancellationRequested)
         {
             MessagingLog.StepRequeued(logger, workerId, embedder, request.RequestId, clock.Elapsed.TotalMilliseconds);
+            MessagingTelemetry.EndModelCall(span, null, null, null, "the worker stopped; the request went back to the queue");
             throw;
         }
         catch (OperationCanceledException) when (deadline.IsCancellationRequested)
         {
             MessagingLog.StepDeadlinePassed(logger, workerId, embedder, request.RequestId, string.Empty, string.Empty, clock.Elapsed.TotalMilliseconds);
+            MessagingTelemetry.EndModelCall(span, null, null, null, "the requester's deadline passed");
             return;
         }
         catch (Exception ex)
         {
             MessagingLog.ModelFailed(logger, ex, workerId, embedder, request.RequestId, string.Empty, string.Empty);
+            MessagingTelemetry.EndModelCall(span, null, null, null, ex.Message);
             if (context.ResponseAddress is not null)
             {
                 await context.RespondAsync(new EmbeddingFault(request.RequestId, embedder, workerId, ex.Message, ex.GetType().Name)).ConfigureAwait(false);
@@ -76,6 +80,7 @@ internal sealed class EmbeddingConsumer(
         var modelMs = clock.Elapsed.TotalMilliseconds;
         var tokens = embeddings.Usage?.InputTokenCount;
         MessagingLog.EmbeddingFinished(logger, workerId, embedder, request.RequestId, request.Inputs.Count, tokens, modelMs);
+        MessagingTelemetry.EndModelCall(span, tokens, null, null, error: null);
         if (context.ResponseAddress is not null)
         {
             await context.RespondAsync(new EmbeddingResponse(

@@ -1,9 +1,11 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using AgentFlow.Messaging.Bus;
 using AgentFlow.Messaging.ModelWorker;
 using AgentFlow.Messaging.Orchestrator;
 using AgentFlow.Messaging.Tests.Support;
 using AgentFlow.Models.MiniLM;
+using AgentFlow.Telemetry;
 using Microsoft.Extensions.AI;
 
 namespace AgentFlow.Messaging.Tests.Orchestrator;
@@ -28,8 +30,16 @@ public sealed class RemoteEmbeddingGeneratorTests : IAsyncLifetime
     }
 
     [RabbitMqFact]
-    public async Task GenerateAsync_OverRabbitMq_EqualsMiniLmCalledDirectly()
+    public async Task GenerateAsync_OverRabbitMq_EqualsMiniLmCalledDirectlyInTheCallersTrace()
     {
+        var spans = new ConcurrentQueue<Activity>();
+        using var listener = new ActivityListener
+        {
+            ShouldListenTo = source => source.Name == AgentFlowTelemetry.Name,
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = spans.Enqueue,
+        };
+        ActivitySource.AddActivityListener(listener);
         var embedder = _broker.NewEmbedder("minilm-rt");
         await using var worker = await EmbedderWorkerAsync(new ModelWorkerOptions { WorkerId = "w-emb" }.AddEmbedder(embedder));
         await using var orchestrator = await BusHost.OrchestratorAsync(RabbitMqBroker.Options());
@@ -37,7 +47,14 @@ public sealed class RemoteEmbeddingGeneratorTests : IAsyncLifetime
         // More texts than one request carries, so the batches' order is checked too.
         string[] texts = [.. Enumerable.Range(0, RemoteEmbeddingGenerator.BatchSize + 6).Select(i => $"Refunds are issued within {i} days of the return.")];
 
-        var remote = await generator.GenerateAsync(texts);
+        GeneratedEmbeddings<Embedding<float>> remote;
+        ActivityContext parent;
+        using (var step = AgentFlowTelemetry.Source.StartActivity("test retrieve"))
+        {
+            parent = step!.Context;
+            remote = await generator.GenerateAsync(texts);
+        }
+
         var direct = await _minilm.GenerateAsync(texts);
 
         Assert.Equal(texts.Length, remote.Count);
@@ -49,6 +66,11 @@ public sealed class RemoteEmbeddingGeneratorTests : IAsyncLifetime
         Assert.Equal(MiniLmEmbeddingGenerator.ModelId, remote[0].ModelId);
         Assert.Equal(direct.Usage!.InputTokenCount, remote.Usage!.InputTokenCount);
         Assert.Equal("w-emb", remote.AdditionalProperties![RemoteChatClient.WorkerKey]);
+        // One worker span per request (two batches), each a child of the caller's span.
+        var calls = spans.Where(s => s.OperationName == $"embeddings {embedder}").ToList();
+        Assert.Equal(2, calls.Count);
+        Assert.All(calls, c => Assert.Equal((parent.TraceId, parent.SpanId), (c.TraceId, c.ParentSpanId)));
+        Assert.All(calls, c => Assert.Equal("w-emb", c.GetTagItem("agentflow.worker")));
     }
 
     [RabbitMqFact]
