@@ -55,6 +55,24 @@ internal static class RunHost
 
             // Only workflows with retrieve steps open collections (and load an embedder).
             await using var collections = definition.AllSteps().OfType<RetrieveStepDefinition>().Any() ? cli.OpenCollections(registry) : null;
+            if (collections is not null && runtime.Options.Transport == Messaging.Bus.MessagingTransport.RabbitMq)
+            {
+                // Like chat models: a retrieve step whose embedder no worker serves refuses the run before any step.
+                var missing = new List<string>();
+                foreach (var embedder in definition.AllSteps().OfType<RetrieveStepDefinition>()
+                    .Select(s => registry.CollectionOrImplicit(s.Collection).Embedder).Distinct(StringComparer.Ordinal))
+                {
+                    if (await runtime.RemoteClients.IsEmbedderServedAsync(embedder, cancellationToken).ConfigureAwait(false) == false)
+                    {
+                        missing.Add($"no worker serves embedder '{embedder}'; start one with: ./agentflow worker --embedders {embedder}");
+                    }
+                }
+
+                if (missing.Count > 0)
+                {
+                    throw new ModelConfigurationException(string.Join(Environment.NewLine, missing));
+                }
+            }
 
             // Then the MLflow run: its id is the run's id, so `runs show ID` finds it directly.
             var logger = cli.LoggerFactory.CreateLogger<MlflowRunRecorder>();

@@ -63,6 +63,13 @@ public sealed class RemoteChatClientFactory
         return _embedders.GetOrAdd(embedder, e => new RemoteEmbeddingGenerator(e, this));
     }
 
+    /// <summary>Whether some worker serves embedder <paramref name="embedder"/> now: true, false, or null when it cannot be known.</summary>
+    public async Task<bool?> IsEmbedderServedAsync(string embedder, CancellationToken cancellationToken)
+    {
+        var count = await Presence.CountEmbedderWorkersAsync(embedder, cancellationToken).ConfigureAwait(false);
+        return count is null ? null : count > 0;
+    }
+
     /// <summary><see cref="Create"/> as an <see cref="IChatClient"/>.</summary>
     public IChatClient GetChatClient(string model) => Create(model);
 }
