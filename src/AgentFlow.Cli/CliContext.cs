@@ -12,6 +12,9 @@ namespace AgentFlow.Cli;
 /// <summary>The composition root of one CLI invocation: console streams, environment, logging, model providers.</summary>
 internal sealed class CliContext : IDisposable
 {
+    // Started on the first remote embedding; stopped when this invocation ends.
+    private Hosting.RemoteEmbedders? _remoteEmbedders;
+
     private CliContext(
         TextWriter output, TextWriter error, bool errorIsTerminal, string workingDirectory, IReadOnlyDictionary<string, string> environment, ILoggerFactory loggerFactory, SecretRedactor secrets)
     {
@@ -84,9 +87,23 @@ internal sealed class CliContext : IDisposable
         new LlamaEmbeddingProvider(),
     ];
 
-    /// <summary>The collections of <paramref name="registry"/> (embedded files under .agentflow/collections, Chroma servers), with their embedders.</summary>
-    public Retrieval.CollectionHost OpenCollections(ModelRegistry registry) =>
-        new(registry, new Retrieval.Embedding.EmbedderHost(registry, CreateEmbeddingProviders()), new Retrieval.RetrievalOptions { WorkingDirectory = WorkingDirectory });
+    /// <summary>
+    /// The collections of <paramref name="registry"/> (embedded files under .agentflow/collections, Chroma servers), with
+    /// their embedders: loaded in this process, or, when the transport is RabbitMQ (<c>AGENTFLOW_RABBITMQ</c> or
+    /// <c>transport: rabbitmq</c>), computed by workers started with <c>agentflow worker --embedders NAME</c>.
+    /// </summary>
+    /// <exception cref="ModelConfigurationException">transport: rabbitmq without a broker URI.</exception>
+    public Retrieval.CollectionHost OpenCollections(ModelRegistry registry)
+    {
+        var providers = CreateEmbeddingProviders();
+        if (Hosting.ModelRuntime.ReadOptions(this, registry).Transport == Messaging.Bus.MessagingTransport.RabbitMq)
+        {
+            _remoteEmbedders ??= new Hosting.RemoteEmbedders(this, registry);
+            providers = _remoteEmbedders.Providers(providers);
+        }
+
+        return new(registry, new Retrieval.Embedding.EmbedderHost(registry, providers), new Retrieval.RetrievalOptions { WorkingDirectory = WorkingDirectory });
+    }
 
     /// <summary>
     /// Opens the conversation store: the local on-disk store (.agentflow/memory.db) unless agentflow.yaml says
@@ -142,5 +159,10 @@ internal sealed class CliContext : IDisposable
         }
     }
 
-    public void Dispose() => LoggerFactory.Dispose();
+    public void Dispose()
+    {
+        // The CLI has no synchronization context: waiting here for the bus to stop cannot deadlock.
+        _remoteEmbedders?.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        LoggerFactory.Dispose();
+    }
 }

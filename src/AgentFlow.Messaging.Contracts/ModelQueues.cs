@@ -12,17 +12,29 @@ public static class ModelQueues
     /// Poison messages go to <c>agentflow.model.NAME_error</c>.
     /// </summary>
     /// <exception cref="ArgumentException">The name is empty or has characters a queue name cannot have.</exception>
-    public static string For(string model)
+    public static string For(string model) => Prefix + Checked(model, "model", nameof(model));
+
+    /// <summary>Prefix of every embedder queue.</summary>
+    public const string EmbedderPrefix = "agentflow.embedder.";
+
+    /// <summary>
+    /// The queue the embedding requests of <paramref name="embedder"/> are sent to: <c>agentflow.embedder.NAME</c>
+    /// (competing consumers, like model queues; poison messages go to <c>agentflow.embedder.NAME_error</c>).
+    /// </summary>
+    /// <exception cref="ArgumentException">The name is empty or has characters a queue name cannot have.</exception>
+    public static string ForEmbedder(string embedder) => EmbedderPrefix + Checked(embedder, "embedder", nameof(embedder));
+
+    private static string Checked(string name, string kind, string parameter)
     {
-        ArgumentException.ThrowIfNullOrWhiteSpace(model);
-        foreach (var c in model)
+        ArgumentException.ThrowIfNullOrWhiteSpace(name, parameter);
+        foreach (var c in name)
         {
             if (!(char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.'))
             {
-                throw new ArgumentException($"model name '{model}' has '{c}': use letters, digits, '-', '_' and '.'", nameof(model));
+                throw new ArgumentException($"{kind} name '{name}' has '{c}': use letters, digits, '-', '_' and '.'", parameter);
             }
         }
 
-        return Prefix + model;
+        return name;
     }
 }

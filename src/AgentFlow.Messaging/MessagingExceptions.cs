@@ -33,6 +33,15 @@ public sealed class NoWorkerException : RemoteModelException
         : base(model, null, $"no worker serves model '{model}'; {hint}")
     {
     }
+
+    /// <summary>Creates the exception for an embedder; its message starts with <c>no worker serves embedder 'NAME'</c>.</summary>
+    /// <param name="embedder">The embedder's registry name (also <see cref="RemoteModelException.Model"/>).</param>
+    /// <param name="hint">What to do.</param>
+    /// <param name="isEmbedder">Distinguishes this overload; the message names an embedder.</param>
+    public NoWorkerException(string embedder, string hint, bool isEmbedder)
+        : base(embedder, null, $"no worker serves {(isEmbedder ? "embedder" : "model")} '{embedder}'; {hint}")
+    {
+    }
 }
 
 /// <summary>The model did not answer in time (queueing included).</summary>

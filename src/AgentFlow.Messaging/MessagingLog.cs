@@ -40,4 +40,13 @@ internal static partial class MessagingLog
 
     [LoggerMessage(EventId = 4111, Level = LogLevel.Warning, Message = "orchestrator: cannot check the workers of '{Model}' ({Reason}); sending anyway")]
     public static partial void PresenceUnknown(ILogger logger, string model, string reason);
+
+    [LoggerMessage(EventId = 4120, Level = LogLevel.Information, Message = "worker {WorkerId}: serving embedder '{Embedder}' on queue '{Queue}' ({Concurrency} at once, prefetch {Prefetch})")]
+    public static partial void ServingEmbedder(ILogger logger, string workerId, string embedder, string queue, int concurrency, int prefetch);
+
+    [LoggerMessage(EventId = 4121, Level = LogLevel.Debug, Message = "worker {WorkerId}: request {RequestId} on embedder '{Embedder}' done: {Inputs} inputs, {Tokens} tokens, {ModelMs:0.0} ms")]
+    public static partial void EmbeddingFinished(ILogger logger, string workerId, string embedder, Guid requestId, int inputs, long? tokens, double modelMs);
+
+    [LoggerMessage(EventId = 4122, Level = LogLevel.Information, Message = "worker {WorkerId}: embedder '{Embedder}' loaded in {Milliseconds:0} ms")]
+    public static partial void EmbedderLoaded(ILogger logger, string workerId, string embedder, double milliseconds);
 }

@@ -56,6 +56,29 @@ internal static class MessagingTelemetry
         return call;
     }
 
+    /// <summary>
+    /// The worker's <c>embeddings {embedder}</c> span (GenAI conventions) under the span the request names (a new trace
+    /// when it names none); null without a listener. Ended with <see cref="EndModelCall"/>.
+    /// </summary>
+    public static Activity? StartEmbeddings(EmbeddingRequest request, string workerId, double queuedMs)
+    {
+        var parent = ActivityContext.TryParse(request.TraceParent, request.TraceState, isRemote: true, out var context) ? context : default;
+        var call = AgentFlowTelemetry.Source.StartActivity($"embeddings {request.Embedder}", ActivityKind.Client, parent);
+        if (call is null)
+        {
+            return null;
+        }
+
+        call.SetTag("gen_ai.operation.name", "embeddings");
+        call.SetTag("gen_ai.request.model", request.Embedder);
+        call.SetTag("agentflow.embedding.inputs", request.Inputs.Count);
+        call.SetTag("agentflow.worker", workerId);
+        call.SetTag("agentflow.queue_wait_ms", queuedMs);
+        call.SetTag("messaging.system", "rabbitmq");
+        call.SetTag("messaging.destination.name", ModelQueues.ForEmbedder(request.Embedder));
+        return call;
+    }
+
     /// <summary>Ends the worker's model-call span with the usage and finish reason, or the failure.</summary>
     public static void EndModelCall(Activity? call, long? inputTokens, long? outputTokens, string? finishReason, string? error)
     {

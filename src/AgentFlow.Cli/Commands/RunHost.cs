@@ -55,6 +55,25 @@ internal static class RunHost
 
             // Only workflows with retrieve steps or retrieve tools open collections (and load an embedder).
             await using var collections = definition.AllSteps().OfType<RetrieveStepDefinition>().Any() || definition.Tools.Any(t => t.Source is RetrieveToolSource) ? cli.OpenCollections(registry) : null;
+            if (collections is not null && runtime.Options.Transport == Messaging.Bus.MessagingTransport.RabbitMq)
+            {
+                // Like chat models: a retrieve step or tool whose embedder no worker serves refuses the run before any step.
+                var missing = new List<string>();
+                var searched = definition.AllSteps().OfType<RetrieveStepDefinition>().Select(s => s.Collection)
+                    .Concat(definition.Tools.Select(t => t.Source).OfType<RetrieveToolSource>().Select(r => r.Collection));
+                foreach (var embedder in searched.Select(c => registry.CollectionOrImplicit(c).Embedder).Distinct(StringComparer.Ordinal))
+                {
+                    if (await runtime.RemoteClients.IsEmbedderServedAsync(embedder, cancellationToken).ConfigureAwait(false) == false)
+                    {
+                        missing.Add($"no worker serves embedder '{embedder}'; start one with: ./agentflow worker --embedders {embedder}");
+                    }
+                }
+
+                if (missing.Count > 0)
+                {
+                    throw new ModelConfigurationException(string.Join(Environment.NewLine, missing));
+                }
+            }
 
             // Then the MLflow run: its id is the run's id, so `runs show ID` finds it directly.
             var logger = cli.LoggerFactory.CreateLogger<MlflowRunRecorder>();

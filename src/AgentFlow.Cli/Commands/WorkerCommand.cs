@@ -24,7 +24,7 @@ internal static class WorkerCommand
         };
         var embedders = new Option<string[]>("--embedders")
         {
-            Description = "With --http: embedding models to serve on /v1/embeddings, comma-separated or repeated (registry embedders:, or the built-in minilm).",
+            Description = "Embedding models to serve from RabbitMQ (queue agentflow.embedder.NAME) and, with --http, on /v1/embeddings; comma-separated or repeated (registry embedders:, or the built-in minilm).",
             AllowMultipleArgumentsPerToken = true,
         };
         var concurrency = new Option<int>("--concurrency") { Description = "Steps served at once per model (a llama context is never shared).", DefaultValueFactory = _ => 1 };
@@ -87,12 +87,7 @@ internal static class WorkerCommand
 
         if (names.Count == 0 && served.Embedders.Count == 0)
         {
-            problems.Add("name the models to serve: --models tiny (and, with --http, --embedders minilm)");
-        }
-
-        if (served.Embedders.Count > 0 && http is null)
-        {
-            problems.Add("--embedders are served over HTTP only: add --http 127.0.0.1:8088");
+            problems.Add("name the models to serve: --models tiny and/or --embedders minilm");
         }
 
         if (concurrency < 1)
@@ -101,8 +96,8 @@ internal static class WorkerCommand
         }
 
         var options = ModelRuntime.ReadOptions(cli, registry);
-        var broker = options.Transport == MessagingTransport.RabbitMq && names.Count > 0;
-        if (!broker && http is null && names.Count > 0)
+        var broker = options.Transport == MessagingTransport.RabbitMq && (names.Count > 0 || served.Embedders.Count > 0);
+        if (!broker && http is null && (names.Count > 0 || served.Embedders.Count > 0))
         {
             problems.Add($"a worker serves steps from RabbitMQ: set {MessagingOptions.RabbitMqVariable}=amqp://user:pass@host:5672/ or 'transport: rabbitmq' in agentflow.yaml (or serve HTTP only with --http 127.0.0.1:8088)");
         }
@@ -125,9 +120,14 @@ internal static class WorkerCommand
             worker.AddModel(name, concurrency);
         }
 
+        foreach (var name in served.Embedders)
+        {
+            worker.AddEmbedder(name, concurrency);
+        }
+
         // Disposed last: without a broker no runtime owns the model host.
         await using var hostOwner = broker ? null : host;
-        await using var runtime = broker ? await ModelRuntime.StartWorkerAsync(cli, host, worker, options, CancellationToken.None).ConfigureAwait(false) : null;
+        await using var runtime = broker ? await ModelRuntime.StartWorkerAsync(cli, host, worker, options, CancellationToken.None, embedderHost).ConfigureAwait(false) : null;
         await using var endpoint = http is null ? null : await StartHttpAsync(cli, host, embedderHost, served, http).ConfigureAwait(false);
         var where = string.Join(" and ", new[] { broker ? options.RedactedRabbitMqUri : null, endpoint?.Address.ToString() }.OfType<string>());
         cli.Error.WriteLine($"worker {worker.WorkerId} serving {string.Join(", ", names.Concat(served.Embedders))} on {where} (Ctrl+C to stop)");
@@ -162,6 +162,6 @@ internal static class WorkerCommand
         return await Serving.OpenAI.OpenAIEndpoint.StartAsync(url, clients, embedders, cli.LoggerFactory, cli.Time, CancellationToken.None).ConfigureAwait(false);
     }
 
-    /// <summary>What a worker serves: chat models (broker and HTTP) and embedding models (HTTP).</summary>
+    /// <summary>What a worker serves: chat models and embedding models (broker and HTTP).</summary>
     private sealed record Served(List<string> Models, List<string> Embedders);
 }

@@ -32,6 +32,9 @@ internal sealed class ModelRuntime : IAsyncDisposable
 
     public MessagingOptions Options { get; }
 
+    /// <summary>The orchestrator's remote clients (chat models and embedders on workers); only for a runtime started by <see cref="StartOrchestratorAsync"/>.</summary>
+    public RemoteChatClientFactory RemoteClients => _bus.Services.GetRequiredService<RemoteChatClientFactory>();
+
     /// <summary>Transport options from the environment, then agentflow.yaml (the environment wins).</summary>
     public static MessagingOptions ReadOptions(CliContext cli, ModelRegistry registry)
     {
@@ -92,12 +95,21 @@ internal sealed class ModelRuntime : IAsyncDisposable
     }
 
     /// <summary>Starts a worker serving <paramref name="worker"/>'s models (loaded by <paramref name="models"/>) on the configured broker.</summary>
-    public static async Task<ModelRuntime> StartWorkerAsync(CliContext cli, ModelHost models, ModelWorkerOptions worker, MessagingOptions options, CancellationToken cancellationToken)
+    /// <remarks>Embedders in <see cref="ModelWorkerOptions.Embedders"/> are served with <paramref name="embedders"/>' generators.</remarks>
+    public static async Task<ModelRuntime> StartWorkerAsync(
+        CliContext cli, ModelHost models, ModelWorkerOptions worker, MessagingOptions options, CancellationToken cancellationToken, Retrieval.Embedding.EmbedderHost? embedders = null)
     {
         var bus = await StartBusAsync(
             cli,
             options,
-            services => services.AddAgentFlowWorker(options, worker, async (name, ct) => (await models.GetAsync(name, ct).ConfigureAwait(false)).Client),
+            services =>
+            {
+                services.AddAgentFlowWorker(options, worker, async (name, ct) => (await models.GetAsync(name, ct).ConfigureAwait(false)).Client);
+                if (embedders is not null)
+                {
+                    services.AddAgentFlowEmbedderWorker(async (name, ct) => (await embedders.GetAsync(name, ct).ConfigureAwait(false)).Generator);
+                }
+            },
             cancellationToken).ConfigureAwait(false);
         return new ModelRuntime(models, bus, new LocalModelGateway(models), options);
     }

@@ -58,6 +58,20 @@ public static class MessagingServiceCollectionExtensions
     public static IServiceCollection AddAgentFlowEmbedded(this IServiceCollection services, MessagingOptions options, ModelWorkerOptions worker, Func<IServiceProvider, string, CancellationToken, Task<IChatClient>> clients) =>
         AddBus(services, options, worker, clients ?? throw new ArgumentNullException(nameof(clients)), orchestrator: true);
 
+    /// <summary>
+    /// Makes the worker added by <c>AddAgentFlowWorker</c> or <c>AddAgentFlowEmbedded</c> also serve the embedders in
+    /// <see cref="ModelWorkerOptions.Embedders"/> (queue <c>agentflow.embedder.NAME</c> each), embedding with the
+    /// generator <paramref name="generators"/> returns for the embedder name (called once per embedder; the caller owns
+    /// and disposes the generators). Call it in the same container, before or after the worker.
+    /// </summary>
+    public static IServiceCollection AddAgentFlowEmbedderWorker(this IServiceCollection services, Func<string, CancellationToken, Task<IEmbeddingGenerator<string, Embedding<float>>>> generators)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(generators);
+        services.AddSingleton(new EmbedderCache(generators));
+        return services;
+    }
+
     private static IServiceCollection AddBus(
         IServiceCollection services,
         MessagingOptions options,
@@ -83,6 +97,11 @@ public static class MessagingServiceCollectionExtensions
             foreach (var model in worker.Models)
             {
                 registry.Add(model.Name);
+            }
+
+            foreach (var embedder in worker.Embedders)
+            {
+                registry.Add(LocalModelRegistry.EmbedderKey(embedder.Name));
             }
 
             services.AddSingleton(worker);
@@ -190,6 +209,27 @@ public static class MessagingServiceCollectionExtensions
                 e.Consumer(() => new ChatStepConsumer(model.Name, worker.WorkerId, clients, time, workerLogger));
             });
             MessagingLog.ServingModel(workerLogger, worker.WorkerId, model.Name, queue, model.ConcurrentMessageLimit, prefetch);
+        }
+
+        if (worker.Embedders.Count == 0)
+        {
+            return;
+        }
+
+        var generators = context.GetService<EmbedderCache>()
+            ?? throw new MessagingConfigurationException("worker: embedders to serve but no generators for them; call AddAgentFlowEmbedderWorker");
+        foreach (var embedder in worker.Embedders)
+        {
+            var queue = ModelQueues.ForEmbedder(embedder.Name);
+            var prefetch = embedder.PrefetchCount ?? embedder.ConcurrentMessageLimit;
+            cfg.ReceiveEndpoint(queue, e =>
+            {
+                e.ConfigureConsumeTopology = false;
+                e.PrefetchCount = prefetch;
+                e.ConcurrentMessageLimit = embedder.ConcurrentMessageLimit;
+                e.Consumer(() => new EmbeddingConsumer(embedder.Name, worker.WorkerId, generators, time, workerLogger));
+            });
+            MessagingLog.ServingEmbedder(workerLogger, worker.WorkerId, embedder.Name, queue, embedder.ConcurrentMessageLimit, prefetch);
         }
     }
 }

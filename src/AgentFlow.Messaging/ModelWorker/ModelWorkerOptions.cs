@@ -17,6 +17,12 @@ public sealed class ModelWorkerOptions
     public IList<ModelEndpointOptions> Models { get; } = [];
 
     /// <summary>
+    /// One receive endpoint (queue <c>agentflow.embedder.NAME</c>) per entry; served with the generators given to
+    /// <c>AddAgentFlowEmbedderWorker</c>. A worker may serve embedders only.
+    /// </summary>
+    public IList<ModelEndpointOptions> Embedders { get; } = [];
+
+    /// <summary>
     /// Load every model before consuming (default true), so that a worker never takes a step it then has to wait
     /// for a model load on, and a model that cannot load fails the start rather than a step.
     /// </summary>
@@ -42,6 +48,16 @@ public sealed class ModelWorkerOptions
         return this;
     }
 
+    /// <summary>Adds an embedder endpoint and returns these options.</summary>
+    /// <param name="name">Registry name of the embedder.</param>
+    /// <param name="concurrentMessageLimit">Requests of this embedder run at once on this worker (default 1: a batch already uses the cores).</param>
+    /// <param name="prefetchCount">Messages taken from the broker ahead (default: the concurrency).</param>
+    public ModelWorkerOptions AddEmbedder(string name, int concurrentMessageLimit = 1, int? prefetchCount = null)
+    {
+        Embedders.Add(new ModelEndpointOptions { Name = name, ConcurrentMessageLimit = concurrentMessageLimit, PrefetchCount = prefetchCount });
+        return this;
+    }
+
     /// <summary>Every problem with these options; empty when they are usable.</summary>
     public IReadOnlyList<string> Validate()
     {
@@ -51,17 +67,25 @@ public sealed class ModelWorkerOptions
             problems.Add("worker: WorkerId must not be empty");
         }
 
-        if (Models.Count == 0)
+        if (Models.Count == 0 && Embedders.Count == 0)
         {
-            problems.Add("worker: no models to serve; add at least one (ModelWorkerOptions.AddModel)");
+            problems.Add("worker: no models to serve; add at least one (ModelWorkerOptions.AddModel or AddEmbedder)");
         }
 
+        CheckEndpoints(problems, Models, "model", ModelQueues.For);
+        CheckEndpoints(problems, Embedders, "embedder", ModelQueues.ForEmbedder);
+        MessagingOptions.CheckPositive(problems, nameof(ShutdownTimeout), ShutdownTimeout);
+        return problems;
+    }
+
+    private static void CheckEndpoints(List<string> problems, IList<ModelEndpointOptions> endpoints, string kind, Func<string, string> queue)
+    {
         var seen = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var model in Models)
+        foreach (var model in endpoints)
         {
             try
             {
-                _ = ModelQueues.For(model.Name);
+                _ = queue(model.Name);
             }
             catch (ArgumentException ex)
             {
@@ -71,22 +95,19 @@ public sealed class ModelWorkerOptions
 
             if (!seen.Add(model.Name))
             {
-                problems.Add($"worker: model '{model.Name}' is listed twice");
+                problems.Add($"worker: {kind} '{model.Name}' is listed twice");
             }
 
             if (model.ConcurrentMessageLimit is < 1 or > 1024)
             {
-                problems.Add(string.Create(CultureInfo.InvariantCulture, $"worker: model '{model.Name}': ConcurrentMessageLimit must be 1..1024 (is {model.ConcurrentMessageLimit})"));
+                problems.Add(string.Create(CultureInfo.InvariantCulture, $"worker: {kind} '{model.Name}': ConcurrentMessageLimit must be 1..1024 (is {model.ConcurrentMessageLimit})"));
             }
 
             if (model.PrefetchCount is { } prefetch && (prefetch < 1 || prefetch > 65535))
             {
-                problems.Add(string.Create(CultureInfo.InvariantCulture, $"worker: model '{model.Name}': PrefetchCount must be 1..65535 (is {prefetch})"));
+                problems.Add(string.Create(CultureInfo.InvariantCulture, $"worker: {kind} '{model.Name}': PrefetchCount must be 1..65535 (is {prefetch})"));
             }
         }
-
-        MessagingOptions.CheckPositive(problems, nameof(ShutdownTimeout), ShutdownTimeout);
-        return problems;
     }
 }
 

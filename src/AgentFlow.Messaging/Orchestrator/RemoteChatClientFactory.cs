@@ -13,6 +13,7 @@ namespace AgentFlow.Messaging.Orchestrator;
 public sealed class RemoteChatClientFactory
 {
     private readonly ConcurrentDictionary<string, RemoteChatClient> _clients = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, RemoteEmbeddingGenerator> _embedders = new(StringComparer.Ordinal);
 
     internal RemoteChatClientFactory(IBus bus, MessagingOptions options, ChatStepStreamRouter router, IWorkerPresence presence, TimeProvider time, ILogger<RemoteChatClient> logger)
     {
@@ -48,6 +49,24 @@ public sealed class RemoteChatClientFactory
     public async Task<bool?> IsServedAsync(string model, CancellationToken cancellationToken)
     {
         var count = await Presence.CountWorkersAsync(model, cancellationToken).ConfigureAwait(false);
+        return count is null ? null : count > 0;
+    }
+
+    /// <summary>
+    /// The generator that sends embedding requests for <paramref name="embedder"/> to the workers serving it
+    /// (<c>agentflow worker --embedders NAME</c>; one per embedder, reused).
+    /// </summary>
+    /// <exception cref="ArgumentException">The embedder name cannot be a queue name.</exception>
+    public RemoteEmbeddingGenerator CreateEmbeddingGenerator(string embedder)
+    {
+        _ = Contracts.ModelQueues.ForEmbedder(embedder);
+        return _embedders.GetOrAdd(embedder, e => new RemoteEmbeddingGenerator(e, this));
+    }
+
+    /// <summary>Whether some worker serves embedder <paramref name="embedder"/> now: true, false, or null when it cannot be known.</summary>
+    public async Task<bool?> IsEmbedderServedAsync(string embedder, CancellationToken cancellationToken)
+    {
+        var count = await Presence.CountEmbedderWorkersAsync(embedder, cancellationToken).ConfigureAwait(false);
         return count is null ? null : count > 0;
     }
 

@@ -13,12 +13,21 @@ internal interface IWorkerPresence
 
     /// <summary>What to tell the user when there is none.</summary>
     string Hint(string model);
+
+    /// <summary>Workers consuming the embedder's queue; null when it cannot be known (the call goes ahead).</summary>
+    Task<int?> CountEmbedderWorkersAsync(string embedder, CancellationToken cancellationToken);
+
+    /// <summary>What to tell the user when no worker serves the embedder.</summary>
+    string EmbedderHint(string embedder);
 }
 
 /// <summary>The models whose worker endpoints run in this process (the whole truth for the in-memory transport).</summary>
 internal sealed class LocalModelRegistry
 {
     private readonly HashSet<string> _models = new(StringComparer.Ordinal);
+
+    /// <summary>How an embedder is registered (embedders and models have separate names).</summary>
+    public static string EmbedderKey(string embedder) => "embedder:" + embedder;
 
     public void Add(string model)
     {
@@ -34,7 +43,7 @@ internal sealed class LocalModelRegistry
         {
             lock (_models)
             {
-                return [.. _models.Order(StringComparer.Ordinal)];
+                return [.. _models.Where(m => !m.StartsWith("embedder:", StringComparison.Ordinal)).Order(StringComparer.Ordinal)];
             }
         }
     }
@@ -60,6 +69,12 @@ internal sealed class InMemoryWorkerPresence(LocalModelRegistry registry) : IWor
             + (models.Count == 0 ? ", and this process hosts none" : $", which serves {string.Join(", ", models.Select(m => $"'{m}'"))}")
             + $"; host '{model}' here, or set {MessagingOptions.RabbitMqVariable} and start a worker for it";
     }
+
+    public Task<int?> CountEmbedderWorkersAsync(string embedder, CancellationToken cancellationToken) =>
+        Task.FromResult<int?>(registry.Contains(LocalModelRegistry.EmbedderKey(embedder)) ? 1 : 0);
+
+    public string EmbedderHint(string embedder) =>
+        $"the in-memory transport only reaches workers in this process; serve '{embedder}' here, or set {MessagingOptions.RabbitMqVariable} and start a worker with --embedders {embedder}";
 }
 
 /// <summary>Asks the broker for the consumer count of the model's queue (a passive declare: ~1 ms, creates nothing).</summary>
@@ -68,7 +83,16 @@ internal sealed class RabbitMqWorkerPresence(MessagingOptions options) : IWorker
     private readonly SemaphoreSlim _connectGate = new(1, 1);
     private IConnection? _connection;
 
-    public async Task<int?> CountWorkersAsync(string model, CancellationToken cancellationToken)
+    public Task<int?> CountWorkersAsync(string model, CancellationToken cancellationToken) =>
+        CountConsumersAsync(ModelQueues.For(model), cancellationToken);
+
+    public Task<int?> CountEmbedderWorkersAsync(string embedder, CancellationToken cancellationToken) =>
+        CountConsumersAsync(ModelQueues.ForEmbedder(embedder), cancellationToken);
+
+    public string EmbedderHint(string embedder) =>
+        $"no process consumes queue '{ModelQueues.ForEmbedder(embedder)}' on {options.RedactedRabbitMqUri}; start one with: ./agentflow worker --embedders {embedder}";
+
+    private async Task<int?> CountConsumersAsync(string queueName, CancellationToken cancellationToken)
     {
         var connection = await ConnectAsync(cancellationToken).ConfigureAwait(false);
         var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
@@ -76,7 +100,7 @@ internal sealed class RabbitMqWorkerPresence(MessagingOptions options) : IWorker
         {
             try
             {
-                var queue = await channel.QueueDeclarePassiveAsync(ModelQueues.For(model), cancellationToken).ConfigureAwait(false);
+                var queue = await channel.QueueDeclarePassiveAsync(queueName, cancellationToken).ConfigureAwait(false);
                 return (int)queue.ConsumerCount;
             }
             catch (OperationInterruptedException ex) when (ex.ShutdownReason?.ReplyCode == 404)

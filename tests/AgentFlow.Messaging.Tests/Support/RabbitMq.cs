@@ -23,6 +23,7 @@ public sealed class RabbitMqFactAttribute : FactAttribute
 public sealed class RabbitMqBroker
 {
     private readonly List<string> _models = [];
+    private readonly List<string> _embedders = [];
     private IConnection? _connection;
 
     public static Uri Uri => new(Environment.GetEnvironmentVariable(RabbitMqFactAttribute.Variable)!);
@@ -39,6 +40,14 @@ public sealed class RabbitMqBroker
     {
         var name = $"{prefix}-{Guid.NewGuid().ToString("N")[..8]}";
         _models.Add(name);
+        return name;
+    }
+
+    /// <summary>An embedder name used by one test only (its queues are deleted on dispose).</summary>
+    public string NewEmbedder(string prefix)
+    {
+        var name = $"{prefix}-{Guid.NewGuid().ToString("N")[..8]}";
+        _embedders.Add(name);
         return name;
     }
 
@@ -103,15 +112,14 @@ public sealed class RabbitMqBroker
 
     public async Task CleanupAsync()
     {
-        if (_connection is null && _models.Count == 0)
+        if (_connection is null && _models.Count == 0 && _embedders.Count == 0)
         {
             return;
         }
 
         var connection = await ConnectAsync();
-        foreach (var model in _models)
+        foreach (var queue in _models.Select(ModelQueues.For).Concat(_embedders.Select(ModelQueues.ForEmbedder)))
         {
-            var queue = ModelQueues.For(model);
             foreach (var name in new[] { queue, queue + "_error", queue + "_skipped" })
             {
                 await using var channel = await connection.CreateChannelAsync();
