@@ -96,11 +96,11 @@ internal static class RunHost
             {
                 var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = RedactingWriter.ConsoleOutputFor(cli.Error) });
                 var live = new LiveProgress(console, depths, cli.Time);
-                result = await live.ShowWhileAsync(() => action(runner, Observers(live, recorder), recorder?.RunId, cancellationToken)).ConfigureAwait(false);
+                result = await live.ShowWhileAsync(() => action(runner, Observers(definition, live, recorder), recorder?.RunId, cancellationToken)).ConfigureAwait(false);
             }
             else
             {
-                result = await action(runner, Observers(new PlainProgress(cli.Error, depths), recorder, listener), recorder?.RunId, cancellationToken).ConfigureAwait(false);
+                result = await action(runner, Observers(definition, new PlainProgress(cli.Error, depths), recorder, listener), recorder?.RunId, cancellationToken).ConfigureAwait(false);
             }
         }
         catch (DefinitionException ex)
@@ -237,11 +237,11 @@ internal static class RunHost
         }
     }
 
-    private static IRunObserver Observers(IRunObserver progress, IRunObserver? recorder, IRunObserver? listener = null)
+    private static IRunObserver Observers(WorkflowDefinition definition, IRunObserver progress, IRunObserver? recorder, IRunObserver? listener = null)
     {
         // Spans and metrics only while an exporter (TelemetryExport, serve's /metrics) listens: nothing is created otherwise.
         var tracer = Telemetry.AgentFlowTelemetry.Enabled
-            ? new Telemetry.RunTracer(captureContent: string.Equals(Environment.GetEnvironmentVariable(Telemetry.AgentFlowTelemetry.CaptureContentVariable), "true", StringComparison.OrdinalIgnoreCase))
+            ? new Telemetry.RunTracer(captureContent: string.Equals(Environment.GetEnvironmentVariable(Telemetry.AgentFlowTelemetry.CaptureContentVariable), "true", StringComparison.OrdinalIgnoreCase)) { Definition = definition }
             : null;
         return recorder is null && listener is null && tracer is null
             ? progress

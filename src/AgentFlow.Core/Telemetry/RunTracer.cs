@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using AgentFlow.Definitions;
 using AgentFlow.Execution;
 
 namespace AgentFlow.Telemetry;
@@ -47,6 +48,44 @@ public sealed class RunTracer(bool captureContent = false) : IRunObserver
 
     /// <summary>Whether prompt and answer text go into spans (<see cref="AgentFlowTelemetry.CaptureContentVariable"/>).</summary>
     public bool CaptureContent { get; } = captureContent;
+
+    /// <summary>
+    /// The workflow the traced run executes. With it, a step inside a switch, parallel or loop is a child of its
+    /// composite's span (the attempt open at the time); without it, every step is a child of the run's span.
+    /// </summary>
+    public WorkflowDefinition? Definition
+    {
+        get => _definition;
+        init
+        {
+            _definition = value;
+            _parents = value is null ? null : ParentsOf(value.Steps);
+        }
+    }
+
+    private readonly WorkflowDefinition? _definition;
+    private readonly Dictionary<string, string>? _parents;
+
+    // Step id → the id of the composite step that directly contains it.
+    private static Dictionary<string, string> ParentsOf(IEnumerable<StepDefinition> steps)
+    {
+        var parents = new Dictionary<string, string>(StringComparer.Ordinal);
+        void Walk(StepDefinition composite)
+        {
+            foreach (var child in composite.Children)
+            {
+                parents.TryAdd(child.Id, composite.Id);
+                Walk(child);
+            }
+        }
+
+        foreach (var step in steps)
+        {
+            Walk(step);
+        }
+
+        return parents;
+    }
 
     /// <summary>A tracer whose content opt-in is read from <paramref name="environment"/>.</summary>
     public static RunTracer FromEnvironment(IReadOnlyDictionary<string, string> environment)
@@ -183,7 +222,14 @@ public sealed class RunTracer(bool captureContent = false) : IRunObserver
 
             var name = kind == "agent" ? $"agentflow.step {id}" : $"agentflow.{kind} {id}";
             var previous = Activity.Current;
-            var activity = AgentFlowTelemetry.Source.StartActivity(name, ActivityKind.Internal, _run.Context, startTime: started ?? default);
+            var parent = _run.Context;
+            if (_parents is not null && _parents.TryGetValue(id, out var composite)
+                && _steps.Where(open => open.Key.Id == composite).Select(open => open.Value).MaxBy(open => open.StartTimeUtc) is { } outer)
+            {
+                parent = outer.Context;
+            }
+
+            var activity = AgentFlowTelemetry.Source.StartActivity(name, ActivityKind.Internal, parent, startTime: started ?? default);
             // Starting makes the span current here; the event loop (or the caller's flow) must not run on inside it.
             Activity.Current = previous;
             if (activity is null)

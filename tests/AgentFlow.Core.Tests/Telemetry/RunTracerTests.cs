@@ -72,6 +72,34 @@ public sealed class RunTracerTests : IClassFixture<TinyModelFixture>, IDisposabl
     }
 
     [Fact]
+    public async Task OnEvent_WithDefinition_StepsInsideAParallelAreChildrenOfItsSpan()
+    {
+        const string Yaml = """
+            name: nested
+            version: 1
+            models: { a: tiny, b: tiny2 }
+            steps:
+              - id: research
+                parallel:
+                  - { id: pros, agent: { model: a, prompt: "pros", max_tokens: 4, temperature: 0 } }
+                  - { id: cons, agent: { model: b, prompt: "cons", max_tokens: 4, temperature: 0 } }
+              - id: merge
+                agent: { model: a, prompt: "P={{ steps.research.output.pros }}", max_tokens: 4, temperature: 0 }
+            """;
+        var definition = AgentFlow.Definitions.WorkflowLoader.Parse(Yaml, "nested.yaml").GetDefinitionOrThrow();
+
+        var record = await fixture.RunAsync(Yaml, observer: new RunTracer { Definition = definition });
+        var spans = Spans(record.RunId);
+
+        var run = Assert.Single(spans, s => s.OperationName == "agentflow.run nested");
+        var research = Assert.Single(spans, s => s.OperationName == "agentflow.parallel research");
+        Assert.Equal(run.SpanId, research.ParentSpanId);
+        Assert.Equal(research.SpanId, Assert.Single(spans, s => s.OperationName == "agentflow.step pros").ParentSpanId);
+        Assert.Equal(research.SpanId, Assert.Single(spans, s => s.OperationName == "agentflow.step cons").ParentSpanId);
+        Assert.Equal(run.SpanId, Assert.Single(spans, s => s.OperationName == "agentflow.step merge").ParentSpanId);
+    }
+
+    [Fact]
     public async Task OnEvent_ContentOptedIn_ChatSpansCarryPromptAndAnswer()
     {
         var record = await fixture.RunAsync(TwoSteps, observer: new RunTracer(captureContent: true));
