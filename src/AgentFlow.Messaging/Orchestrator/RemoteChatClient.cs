@@ -49,13 +49,14 @@ public sealed class RemoteChatClient : IChatClient
     private readonly RemoteChatClientFactory _owner;
     private readonly ChatClientMetadata _metadata;
     private IRequestClient<ChatStepRequest>? _requests;
-    private long _servedAt = long.MinValue;
+    private readonly WorkerCheck _served;
 
     internal RemoteChatClient(string model, RemoteChatClientFactory owner)
     {
         Model = model;
         _owner = owner;
         _metadata = new ChatClientMetadata("agentflow-worker", new Uri($"queue:{ModelQueues.For(model)}"), model);
+        _served = new WorkerCheck(owner, model, ct => owner.Presence.CountWorkersAsync(model, ct), () => new NoWorkerException(model, owner.Presence.Hint(model)));
     }
 
     /// <summary>The model this client calls.</summary>
@@ -108,7 +109,7 @@ public sealed class RemoteChatClient : IChatClient
             request = request with { TraceParent = step.Id, TraceState = step.TraceStateString };
         }
 
-        await EnsureServedAsync(cancellationToken).ConfigureAwait(false);
+        await _served.EnsureAsync(cancellationToken).ConfigureAwait(false);
 
         var stream = _owner.Router.Open(request.RequestId);
         try
@@ -158,39 +159,6 @@ public sealed class RemoteChatClient : IChatClient
     /// <summary>Nothing to free: the bus and the clients belong to the container.</summary>
     public void Dispose()
     {
-    }
-
-    private async Task EnsureServedAsync(CancellationToken cancellationToken)
-    {
-        // A worker seen within the check interval is taken as still there (saves a broker round trip per call);
-        // a worker that left since is noticed by the checks made while the call waits.
-        var seen = Interlocked.Read(ref _servedAt);
-        if (seen != long.MinValue && _owner.Time.GetElapsedTime(seen) < _owner.Options.WorkerCheckInterval)
-        {
-            return;
-        }
-
-        int? workers;
-        try
-        {
-            workers = await _owner.Presence.CountWorkersAsync(Model, cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException)
-        {
-            MessagingLog.PresenceUnknown(_owner.Logger, Model, ex.Message);
-            return;
-        }
-
-        if (workers == 0)
-        {
-            Interlocked.Exchange(ref _servedAt, long.MinValue);
-            throw new NoWorkerException(Model, _owner.Presence.Hint(Model));
-        }
-
-        if (workers > 0)
-        {
-            Interlocked.Exchange(ref _servedAt, _owner.Time.GetTimestamp());
-        }
     }
 
     private ChatStepRequest BuildRequest(IEnumerable<ChatMessage> messages, ChatOptions? options, DateTimeOffset deadline)

@@ -27,13 +27,14 @@ public sealed class RemoteEmbeddingGenerator : IEmbeddingGenerator<string, Embed
     private readonly RemoteChatClientFactory _owner;
     private readonly EmbeddingGeneratorMetadata _metadata;
     private IRequestClient<EmbeddingRequest>? _requests;
-    private long _servedAt = long.MinValue;
+    private readonly WorkerCheck _served;
 
     internal RemoteEmbeddingGenerator(string embedder, RemoteChatClientFactory owner)
     {
         Embedder = embedder;
         _owner = owner;
         _metadata = new EmbeddingGeneratorMetadata("agentflow-worker", new Uri($"queue:{ModelQueues.ForEmbedder(embedder)}"), embedder);
+        _served = new WorkerCheck(owner, embedder, ct => owner.Presence.CountEmbedderWorkersAsync(embedder, ct), () => new NoWorkerException(embedder, owner.Presence.EmbedderHint(embedder), isEmbedder: true));
     }
 
     /// <summary>The embedder this generator calls.</summary>
@@ -46,7 +47,7 @@ public sealed class RemoteEmbeddingGenerator : IEmbeddingGenerator<string, Embed
         ArgumentNullException.ThrowIfNull(values);
         var texts = values.ToArray();
         var result = new GeneratedEmbeddings<Embedding<float>>(texts.Length);
-        await EnsureServedAsync(cancellationToken).ConfigureAwait(false);
+        await _served.EnsureAsync(cancellationToken).ConfigureAwait(false);
         if (texts.Length == 0)
         {
             return result;
@@ -121,8 +122,8 @@ public sealed class RemoteEmbeddingGenerator : IEmbeddingGenerator<string, Embed
                 var tick = Task.Delay(_owner.Options.WorkerCheckInterval, _owner.Time, stop.Token);
                 if (await Task.WhenAny(pending, tick).ConfigureAwait(false) == tick && !pending.IsCompleted)
                 {
-                    Interlocked.Exchange(ref _servedAt, long.MinValue);
-                    await EnsureServedAsync(cancellationToken).ConfigureAwait(false);
+                    _served.Forget();
+                    await _served.EnsureAsync(cancellationToken).ConfigureAwait(false);
                 }
             }
 
@@ -155,38 +156,6 @@ public sealed class RemoteEmbeddingGenerator : IEmbeddingGenerator<string, Embed
             // A request given up on (no worker, cancelled) is not left waiting for its timeout.
             await stop.CancelAsync().ConfigureAwait(false);
             _ = pending.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
-        }
-    }
-
-    private async Task EnsureServedAsync(CancellationToken cancellationToken)
-    {
-        // As for chat models: a worker seen within the check interval is taken as still there.
-        var seen = Interlocked.Read(ref _servedAt);
-        if (seen != long.MinValue && _owner.Time.GetElapsedTime(seen) < _owner.Options.WorkerCheckInterval)
-        {
-            return;
-        }
-
-        int? workers;
-        try
-        {
-            workers = await _owner.Presence.CountEmbedderWorkersAsync(Embedder, cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException)
-        {
-            MessagingLog.PresenceUnknown(_owner.Logger, Embedder, ex.Message);
-            return;
-        }
-
-        if (workers == 0)
-        {
-            Interlocked.Exchange(ref _servedAt, long.MinValue);
-            throw new NoWorkerException(Embedder, _owner.Presence.EmbedderHint(Embedder), isEmbedder: true);
-        }
-
-        if (workers > 0)
-        {
-            Interlocked.Exchange(ref _servedAt, _owner.Time.GetTimestamp());
         }
     }
 }
