@@ -25,4 +25,17 @@ public sealed class BenchCommandTests(CliFixture fixture) : IClassFixture<CliFix
         Assert.Equal(2, result.ExitCode);
         Assert.Contains("durable-scale", result.Stderr + result.Stdout, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Bench_ProgramNotExecutable_ExitsTwoNamingTheVariable()
+    {
+        var notAProgram = fixture.WriteFile("not-a-bench.txt", "plain text");
+        var env = new Dictionary<string, string>(fixture.Environment) { ["AGENTFLOW_BENCH"] = notAProgram };
+
+        var result = await CliProcess.RunAsync(fixture.Root, env, "bench", "--size", "tiny");
+
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.Contains("AGENTFLOW_BENCH", result.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("internal error", result.Stderr, StringComparison.Ordinal);
+    }
 }

@@ -43,7 +43,19 @@ internal static class BenchCommand
             }
 
             start.Environment["AGENTFLOW_PROGRAM"] = Environment.ProcessPath;
-            using var bench = Process.Start(start) ?? throw new AgentFlowException($"cannot start the benchmark program '{program}'");
+            Process? started;
+            try
+            {
+                started = Process.Start(start);
+            }
+            catch (System.ComponentModel.Win32Exception ex)
+            {
+                // Not executable, or not a program at all: say which file, not a stack trace.
+                DiagnosticPrinter.PrintError(cli.Error, $"{Variable}='{program}' cannot be started ({ex.Message}); point it at the built AgentFlow.Bench program or its .dll");
+                return ExitCodes.BadInput;
+            }
+
+            using var bench = started ?? throw new AgentFlowException($"cannot start the benchmark program '{program}'");
             try
             {
                 await bench.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
