@@ -21,6 +21,7 @@ internal static class DurableScaleScenario
     {
         var parked = options.Size == BenchSize.Tiny ? 40 : 10_000;
         var resumed = options.Size == BenchSize.Tiny ? 10 : 1_000;
+        var plainCount = Math.Min(parked, 2_000);
         var zero = new ZeroWorkModelProvider();
         var definition = BenchModels.Approval();
         var plain = BenchModels.Chain(1, memory: false);
@@ -34,10 +35,9 @@ internal static class DurableScaleScenario
             await harness.RunAsync(plain, AgentFlowHarness.FreshInputs(), cancellationToken).ConfigureAwait(false);
             options.Say(string.Create(CultureInfo.InvariantCulture, $"durable-scale: parking {parked:N0} runs"));
             parkSeconds = await Load.RunAsync(options.Time, Lanes, parked - 1, async ct => ids.Enqueue((await harness.ParkAsync(definition, ct).ConfigureAwait(false)).RunId), cancellationToken).ConfigureAwait(false);
-            plainSeconds = await Load.RunAsync(options.Time, Lanes, Math.Min(parked, 2_000), ct => harness.RunAsync(plain, AgentFlowHarness.FreshInputs(), ct), cancellationToken).ConfigureAwait(false);
+            plainSeconds = await Load.RunAsync(options.Time, Lanes, plainCount, ct => harness.RunAsync(plain, AgentFlowHarness.FreshInputs(), ct), cancellationToken).ConfigureAwait(false);
         }
 
-        var plainCount = Math.Min(parked, 2_000);
         rows.Add(new BenchRow(string.Create(CultureInfo.InvariantCulture, $"park {parked:N0} runs at an approval ({Lanes} at once)"), parkSeconds * 1e6 / (parked - 1), "µs/run", plainSeconds * 1e6 / plainCount, "a run of one step without run store or approval")
         {
             Details = Detail(("runs_per_s", (parked - 1) / parkSeconds)),

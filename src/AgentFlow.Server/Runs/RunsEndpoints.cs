@@ -215,7 +215,7 @@ internal static class RunsEndpoints
         if (store is not MlflowSqliteStore sqlite)
         {
             return ApiResults.Problem(404, "no trace in this store",
-                $"spans are read from the embedded store (sqlite:///…); runs are recorded at {store.TrackingUri}, where AgentFlow writes no trace yet");
+                "spans are read from the embedded store (sqlite:///…); this server records runs on an MLflow server, where AgentFlow writes no trace yet");
         }
 
         var traceId = Tracking.MLflow.Traces.MlflowTrace.IdOf(run.Record.RunId);
